@@ -1,1 +1,558 @@
-//! (being written)
+//! The event bus: transactional outbox, relay, idempotent consumers; Redis Streams in
+//! distributed mode, the outbox itself as the log in embedded (SQLite) mode. One contract.
+//!
+//! # Contract
+//!
+//! - **Publishing** ([`publish`]) writes an [`Envelope`] to the `bus_outbox` table in the
+//!   caller's transaction, next to the state change that caused it: the event exists if and only
+//!   if the change committed. Nothing is sent anywhere at that point.
+//! - **Delivery is at least once.** Every committed event reaches every consumer group that
+//!   subscribes to its producer's stream, possibly more than once (a relay that crashes after
+//!   XADD republishes; a consumer that crashes after committing but before XACK gets the entry
+//!   again).
+//! - **Effects are exactly once per group.** A [`Handler`] runs inside a transaction that also
+//!   inserts `(group, event_id)` into `bus_inbox`; a redelivered event finds its inbox row and is
+//!   acknowledged without calling the handler again. A handler must therefore do all its effects
+//!   on the connection it is given (and nothing irreversible outside it).
+//! - **Order**: per stream and group, one consumer processes entries in stream order, and the
+//!   stream is in outbox `seq` order. Producers change an aggregate under a row lock in the same
+//!   transaction that publishes, so per aggregate, seq order is version order. With several
+//!   replicas in a group (or after a redelivery), entries of one aggregate can be handled out of
+//!   order: handlers tolerate it by comparing the envelope's `aggregate_version` with the version
+//!   they last applied ([`version_order`] does the comparison).
+//! - **Failure**: a handler error (or panic, caught and treated as an error) rolls the
+//!   transaction back; the event is delivered again later. After `bus.max_deliveries` deliveries
+//!   it is dead-lettered: recorded in `bus_dead_letter` (both modes) with the envelope, group,
+//!   stream and delivery count ([`Bus::dead_letters`]), counted in
+//!   `events_consumed_total{outcome="dead_letter"}`, logged at WARN; then skipped.
+//! - **Logs and traces** carry event ids, types, groups and streams only, never payloads (PHI).
+//!   Each handled event runs in a `bus.handle` span (`event_type`, `event_id`, `group`,
+//!   `stream`, `aggregate_version`) whose parent is the envelope's W3C `traceparent`.
+//!
+//! # Distributed mode: Redis Streams ([`Bus::redis`])
+//!
+//! - **Streams**: one per producing service, key `{prefix}stream:{producer}`; entry fields
+//!   `event_id` (text) and `envelope` (the encoded [`Envelope`]).
+//! - **Relay** ([`Bus::run_relay`]): reads unpublished outbox rows in seq order, XADDs them in one
+//!   MULTI/EXEC, sets `published_at`, commits. On Postgres each round holds
+//!   `pg_try_advisory_xact_lock` for the duration, so relays of all processes take turns and
+//!   never interleave a stream. A crash between XADD and the commit republishes the batch; the
+//!   inbox absorbs the duplicates. Published rows stay in the outbox for `bus.retention_secs`
+//!   (a copy that outlives a Redis loss, for the reconciler and operators) and are then deleted
+//!   in batches. `outbox_backlog{producer}` counts unpublished rows.
+//! - **Groups**: one consumer group per [`Subscription::group`] on each stream, created with
+//!   `XGROUP CREATE … 0 MKSTREAM` (a new group reads the retained stream from its start;
+//!   BUSYGROUP is ignored). Replicas of a service share the group; each has its own
+//!   [`Subscription::consumer`] name.
+//! - **Reading**: `XREADGROUP … BLOCK bus.block_ms` on a connection of its own whose response
+//!   timeout is longer than BLOCK (the client's 500 ms default would cut blocking reads,
+//!   redis-rs #1924/#2269). Per entry: begin; inbox insert (duplicate: skip the handler);
+//!   handler; commit; XACK. An error leaves the entry pending.
+//! - **Redelivery**: every `bus.claim_idle_ms / 2` a consumer first dead-letters pending
+//!   entries idle longer than `bus.claim_idle_ms` that were delivered `bus.max_deliveries`
+//!   times (XPENDING IDLE), then XAUTOCLAIMs entries idle longer than `bus.claim_idle_ms` and
+//!   handles them: a failed entry is retried after `claim_idle_ms`, and a crashed replica's
+//!   entries are taken over by the others.
+//! - **Dead letters**: besides `bus_dead_letter`, a copy goes to the stream
+//!   `{prefix}dead:{group}` (one per group, approximate MAXLEN 10 000) with fields `envelope`,
+//!   `event_id`, `event_type`, `group`, `stream`, `entry_id`, `deliveries`, for alerting. Two
+//!   replicas can race to dead-letter one entry; the table keeps one row, the stream may get two.
+//! - **NOGROUP** (Redis restarted without its data, or the key was deleted): the consumer
+//!   recreates its groups and keeps reading. Entries lost with Redis are not replayed
+//!   automatically: Redis is a signal, the outbox keeps published rows for the retention period
+//!   and the services' reconcilers re-derive what must exist.
+//! - **Retention**: with the redelivery pass, a consumer trims each stream with
+//!   `XTRIM MINID`, at the smallest of: every group's last-delivered id, every group's oldest
+//!   pending id, and now minus `bus.retention_secs`. So no entry still pending in a group, or not
+//!   yet delivered to a group, is trimmed, and entries younger than the retention are kept. A
+//!   group created later starts at the beginning of what is retained.
+//! - **Metrics**: `consumer_lag{stream,group}` (XINFO GROUPS `lag`), `consumer_pending`,
+//!   `events_consumed_total{group,stream,outcome}`, `events_relayed_total{producer}`.
+//!
+//! # Embedded mode: the outbox is the log ([`Bus::embedded`])
+//!
+//! - One process on SQLite. The `bus_outbox` rows of a producer are its stream; a group keeps a
+//!   cursor per stream (`bus_cursor.last_seq`), starting at 0: a group that subscribes later
+//!   starts from the beginning of the retained log.
+//! - The consumer polls (`bus.poll_interval_ms`) rows with `seq > cursor` in order; per event,
+//!   in ONE transaction: inbox insert, handler, cursor advance. The cursor moves with the
+//!   effects, so an event cannot be applied twice, even across a crash.
+//! - A handler error records the attempt in `bus_delivery` (outside the failed transaction) and
+//!   retries the event after a backoff (doubling from `bus.poll_interval_ms`, at most
+//!   `bus.claim_idle_ms`); the stream waits behind it for that group (strict order). After
+//!   `bus.max_deliveries` attempts the event is dead-lettered and the cursor advances past it.
+//! - [`Bus::run_relay`] has nothing to relay; it keeps retention: outbox rows that every group
+//!   with a cursor on the stream has passed are deleted once older than `bus.retention_secs`.
+//!   A cursor of a group that no longer runs pins the log: delete its `bus_cursor` row.
+//! - Everything is in SQLite, so progress, attempts and dead letters survive restarts.
+//! - On SQLite, seq order is commit order (one writer at a time). The embedded bus is meant for
+//!   SQLite: on Postgres, a transaction could commit a lower seq after a consumer has passed it.
+//!
+//! # Housekeeping of both modes
+//!
+//! - Inbox rows are deleted once older than `bus.retention_secs` plus one day; by then the event
+//!   can no longer be redelivered.
+//! - Bus bookkeeping (`created_at`, `published_at`, `processed_at`, retention) uses real time:
+//!   it is about the machinery, not the domain. The envelope's `occur_time` is the producer's
+//!   (possibly simulated) clock.
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrono::{DateTime, TimeZone as _, Utc};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::BusConfig;
+use crate::db::{Db, to_micros};
+use crate::metrics::metrics;
+
+mod embedded;
+mod redis_streams;
+mod store;
+
+pub use arflow_api::events::v1::Envelope;
+
+/// Builds an envelope: event_id = UUIDv7, event_type = the given full protobuf name, payload =
+/// the encoded message, traceparent = the current tracing span's W3C traceparent when an
+/// OpenTelemetry layer is installed (empty otherwise).
+pub fn new_envelope<M: prost::Message>(
+    producer: &str,
+    event_type: &str,
+    tenant_id: &str,
+    aggregate_id: &str,
+    aggregate_version: i64,
+    occur_time: DateTime<Utc>,
+    payload: &M,
+) -> Envelope {
+    Envelope {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        event_type: event_type.to_string(),
+        tenant_id: tenant_id.to_string(),
+        aggregate_id: aggregate_id.to_string(),
+        aggregate_version,
+        occur_time: Some(prost_types::Timestamp {
+            seconds: occur_time.timestamp(),
+            nanos: occur_time.timestamp_subsec_nanos().min(999_999_999) as i32,
+        }),
+        traceparent: current_traceparent().unwrap_or_default(),
+        producer: producer.to_string(),
+        payload: payload.encode_to_vec(),
+    }
+}
+
+/// The envelope's `occur_time`, when present and in range.
+pub fn occur_time(event: &Envelope) -> Option<DateTime<Utc>> {
+    let ts = event.occur_time.as_ref()?;
+    Utc.timestamp_opt(ts.seconds, u32::try_from(ts.nanos).ok()?)
+        .single()
+}
+
+/// Decodes the envelope's payload as `M` (check `event_type` first).
+pub fn decode_payload<M: prost::Message + Default>(
+    event: &Envelope,
+) -> Result<M, prost::DecodeError> {
+    M::decode(event.payload.as_slice())
+}
+
+/// Writes the envelope to the outbox in the caller's transaction (the transactional outbox).
+/// Increments `metrics().events_published`.
+pub async fn publish(
+    conn: &mut sqlx::AnyConnection,
+    envelope: &Envelope,
+) -> Result<(), sqlx::Error> {
+    use prost::Message as _;
+    if envelope.producer.is_empty() || envelope.producer.contains(char::is_whitespace) {
+        return Err(sqlx::Error::InvalidArgument(
+            "envelope.producer must be a non-empty name without whitespace".into(),
+        ));
+    }
+    if envelope.event_id.is_empty() || envelope.event_type.is_empty() {
+        return Err(sqlx::Error::InvalidArgument(
+            "envelope.event_id and event_type must be set".into(),
+        ));
+    }
+    sqlx::query(
+        "INSERT INTO bus_outbox \
+         (event_id, producer, tenant_id, aggregate_id, event_type, envelope, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&envelope.event_id)
+    .bind(&envelope.producer)
+    .bind(&envelope.tenant_id)
+    .bind(&envelope.aggregate_id)
+    .bind(&envelope.event_type)
+    .bind(envelope.encode_to_vec())
+    .bind(to_micros(Utc::now()))
+    .execute(&mut *conn)
+    .await?;
+    metrics()
+        .events_published
+        .with_label_values(&[envelope.producer.as_str(), envelope.event_type.as_str()])
+        .inc();
+    Ok(())
+}
+
+/// Applies events of the streams a [`Subscription`] names.
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// Applies the event's effects on `conn`, inside the consumer's transaction. The bus records
+    /// the event id in the inbox in the same transaction and commits; then (Redis) XACKs.
+    /// Err = not committed; the event is redelivered later (dead-lettered after
+    /// `bus.max_deliveries`). A panic counts as an error.
+    async fn handle(&self, conn: &mut sqlx::AnyConnection, event: &Envelope) -> anyhow::Result<()>;
+}
+
+/// What a consumer loop reads and who handles it.
+#[derive(Clone)]
+pub struct Subscription {
+    /// The consuming service, e.g. `"scheduler"`: the consumer group, and the inbox's scope.
+    pub group: String,
+    /// The replica's name, unique per process within the group (e.g. service + host + pid).
+    pub consumer: String,
+    /// Producer names (= streams), e.g. `["claims"]`.
+    pub streams: Vec<String>,
+    pub handler: Arc<dyn Handler>,
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("group", &self.group)
+            .field("consumer", &self.consumer)
+            .field("streams", &self.streams)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    fn validate(&self) -> anyhow::Result<()> {
+        let name_ok = |s: &str| !s.is_empty() && !s.contains(char::is_whitespace);
+        anyhow::ensure!(
+            name_ok(&self.group),
+            "subscription group must be a name without whitespace"
+        );
+        anyhow::ensure!(
+            name_ok(&self.consumer),
+            "subscription consumer must be a name without whitespace"
+        );
+        anyhow::ensure!(
+            !self.streams.is_empty(),
+            "subscription of group {} names no stream",
+            self.group
+        );
+        for s in &self.streams {
+            anyhow::ensure!(
+                name_ok(s),
+                "stream names must be producer names without whitespace"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// How an event's `aggregate_version` relates to the version a consumer last applied for that
+/// aggregate (see the module docs on ordering).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionOrder {
+    /// The next version (or the first one seen): apply it.
+    Next,
+    /// At or below what was applied: a late or repeated event; skip it.
+    Stale,
+    /// Beyond the next version: an earlier event has not been applied yet. Apply it if the
+    /// event carries the full state the consumer needs (and record its version), or return an
+    /// error so the bus delivers it again later.
+    Ahead,
+}
+
+/// Compares `event.aggregate_version` with the last version applied (None: nothing applied).
+pub fn version_order(last_applied: Option<i64>, event: &Envelope) -> VersionOrder {
+    match last_applied {
+        None => VersionOrder::Next,
+        Some(last) if event.aggregate_version <= last => VersionOrder::Stale,
+        Some(last) if event.aggregate_version == last.saturating_add(1) => VersionOrder::Next,
+        Some(_) => VersionOrder::Ahead,
+    }
+}
+
+/// A crash to simulate, for tests of the delivery guarantees ([`Bus::inject_fault`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The consumer loop returns an error right after committing an event's transaction, before
+    /// acknowledging it (Redis: before XACK; embedded: the cursor moved with the commit).
+    ConsumerCrashAfterCommit,
+    /// The relay returns an error right after XADD, before marking the rows published.
+    RelayCrashAfterPublish,
+}
+
+#[derive(Default)]
+struct Faults {
+    consumer_crash_after_commit: AtomicU32,
+    relay_crash_after_publish: AtomicU32,
+}
+
+impl Faults {
+    fn counter(&self, fault: Fault) -> &AtomicU32 {
+        match fault {
+            Fault::ConsumerCrashAfterCommit => &self.consumer_crash_after_commit,
+            Fault::RelayCrashAfterPublish => &self.relay_crash_after_publish,
+        }
+    }
+
+    /// True (once per armed count) when `fault` should happen now.
+    fn fire(&self, fault: Fault) -> bool {
+        self.counter(fault)
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}
+
+/// The event bus of a process. Cheap to clone.
+#[derive(Clone)]
+pub struct Bus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    cfg: BusConfig,
+    kind: Kind,
+    faults: Faults,
+}
+
+enum Kind {
+    Embedded,
+    Redis(redis_streams::RedisBus),
+}
+
+impl fmt::Debug for Bus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner.kind {
+            Kind::Embedded => f.debug_struct("Bus").field("mode", &"embedded").finish(),
+            Kind::Redis(r) => f
+                .debug_struct("Bus")
+                .field("mode", &"redis")
+                .field("prefix", &r.prefix)
+                .finish(),
+        }
+    }
+}
+
+impl Bus {
+    /// The embedded bus: the outbox is the log, no Redis (one process, SQLite; see module docs).
+    pub fn embedded(db: Db, cfg: BusConfig) -> Bus {
+        if db.backend() != crate::db::Backend::Sqlite {
+            tracing::warn!(
+                "embedded event bus on {}: meant for SQLite, where seq order is commit order",
+                db.backend().name()
+            );
+        }
+        Bus {
+            inner: Arc::new(Inner {
+                db,
+                cfg,
+                kind: Kind::Embedded,
+                faults: Faults::default(),
+            }),
+        }
+    }
+
+    /// The distributed bus on Redis Streams; every key starts with `key_prefix`.
+    pub async fn redis(
+        db: Db,
+        redis_url: &str,
+        key_prefix: &str,
+        cfg: BusConfig,
+    ) -> anyhow::Result<Bus> {
+        let r = redis_streams::RedisBus::connect(redis_url, key_prefix).await?;
+        Ok(Bus {
+            inner: Arc::new(Inner {
+                db,
+                cfg,
+                kind: Kind::Redis(r),
+                faults: Faults::default(),
+            }),
+        })
+    }
+
+    /// Outbox → stream relay loop until `shutdown` is cancelled (embedded: nothing to relay; it
+    /// keeps the log's retention and returns when cancelled).
+    pub async fn run_relay(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        match &self.inner.kind {
+            Kind::Embedded => embedded::run_housekeeping(self, shutdown).await,
+            Kind::Redis(r) => r.run_relay(self, shutdown).await,
+        }
+    }
+
+    /// Consumer loop until `shutdown` is cancelled.
+    pub async fn run_consumer(
+        &self,
+        sub: Subscription,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        sub.validate()?;
+        match &self.inner.kind {
+            Kind::Embedded => embedded::run_consumer(self, sub, shutdown).await,
+            Kind::Redis(r) => r.run_consumer(self, sub, shutdown).await,
+        }
+    }
+
+    /// Dead-lettered events of a group, oldest first (for operators and tests).
+    pub async fn dead_letters(&self, group: &str, limit: usize) -> anyhow::Result<Vec<Envelope>> {
+        store::dead_letters(&self.inner.db, group, limit).await
+    }
+
+    /// True for the embedded bus.
+    pub fn is_embedded(&self) -> bool {
+        matches!(self.inner.kind, Kind::Embedded)
+    }
+
+    /// The Redis key of a producer's stream (None for the embedded bus).
+    pub fn stream_key(&self, producer: &str) -> Option<String> {
+        match &self.inner.kind {
+            Kind::Embedded => None,
+            Kind::Redis(r) => Some(r.stream_key(producer)),
+        }
+    }
+
+    /// The Redis key of a group's dead-letter stream (None for the embedded bus).
+    pub fn dead_letter_key(&self, group: &str) -> Option<String> {
+        match &self.inner.kind {
+            Kind::Embedded => None,
+            Kind::Redis(r) => Some(r.dead_key(group)),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    pub fn config(&self) -> &BusConfig {
+        &self.inner.cfg
+    }
+
+    /// Arms a simulated crash for the next `times` occasions (tests of the delivery guarantees;
+    /// never armed in production).
+    pub fn inject_fault(&self, fault: Fault, times: u32) {
+        self.inner
+            .faults
+            .counter(fault)
+            .fetch_add(times, Ordering::SeqCst);
+    }
+
+    fn fault(&self, fault: Fault) -> bool {
+        self.inner.faults.fire(fault)
+    }
+}
+
+/// The W3C traceparent of the current span, when OpenTelemetry tracing is active.
+fn current_traceparent() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let cx = tracing::Span::current().context();
+    let span = cx.span();
+    let sc = span.span_context();
+    sc.is_valid().then(|| {
+        format!(
+            "00-{}-{}-{:02x}",
+            sc.trace_id(),
+            sc.span_id(),
+            sc.trace_flags().to_u8()
+        )
+    })
+}
+
+/// Makes `span` a child of the remote span named by a W3C traceparent (ignored when malformed).
+fn set_remote_parent(span: &tracing::Span, traceparent: &str) {
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+    };
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let parts: Vec<&str> = traceparent.trim().split('-').collect();
+    let [version, trace_id, span_id, flags] = parts.as_slice() else {
+        return;
+    };
+    if *version != "00" || trace_id.len() != 32 || span_id.len() != 16 || flags.len() != 2 {
+        return;
+    }
+    let (Ok(trace_id), Ok(span_id), Ok(flags)) = (
+        TraceId::from_hex(trace_id),
+        SpanId::from_hex(span_id),
+        u8::from_str_radix(flags, 16),
+    ) else {
+        return;
+    };
+    let sc = SpanContext::new(
+        trace_id,
+        span_id,
+        TraceFlags::new(flags),
+        true,
+        TraceState::default(),
+    );
+    if sc.is_valid() {
+        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(sc));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(version: i64) -> Envelope {
+        new_envelope(
+            "claims",
+            "t",
+            "tenant",
+            "agg",
+            version,
+            Utc::now(),
+            &"x".to_string(),
+        )
+    }
+
+    #[test]
+    fn envelopes_carry_what_consumers_need() {
+        let at = Utc
+            .timestamp_opt(1_700_000_000, 123_000)
+            .single()
+            .expect("valid instant");
+        let e = new_envelope(
+            "claims",
+            "arflow.events.v1.X",
+            "t1",
+            "c1",
+            3,
+            at,
+            &"payload".to_string(),
+        );
+        assert_eq!(
+            uuid::Uuid::parse_str(&e.event_id)
+                .expect("uuid")
+                .get_version_num(),
+            7
+        );
+        assert_eq!(occur_time(&e), Some(at));
+        assert_eq!(decode_payload::<String>(&e).expect("decodes"), "payload");
+        assert_eq!((e.producer.as_str(), e.aggregate_version), ("claims", 3));
+    }
+
+    #[test]
+    fn version_order_detects_reordering() {
+        assert_eq!(version_order(None, &env(5)), VersionOrder::Next);
+        assert_eq!(version_order(Some(4), &env(5)), VersionOrder::Next);
+        assert_eq!(version_order(Some(5), &env(5)), VersionOrder::Stale);
+        assert_eq!(version_order(Some(6), &env(5)), VersionOrder::Stale);
+        assert_eq!(version_order(Some(3), &env(5)), VersionOrder::Ahead);
+    }
+
+    #[test]
+    fn faults_fire_as_often_as_armed() {
+        let f = Faults::default();
+        assert!(!f.fire(Fault::RelayCrashAfterPublish));
+        f.counter(Fault::RelayCrashAfterPublish)
+            .fetch_add(2, Ordering::SeqCst);
+        assert!(f.fire(Fault::RelayCrashAfterPublish));
+        assert!(f.fire(Fault::RelayCrashAfterPublish));
+        assert!(!f.fire(Fault::RelayCrashAfterPublish));
+        assert!(!f.fire(Fault::ConsumerCrashAfterCommit));
+    }
+}

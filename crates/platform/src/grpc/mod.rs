@@ -1,1 +1,287 @@
-//! (being written)
+//! The gRPC server every arflow process runs, and the error helpers its handlers use.
+//!
+//! [`serve`] mounts the enabled services next to `grpc.health.v1` and server reflection (v1
+//! and v1alpha, so grpcurl and other stock clients work) and puts every call through one
+//! pipeline ([`layer`]): tracing span, deadline, authentication, audit, message size limits,
+//! latency metric. Handlers read the caller with [`crate::auth::principal`] and name the
+//! objects they touched with [`audit_objects`].
+//!
+//! Shutdown follows DESIGN §6: when the token is cancelled, health turns NOT_SERVING (open
+//! `Watch` streams receive it and then end), the listener closes, calls in flight get
+//! `drain_timeout` to finish, the audit queue is flushed, and `serve` returns. Calls still
+//! running at the deadline (including open streams) are ended with UNAVAILABLE and audited so.
+//!
+//! Errors: handlers answer with the helpers below so that clients see stable, PHI-free
+//! messages: [`invalid_argument`] (with `google.rpc.BadRequest` field violations),
+//! [`not_found`], [`failed_precondition`], and [`internal`], which logs the cause and answers a
+//! generic message with the trace id to quote to operators.
+mod layer;
+mod limits;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use prost::Message as _;
+use tokio_util::sync::CancellationToken;
+use tonic::Status;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt as _};
+
+use crate::audit::AuditWriter;
+use crate::auth::Authenticator;
+use crate::clock::Clock;
+use crate::db::Db;
+
+pub(crate) use layer::call_trace_id;
+
+/// Everything the shared server needs besides the service routes.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Default deadline (`default_timeout_ms`, 0 = none) and message size limit.
+    pub grpc: crate::config::GrpcConfig,
+    /// API key cache lifetime (the revocation lag).
+    pub auth: crate::config::AuthConfig,
+    /// How long calls in flight may run once shutdown begins.
+    pub drain_timeout: std::time::Duration,
+}
+
+/// Health name of the whole server (the gRPC health protocol's empty service name).
+const OVERALL: &str = "";
+/// How long connections get to close once the drain deadline has ended their calls.
+const CLOSE_AFTER_ABORT: Duration = Duration::from_secs(2);
+/// How long `serve` waits, after the drain, for the audit writer to store what is queued.
+const AUDIT_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `routes` (the enabled services, e.g.
+/// `tonic::service::Routes::new(ClaimsServiceServer::new(x))`) on `listener` until `shutdown`
+/// is cancelled, with health (overall `""` and each of `health_names` SERVING, NOT_SERVING as
+/// soon as shutdown starts), reflection, auth, audit, tracing, metrics, deadlines, message
+/// size limits and a graceful drain (see the module docs).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    routes: tonic::service::Routes,
+    health_names: &[&'static str],
+    db: Db,
+    clock: Clock,
+    options: ServerOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let local = listener.local_addr().ok();
+    let (health, health_service) = tonic_health::server::health_reporter();
+    for name in health_names {
+        health
+            .set_service_status(*name, ServingStatus::Serving)
+            .await;
+    }
+
+    // Reflection advertises what this process serves, not every service arflow has: a
+    // `--service` subset must not list services that would answer UNIMPLEMENTED.
+    let mut reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(arflow_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name("grpc.health.v1.Health")
+        .with_service_name("grpc.reflection.v1.ServerReflection");
+    let mut reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(arflow_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name("grpc.health.v1.Health")
+        .with_service_name("grpc.reflection.v1alpha.ServerReflection");
+    for name in health_names {
+        reflection_v1 = reflection_v1.with_service_name(*name);
+        reflection_v1alpha = reflection_v1alpha.with_service_name(*name);
+    }
+    let reflection_v1 = reflection_v1.build_v1().context("build reflection v1")?;
+    let reflection_v1alpha = reflection_v1alpha
+        .build_v1alpha()
+        .context("build reflection v1alpha")?;
+
+    let (audit, audit_writer) = AuditWriter::spawn(db.clone());
+    let abort = CancellationToken::new();
+    let call_layer = layer::CallLayer::new(layer::Shared {
+        auth: Authenticator::new(db, Duration::from_secs(options.auth.key_cache_secs)),
+        audit,
+        clock,
+        default_timeout: Duration::from_millis(options.grpc.default_timeout_ms),
+        max_message_bytes: options.grpc.max_message_bytes,
+        known_methods: known_methods()?,
+        abort: abort.clone(),
+    });
+    let routes = routes
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
+
+    let stop_accepting = CancellationToken::new();
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let server = tonic::transport::Server::builder()
+        // Find clients that vanished without closing (a NAT dropped them) instead of holding
+        // their streams until the drain deadline.
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .layer(call_layer)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, stop_accepting.clone().cancelled_owned());
+    let mut server = std::pin::pin!(server);
+    tracing::debug!(addr = ?local, "grpc server started");
+
+    let result = tokio::select! {
+        ended = &mut server => ended.context("grpc server"),
+        () = shutdown.cancelled() => {
+            // NOT_SERVING first, while the listener is still open, so a prober or a watching
+            // load balancer sees the drain before connections are refused.
+            let mut health = health;
+            for name in std::iter::once(OVERALL).chain(health_names.iter().copied()) {
+                health.set_service_status(name, ServingStatus::NotServing).await;
+            }
+            // Dropping the statuses ends open Watch streams (after they deliver NOT_SERVING),
+            // so a watching client does not hold the drain to its deadline.
+            for name in std::iter::once(OVERALL).chain(health_names.iter().copied()) {
+                health.clear_service_status(name).await;
+            }
+            tracing::info!(drain_timeout = ?options.drain_timeout, "grpc server draining");
+            stop_accepting.cancel();
+            match tokio::time::timeout(options.drain_timeout, &mut server).await {
+                Ok(ended) => ended.context("grpc server"),
+                Err(_) => {
+                    tracing::warn!(drain_timeout = ?options.drain_timeout, "drain deadline passed: ending calls still in flight");
+                    // Every call still running answers UNAVAILABLE now; give the connections a
+                    // moment to send that and close.
+                    abort.cancel();
+                    match tokio::time::timeout(CLOSE_AFTER_ABORT, &mut server).await {
+                        Ok(ended) => ended.context("grpc server"),
+                        Err(_) => Ok(()),
+                    }
+                }
+            }
+        }
+    };
+    audit_writer.finish(AUDIT_FLUSH_TIMEOUT).await;
+    tracing::info!("grpc server stopped");
+    result
+}
+
+/// `/package.Service/Method` of every method the server can mount.
+fn known_methods() -> anyhow::Result<HashSet<String>> {
+    let mut methods = HashSet::new();
+    for encoded in [
+        arflow_api::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ] {
+        let set = prost_types::FileDescriptorSet::decode(encoded)
+            .context("decode a file descriptor set")?;
+        for file in &set.file {
+            for service in &file.service {
+                for method in &service.method {
+                    methods.insert(format!(
+                        "/{}.{}/{}",
+                        file.package(),
+                        service.name(),
+                        method.name()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(methods)
+}
+
+/// The ids of the objects a call touched (claim ids, …), attached by the handler to its
+/// response so the audit record names them.
+#[derive(Clone, Debug, Default)]
+pub struct AuditObjects(pub Vec<String>);
+
+/// Adds `ids` to the objects the audit record of this call names. tonic 0.14 moves
+/// `Response::extensions` into the HTTP response (`Response::into_http`), where the audit layer
+/// reads them; an error answer (`Err(Status)`) has no response to carry them, so its record
+/// names no objects.
+pub fn audit_objects<T>(response: &mut tonic::Response<T>, ids: impl IntoIterator<Item = String>) {
+    let extensions = response.extensions_mut();
+    match extensions.get_mut::<AuditObjects>() {
+        Some(objects) => objects.0.extend(ids),
+        None => {
+            extensions.insert(AuditObjects(ids.into_iter().collect()));
+        }
+    }
+}
+
+/// INVALID_ARGUMENT with `google.rpc.BadRequest` field violations `(field, description)`,
+/// readable with `tonic_types::StatusExt::get_details_bad_request`.
+pub fn invalid_argument(
+    message: &str,
+    violations: impl IntoIterator<Item = (String, String)>,
+) -> Status {
+    let violations: Vec<FieldViolation> = violations
+        .into_iter()
+        .map(|(f, d)| FieldViolation::new(f, d))
+        .collect();
+    Status::with_error_details(
+        tonic::Code::InvalidArgument,
+        message,
+        ErrorDetails::with_bad_request(violations),
+    )
+}
+
+/// NOT_FOUND, `"{kind} not found"`. Never echoes the id: the caller may be probing another
+/// tenant's objects, which answer exactly like missing ones.
+pub fn not_found(kind: &str) -> Status {
+    Status::not_found(format!("{kind} not found"))
+}
+
+pub fn failed_precondition(message: impl Into<String>) -> Status {
+    Status::failed_precondition(message)
+}
+
+/// Logs `err` (the cause stays in the logs; callers keep PHI out of it) and returns INTERNAL
+/// with a generic message and the trace id, which operators use to find the log line.
+pub fn internal(err: impl std::fmt::Display) -> Status {
+    let trace_id = crate::telemetry::current_trace_id();
+    tracing::error!(error = %err, trace_id = %trace_id, "internal error");
+    if trace_id.is_empty() {
+        Status::internal("internal error")
+    } else {
+        Status::internal(format!("internal error (trace id {trace_id})"))
+    }
+}
+
+#[cfg(test)]
+// A failed unwrap is a failed test.
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_methods_cover_arflow_health_and_reflection() {
+        let methods = known_methods().unwrap();
+        assert!(methods.contains("/arflow.claims.v1.ClaimsService/GetClaim"));
+        assert!(methods.contains("/grpc.health.v1.Health/Check"));
+        assert!(methods.contains("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"));
+    }
+
+    #[test]
+    fn audit_objects_accumulate() {
+        let mut response = tonic::Response::new(());
+        audit_objects(&mut response, ["a".to_string()]);
+        audit_objects(&mut response, ["b".to_string(), "c".to_string()]);
+        assert_eq!(
+            response.extensions().get::<AuditObjects>().unwrap().0,
+            ["a", "b", "c"]
+        );
+    }
+
+    #[test]
+    fn invalid_argument_carries_field_violations() {
+        let status = invalid_argument(
+            "bad claim",
+            [("claim.npi".to_string(), "check digit".to_string())],
+        );
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        let bad = status.get_details_bad_request().unwrap();
+        assert_eq!(bad.field_violations[0].field, "claim.npi");
+        assert_eq!(not_found("claim").message(), "claim not found");
+        assert_eq!(internal("db down").message(), "internal error");
+    }
+}

@@ -1,0 +1,334 @@
+//! Foundation benchmark: one run, ratios against raw baselines measured in the same run
+//! (timings on a shared 2-core machine are noisy; ratios are what we budget).
+//!
+//! - ImportClaims (claims with 2 service lines, events included) through the real gRPC server,
+//!   on Postgres (distributed mode) and on SQLite (embedded), beside a raw load of the same
+//!   rows into the same tables (Postgres: COPY; SQLite: multi-row INSERT in one transaction).
+//!   Budget: Postgres ImportClaims >= 25% of raw.
+//! - Bus: publish (outbox, in transactions of 100) -> relay -> Redis -> consumer commit (inbox +
+//!   one effect row), beside raw XADD (pipelined in batches of the same size) with
+//!   XREADGROUP/XACK. Budget: >= 30% of raw.
+//!
+//! Run: `./scripts/bench` (starts Postgres and Redis when needed). Sizes: ARFLOW_BENCH_CLAIMS
+//! (default 5000), ARFLOW_BENCH_EVENTS (default 20000).
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use arflow::serve::{self, Platform};
+use arflow_api::claims::v1 as pb;
+use arflow_api::claims::v1::claims_service_client::ClaimsServiceClient;
+use arflow_api::common::v1::Date;
+use arflow_platform::auth::{self, Role};
+use arflow_platform::bus::{self, Bus, Envelope, Handler, Subscription};
+use arflow_platform::config::Config;
+use arflow_platform::{Clock, Db};
+use arflow_testkit::{PgDatabase, RedisPrefix, SqliteFile};
+use sqlx::{AnyConnection, Connection, Executor};
+use tokio_util::sync::CancellationToken;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn date(y: i32, m: i32, d: i32) -> Option<Date> {
+    Some(Date { year: y, month: m, day: d })
+}
+
+fn claim(i: usize) -> pb::Claim {
+    let line = |code: &str, cents: i64, ptr: Vec<i32>| pb::ServiceLine {
+        service_date: date(2026, 5, 4),
+        procedure_code: code.into(),
+        modifiers: vec!["95".into()],
+        units: 1,
+        minutes: if code == "90837" { 55 } else { 0 },
+        charge_cents: cents,
+        place_of_service: "10".into(),
+        diagnosis_pointers: ptr,
+        ..Default::default()
+    };
+    pb::Claim {
+        clinic_id: format!("clinic-{}", i % 7),
+        external_id: format!("BENCH-{i:08}"),
+        patient: Some(pb::Patient {
+            id: format!("pt-{i}"),
+            first_name: "Sam".into(),
+            last_name: "Example".into(),
+            birth_date: date(1985, 3, 14),
+            member_id: format!("W{i:09}"),
+        }),
+        payer: Some(pb::Payer { id: ["87726", "60054", "62308"][i % 3].into(), name: "Payer".into() }),
+        rendering_provider: Some(pb::Provider {
+            npi: "1234567893".into(),
+            name: "Dana Okafor".into(),
+            credential: pb::ProviderCredential::Lcsw as i32,
+        }),
+        billing_provider: Some(pb::Provider { npi: "1245319599".into(), name: "Calm Harbor".into(), credential: 0 }),
+        diagnoses: vec!["F41.1".into(), "F33.1".into()],
+        service_lines: vec![line("90837", 18_000, vec![1, 2]), line("90785", 2_500, vec![1])],
+        submission_date: date(2026, 5, 6),
+        ..Default::default()
+    }
+}
+
+fn config(pairs: &[(&str, &str)]) -> Config {
+    let mut env: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    env.push(("ARFLOW_GRPC__LISTEN".into(), "127.0.0.1:0".into()));
+    env.push(("ARFLOW_ADMIN__LISTEN".into(), String::new()));
+    env.push(("ARFLOW_CLOCK__MODE".into(), "simulated".into()));
+    env.push(("ARFLOW_CLOCK__START".into(), "2026-06-15T09:00:00Z".into()));
+    Config::load(None, env, &[]).unwrap()
+}
+
+/// Claims per second of ImportClaims through a real server built from `config`.
+async fn import_rate(config: Config, claims: &[pb::Claim], tag: &str) -> f64 {
+    let platform = Platform::open(config).await.unwrap();
+    let (_, key) = auth::create_key(&platform.db, &platform.clock, "bench", Role::Partner, &[], "bench").await.unwrap();
+    let shutdown = CancellationToken::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(serve::run(platform, vec!["claims"], shutdown.clone(), move |b| {
+        let _ = tx.send(b.grpc);
+    }));
+    let addr = rx.await.unwrap();
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+    let value: tonic::metadata::MetadataValue<_> = format!("Bearer {key}").parse().unwrap();
+    let mut client = ClaimsServiceClient::with_interceptor(channel, arflow::client::Auth::new(Some(value)));
+    let requests = |range: std::ops::Range<usize>, prefix: &str| -> Vec<pb::ImportClaimsRequest> {
+        claims[range]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| pb::ImportClaimsRequest { request_id: format!("{prefix}-{tag}-{i}"), claim: Some(c.clone()) })
+            .collect()
+    };
+    // Warm up connections and caches on a small slice, then measure the rest.
+    let warm = claims.len() / 10;
+    client.import_claims(tokio_stream::iter(requests(0..warm, "warm"))).await.unwrap();
+    let measured = requests(warm..claims.len(), "run");
+    let n = measured.len();
+    let start = Instant::now();
+    let report = client.import_claims(tokio_stream::iter(measured)).await.unwrap().into_inner();
+    let elapsed = start.elapsed();
+    assert_eq!(report.accepted_count as usize, n, "every bench claim is valid");
+    shutdown.cancel();
+    let _ = server.await;
+    n as f64 / elapsed.as_secs_f64()
+}
+
+/// Raw load of the same rows (claims + 2 lines each) on Postgres with COPY.
+async fn raw_postgres_rate(url: &str, n: usize) -> f64 {
+    let db = Db::connect(url, 2).await.unwrap();
+    db.migrate().await.unwrap();
+    db.close().await;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let (claims_csv, lines_csv) = raw_rows(n);
+    let start = Instant::now();
+    let mut tx = conn.begin().await.unwrap();
+    let mut copy = tx.copy_in_raw(&format!("COPY claims ({}) FROM STDIN WITH (FORMAT csv)", CLAIM_COLS)).await.unwrap();
+    copy.send(claims_csv.as_bytes()).await.unwrap();
+    copy.finish().await.unwrap();
+    let mut copy = tx.copy_in_raw(&format!("COPY claim_lines ({}) FROM STDIN WITH (FORMAT csv)", LINE_COLS)).await.unwrap();
+    copy.send(lines_csv.as_bytes()).await.unwrap();
+    copy.finish().await.unwrap();
+    tx.commit().await.unwrap();
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Raw load of the same rows on SQLite: multi-row INSERTs in one transaction.
+async fn raw_sqlite_rate(url: &str, n: usize) -> f64 {
+    let db = Db::connect(url, 1).await.unwrap();
+    db.migrate().await.unwrap();
+    let (claims_csv, lines_csv) = raw_rows(n);
+    let to_values = |csv: &str| -> Vec<String> {
+        csv.lines().map(|l| format!("({})", l.split(',').map(|f| format!("'{f}'")).collect::<Vec<_>>().join(","))).collect()
+    };
+    let (claim_values, line_values) = (to_values(&claims_csv), to_values(&lines_csv));
+    let start = Instant::now();
+    let mut tx = db.begin().await.unwrap();
+    for chunk in claim_values.chunks(500) {
+        let sql = format!("INSERT INTO claims ({CLAIM_COLS}) VALUES {}", chunk.join(","));
+        tx.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
+    }
+    for chunk in line_values.chunks(500) {
+        let sql = format!("INSERT INTO claim_lines ({LINE_COLS}) VALUES {}", chunk.join(","));
+        tx.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    db.close().await;
+    rate
+}
+
+const CLAIM_COLS: &str = "id, tenant_id, clinic_id, external_id, patient_id, patient_first_name, patient_last_name, \
+    patient_birth_date, member_id, payer_id, payer_name, rendering_npi, rendering_name, rendering_credential, \
+    billing_npi, billing_name, diagnoses, frequency, status, submission_date, first_service_date, \
+    last_service_date, total_charge_cents, balance_cents, version, created_at, updated_at";
+const LINE_COLS: &str = "claim_id, tenant_id, line_number, service_date, procedure_code, modifiers, units, minutes, \
+    charge_cents, place_of_service, diagnosis_pointers";
+
+/// The rows ImportClaims writes to `claims` and `claim_lines`, as CSV (no commas inside fields).
+fn raw_rows(n: usize) -> (String, String) {
+    let (mut claims, mut lines) = (String::new(), String::new());
+    for i in 0..n {
+        let id = uuid::Uuid::now_v7();
+        claims.push_str(&format!(
+            "{id},bench,clinic-{},BENCH-{i:08},pt-{i},Sam,Example,1985-03-14,W{i:09},87726,Payer,1234567893,Dana Okafor,lcsw,1245319599,Calm Harbor,F411;F331,1,submitted,2026-05-06,2026-05-04,2026-05-04,20500,20500,1,1,1\n",
+            i % 7
+        ));
+        lines.push_str(&format!("{id},bench,1,2026-05-04,90837,95,1,55,18000,10,1;2\n"));
+        lines.push_str(&format!("{id},bench,2,2026-05-04,90785,95,1,0,2500,10,1\n"));
+    }
+    (claims, lines)
+}
+
+struct Effect(Arc<AtomicUsize>);
+
+#[async_trait::async_trait]
+impl Handler for Effect {
+    async fn handle(&self, conn: &mut AnyConnection, event: &Envelope) -> anyhow::Result<()> {
+        sqlx::query("INSERT INTO bench_effects (event_id) VALUES ($1)").bind(&event.event_id).execute(conn).await?;
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Events per second from the first publish to the last consumer commit.
+async fn bus_rate(n: usize) -> f64 {
+    let pg = PgDatabase::create().await.unwrap();
+    let redis = RedisPrefix::new();
+    let cfg = config(&[]);
+    let db = Db::connect(&pg.url, 8).await.unwrap();
+    db.migrate().await.unwrap();
+    sqlx::query("CREATE TABLE bench_effects (event_id TEXT PRIMARY KEY)").execute(db.pool()).await.unwrap();
+    let mut bus_cfg = cfg.bus.clone();
+    bus_cfg.poll_interval_ms = 5;
+    bus_cfg.block_ms = 100;
+    let bus = Bus::redis(db.clone(), &redis.url, &redis.prefix, bus_cfg).await.unwrap();
+    let done = Arc::new(AtomicUsize::new(0));
+    let shutdown = CancellationToken::new();
+    let relay = tokio::spawn({
+        let (bus, t) = (bus.clone(), shutdown.clone());
+        async move { bus.run_relay(t).await }
+    });
+    let consumer = tokio::spawn({
+        let (bus, t) = (bus.clone(), shutdown.clone());
+        let sub = Subscription {
+            group: "bench".into(),
+            consumer: "bench-1".into(),
+            streams: vec!["benchsvc".into()],
+            handler: Arc::new(Effect(done.clone())),
+        };
+        async move { bus.run_consumer(sub, t).await }
+    });
+    let clock = Clock::system();
+    let payload = arflow_api::events::v1::ClaimStatusChanged { claim_id: "x".repeat(36), ..Default::default() };
+    let start = Instant::now();
+    for batch in 0..n.div_ceil(100) {
+        let mut tx = db.begin().await.unwrap();
+        for i in 0..100.min(n - batch * 100) {
+            let agg = format!("agg-{}", (batch * 100 + i) % 1000);
+            let env = bus::new_envelope("benchsvc", "arflow.events.v1.ClaimStatusChanged", "bench", &agg, 1, clock.now(), &payload);
+            bus::publish(&mut tx, &env).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+    while done.load(Ordering::Relaxed) < n {
+        assert!(start.elapsed() < Duration::from_secs(600), "bus did not deliver every event");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    shutdown.cancel();
+    let _ = relay.await;
+    let _ = consumer.await;
+    db.close().await;
+    rate
+}
+
+/// Raw Redis: XADD pipelined in batches of 100 while a reader XREADGROUPs (COUNT 100) and XACKs.
+async fn raw_redis_rate(n: usize) -> f64 {
+    use redis::AsyncCommands as _;
+    let redis = RedisPrefix::new();
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let stream = format!("{}raw", redis.prefix);
+    let mut writer = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("XGROUP").arg(&stream).arg("CREATE").arg("g").arg("0").arg("MKSTREAM").query_async(&mut writer).await.unwrap();
+    let envelope = {
+        use prost::Message as _;
+        let payload = arflow_api::events::v1::ClaimStatusChanged { claim_id: "x".repeat(36), ..Default::default() };
+        bus::new_envelope("benchsvc", "arflow.events.v1.ClaimStatusChanged", "bench", "agg", 1, chrono::Utc::now(), &payload).encode_to_vec()
+    };
+    let start = Instant::now();
+    let reader = tokio::spawn({
+        let (client, stream) = (client.clone(), stream.clone());
+        async move {
+            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            let mut seen = 0;
+            while seen < n {
+                let opts = redis::streams::StreamReadOptions::default().group("g", "c").count(100).block(100);
+                let reply: redis::streams::StreamReadReply = conn.xread_options(&[&stream], &[">"], &opts).await.unwrap();
+                for key in reply.keys {
+                    let ids: Vec<String> = key.ids.iter().map(|e| e.id.clone()).collect();
+                    seen += ids.len();
+                    if !ids.is_empty() {
+                        let _: i64 = conn.xack(&stream, "g", &ids).await.unwrap();
+                    }
+                }
+            }
+        }
+    });
+    for batch in 0..n.div_ceil(100) {
+        let mut pipe = redis::pipe();
+        for _ in 0..100.min(n - batch * 100) {
+            pipe.cmd("XADD").arg(&stream).arg("*").arg("envelope").arg(&envelope).ignore();
+        }
+        let _: () = pipe.query_async(&mut writer).await.unwrap();
+    }
+    reader.await.unwrap();
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn line(name: &str, ours: f64, raw: f64, unit: &str, budget: f64) {
+    let ratio = ours / raw;
+    println!(
+        "{name:<28} {ours:>10.0} {unit}   raw {raw:>10.0} {unit}   ratio {:>5.1}%   budget >= {:.0}%  {}",
+        ratio * 100.0,
+        budget * 100.0,
+        if budget == 0.0 { "" } else if ratio >= budget { "OK" } else { "BELOW BUDGET" }
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let n_claims = env_usize("ARFLOW_BENCH_CLAIMS", 5_000);
+    let n_events = env_usize("ARFLOW_BENCH_EVENTS", 20_000);
+    let claims: Vec<pb::Claim> = (0..n_claims).map(claim).collect();
+    let measured = n_claims - n_claims / 10;
+
+    println!("arflow foundation benchmark: {n_claims} claims (2 lines each), {n_events} events");
+    let pg = PgDatabase::create().await.unwrap();
+    let redis = RedisPrefix::new();
+    let pg_import = import_rate(
+        config(&[
+            ("ARFLOW_DATABASE__URL", &pg.url),
+            ("ARFLOW_REDIS__URL", &redis.url),
+            ("ARFLOW_REDIS__KEY_PREFIX", &redis.prefix),
+        ]),
+        &claims,
+        "pg",
+    )
+    .await;
+    let raw_pg_db = PgDatabase::create().await.unwrap();
+    let pg_raw = raw_postgres_rate(&raw_pg_db.url, measured).await;
+    line("ImportClaims / Postgres", pg_import, pg_raw, "claims/s", 0.25);
+
+    let file = SqliteFile::create().unwrap();
+    let sqlite_import = import_rate(config(&[("ARFLOW_DATABASE__URL", &file.url)]), &claims, "sqlite").await;
+    let raw_file = SqliteFile::create().unwrap();
+    let sqlite_raw = raw_sqlite_rate(&raw_file.url, measured).await;
+    line("ImportClaims / SQLite", sqlite_import, sqlite_raw, "claims/s", 0.0);
+
+    let bus = bus_rate(n_events).await;
+    let raw = raw_redis_rate(n_events).await;
+    line("Bus publish->commit", bus, raw, "events/s", 0.30);
+}

@@ -1,0 +1,615 @@
+//! Transport of the claims service: proto <-> domain conversion, auth scoping, error mapping.
+//! No SQL here (that is `store`), no billing rules (that is `arflow_domain`).
+use arflow_api::claims::v1 as pb;
+use arflow_api::claims::v1::claims_service_server::ClaimsService;
+use arflow_api::common::v1 as common;
+use arflow_domain::{
+    ClaimInput, ClaimStatus, Credential, FieldViolation, Frequency, Money, PatientInput, PayerInput,
+    ProviderInput, ServiceLineInput, ValidClaim, validate_claim,
+};
+use arflow_platform::auth::{self, Principal, Role};
+use arflow_platform::grpc::{audit_objects, failed_precondition, internal, invalid_argument, not_found};
+use arflow_platform::{Clock, Db};
+use chrono::{Datelike, NaiveDate};
+use futures::StreamExt;
+use prost::Message;
+use sha2::{Digest, Sha256};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::store::{self, NewClaim, StoredClaim, TenantId};
+
+/// How many streamed claims are written per transaction by ImportClaims.
+const IMPORT_CHUNK: usize = 200;
+const MAX_PAGE_SIZE: usize = 1000;
+const DEFAULT_PAGE_SIZE: usize = 100;
+/// Roles that may create claims and change their status.
+const WRITERS: &[Role] = &[Role::Admin, Role::Supervisor, Role::Specialist, Role::Partner, Role::Service];
+
+#[derive(Clone)]
+pub struct ClaimsApi {
+    db: Db,
+    clock: Clock,
+}
+
+impl ClaimsApi {
+    pub fn new(db: Db, clock: Clock) -> ClaimsApi {
+        ClaimsApi { db, clock }
+    }
+}
+
+impl From<store::Error> for Status {
+    fn from(err: store::Error) -> Status {
+        use store::Error as E;
+        match err {
+            E::NotFound => not_found("claim"),
+            E::DuplicateExternalId => Status::already_exists(err.to_string()),
+            E::RequestIdReused => invalid_argument(
+                "request_id was already used for a different claim",
+                [("request_id".to_string(), "reused with different content; use a new request_id".to_string())],
+            ),
+            E::IllegalTransition(t) => failed_precondition(t.to_string()),
+            E::VersionMismatch { .. } => Status::aborted(err.to_string()),
+            E::OriginalNotFound => invalid_argument(
+                "original claim not found",
+                [("claim.original_claim_id".to_string(), "no claim with this id in your tenant".to_string())],
+            ),
+            E::Db(e) => internal(e),
+        }
+    }
+}
+
+fn tenant(p: &Principal) -> TenantId {
+    TenantId::new(p.tenant_id.clone())
+}
+
+fn actor(p: &Principal) -> String {
+    format!("key:{}", p.key_id)
+}
+
+fn date_from_pb(d: &common::Date) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)
+}
+
+fn date_to_pb(d: NaiveDate) -> common::Date {
+    common::Date { year: d.year(), month: d.month() as i32, day: d.day() as i32 }
+}
+
+/// Converts an optional proto date; a malformed one is a violation (and `None` downstream).
+fn opt_date(d: Option<&common::Date>, field: &str, v: &mut Vec<FieldViolation>) -> Option<NaiveDate> {
+    let d = d?;
+    let parsed = date_from_pb(d);
+    if parsed.is_none() {
+        v.push(FieldViolation { field: field.to_string(), description: "not a valid calendar date".into() });
+    }
+    parsed
+}
+
+pub fn status_from_pb(s: i32) -> Option<ClaimStatus> {
+    use pb::ClaimStatus as P;
+    Some(match P::try_from(s).ok()? {
+        P::Unspecified => return None,
+        P::Draft => ClaimStatus::Draft,
+        P::Submitted => ClaimStatus::Submitted,
+        P::Accepted => ClaimStatus::Accepted,
+        P::Rejected => ClaimStatus::Rejected,
+        P::Pending => ClaimStatus::Pending,
+        P::Paid => ClaimStatus::Paid,
+        P::PartiallyPaid => ClaimStatus::PartiallyPaid,
+        P::Denied => ClaimStatus::Denied,
+        P::Appealed => ClaimStatus::Appealed,
+        P::WrittenOff => ClaimStatus::WrittenOff,
+        P::Closed => ClaimStatus::Closed,
+    })
+}
+
+pub fn status_to_pb(s: ClaimStatus) -> pb::ClaimStatus {
+    use pb::ClaimStatus as P;
+    match s {
+        ClaimStatus::Draft => P::Draft,
+        ClaimStatus::Submitted => P::Submitted,
+        ClaimStatus::Accepted => P::Accepted,
+        ClaimStatus::Rejected => P::Rejected,
+        ClaimStatus::Pending => P::Pending,
+        ClaimStatus::Paid => P::Paid,
+        ClaimStatus::PartiallyPaid => P::PartiallyPaid,
+        ClaimStatus::Denied => P::Denied,
+        ClaimStatus::Appealed => P::Appealed,
+        ClaimStatus::WrittenOff => P::WrittenOff,
+        ClaimStatus::Closed => P::Closed,
+    }
+}
+
+fn credential_from_pb(c: i32) -> Option<Credential> {
+    use pb::ProviderCredential as P;
+    Some(match P::try_from(c).ok()? {
+        P::Unspecified => return None,
+        P::Psychologist => Credential::Psychologist,
+        P::Lcsw => Credential::Lcsw,
+        P::Lpc => Credential::Lpc,
+        P::Lmft => Credential::Lmft,
+        P::Psychiatrist => Credential::Psychiatrist,
+        P::NursePractitioner => Credential::NursePractitioner,
+        P::Physician => Credential::Physician,
+        P::PhysicianAssistant => Credential::PhysicianAssistant,
+        P::Lmhc => Credential::Lmhc,
+        P::Lcadc => Credential::Lcadc,
+        P::Associate => Credential::Associate,
+        P::Other => Credential::Other,
+    })
+}
+
+fn credential_to_pb(c: Option<Credential>) -> pb::ProviderCredential {
+    use pb::ProviderCredential as P;
+    match c {
+        None => P::Unspecified,
+        Some(Credential::Psychologist) => P::Psychologist,
+        Some(Credential::Lcsw) => P::Lcsw,
+        Some(Credential::Lpc) => P::Lpc,
+        Some(Credential::Lmft) => P::Lmft,
+        Some(Credential::Psychiatrist) => P::Psychiatrist,
+        Some(Credential::NursePractitioner) => P::NursePractitioner,
+        Some(Credential::Physician) => P::Physician,
+        Some(Credential::PhysicianAssistant) => P::PhysicianAssistant,
+        Some(Credential::Lmhc) => P::Lmhc,
+        Some(Credential::Lcadc) => P::Lcadc,
+        Some(Credential::Associate) => P::Associate,
+        Some(Credential::Other) => P::Other,
+    }
+}
+
+fn frequency_from_pb(f: i32) -> Option<Frequency> {
+    match pb::ClaimFrequency::try_from(f).ok()? {
+        pb::ClaimFrequency::Unspecified => None,
+        pb::ClaimFrequency::Original => Some(Frequency::Original),
+        pb::ClaimFrequency::Replacement => Some(Frequency::Replacement),
+        pb::ClaimFrequency::Void => Some(Frequency::Void),
+    }
+}
+
+fn frequency_to_pb(f: Frequency) -> pb::ClaimFrequency {
+    match f {
+        Frequency::Original => pb::ClaimFrequency::Original,
+        Frequency::Replacement => pb::ClaimFrequency::Replacement,
+        Frequency::Void => pb::ClaimFrequency::Void,
+    }
+}
+
+/// Turns a request's claim into a validated domain claim, or every violation found, with
+/// field paths prefixed by `prefix` (`claim.`).
+pub fn claim_from_pb(
+    claim: Option<&pb::Claim>,
+    principal: &Principal,
+    today: NaiveDate,
+) -> Result<ValidClaim, Vec<FieldViolation>> {
+    let Some(c) = claim else {
+        return Err(vec![FieldViolation { field: "claim".into(), description: "required".into() }]);
+    };
+    let mut v = Vec::new();
+    let patient = c.patient.clone().unwrap_or_default();
+    let payer = c.payer.clone().unwrap_or_default();
+    let rendering = c.rendering_provider.clone().unwrap_or_default();
+    let billing = c.billing_provider.clone().unwrap_or_default();
+    if c.status != 0 && status_from_pb(c.status).is_none() {
+        v.push(FieldViolation { field: "status".into(), description: "unknown status".into() });
+    }
+    let input = ClaimInput {
+        clinic_id: c.clinic_id.clone(),
+        external_id: c.external_id.clone(),
+        patient: PatientInput {
+            id: patient.id,
+            first_name: patient.first_name,
+            last_name: patient.last_name,
+            birth_date: opt_date(patient.birth_date.as_ref(), "patient.birth_date", &mut v),
+            member_id: patient.member_id,
+        },
+        payer: PayerInput { id: payer.id, name: payer.name },
+        rendering_provider: ProviderInput {
+            npi: rendering.npi,
+            name: rendering.name,
+            credential: credential_from_pb(rendering.credential),
+        },
+        billing_provider: ProviderInput {
+            npi: billing.npi,
+            name: billing.name,
+            credential: credential_from_pb(billing.credential),
+        },
+        diagnoses: c.diagnoses.clone(),
+        service_lines: c
+            .service_lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| ServiceLineInput {
+                line_number: i64::from(l.line_number),
+                service_date: opt_date(l.service_date.as_ref(), &format!("service_lines[{i}].service_date"), &mut v),
+                procedure_code: l.procedure_code.clone(),
+                modifiers: l.modifiers.clone(),
+                units: i64::from(l.units),
+                minutes: i64::from(l.minutes),
+                charge_cents: l.charge_cents,
+                place_of_service: l.place_of_service.clone(),
+                diagnosis_pointers: l.diagnosis_pointers.iter().map(|p| i64::from(*p)).collect(),
+            })
+            .collect(),
+        prior_authorization_number: c.prior_authorization_number.clone(),
+        frequency: frequency_from_pb(c.frequency),
+        original_claim_id: Some(c.original_claim_id.clone()).filter(|s| !s.is_empty()),
+        submission_date: opt_date(c.submission_date.as_ref(), "submission_date", &mut v),
+        status: status_from_pb(c.status),
+    };
+    if !c.clinic_id.is_empty() && !principal.can_access_clinic(&c.clinic_id) {
+        v.push(FieldViolation {
+            field: "clinic_id".into(),
+            description: "your API key does not cover this clinic".into(),
+        });
+    }
+    let result = validate_claim(&input, today);
+    match result {
+        Ok(valid) if v.is_empty() => Ok(valid),
+        Ok(_) => Err(prefix(v)),
+        Err(mut more) => {
+            // A malformed date was reported above; the domain then only sees "required".
+            more.retain(|m| !v.iter().any(|x| x.field == m.field));
+            v.extend(more);
+            Err(prefix(v))
+        }
+    }
+}
+
+fn prefix(v: Vec<FieldViolation>) -> Vec<FieldViolation> {
+    v.into_iter().map(|f| FieldViolation { field: format!("claim.{}", f.field), ..f }).collect()
+}
+
+pub fn claim_to_pb(s: &StoredClaim) -> pb::Claim {
+    let c = &s.claim;
+    pb::Claim {
+        id: s.id.clone(),
+        tenant_id: s.tenant_id.clone(),
+        clinic_id: c.clinic_id.clone(),
+        external_id: c.external_id.clone(),
+        patient: Some(pb::Patient {
+            id: c.patient.id.clone(),
+            first_name: c.patient.first_name.clone(),
+            last_name: c.patient.last_name.clone(),
+            birth_date: Some(date_to_pb(c.patient.birth_date)),
+            member_id: c.patient.member_id.clone(),
+        }),
+        payer: Some(pb::Payer { id: c.payer.id.clone(), name: c.payer.name.clone() }),
+        rendering_provider: Some(pb::Provider {
+            npi: c.rendering_provider.npi.clone(),
+            name: c.rendering_provider.name.clone(),
+            credential: credential_to_pb(c.rendering_provider.credential) as i32,
+        }),
+        billing_provider: Some(pb::Provider {
+            npi: c.billing_provider.npi.clone(),
+            name: c.billing_provider.name.clone(),
+            credential: credential_to_pb(c.billing_provider.credential) as i32,
+        }),
+        diagnoses: c.diagnoses.clone(),
+        service_lines: c
+            .service_lines
+            .iter()
+            .map(|l| pb::ServiceLine {
+                line_number: l.line_number as i32,
+                service_date: Some(date_to_pb(l.service_date)),
+                procedure_code: l.procedure_code.clone(),
+                modifiers: l.modifiers.clone(),
+                units: l.units as i32,
+                minutes: l.minutes as i32,
+                charge_cents: l.charge.cents(),
+                place_of_service: l.place_of_service.clone(),
+                diagnosis_pointers: l.diagnosis_pointers.iter().map(|p| i32::from(*p)).collect(),
+            })
+            .collect(),
+        prior_authorization_number: c.prior_authorization_number.clone().unwrap_or_default(),
+        frequency: frequency_to_pb(c.frequency) as i32,
+        submission_date: c.submission_date.map(date_to_pb),
+        status: status_to_pb(c.status) as i32,
+        total_charge_cents: c.total_charge.cents(),
+        balance_cents: s.balance.cents(),
+        create_time: Some(timestamp(s.created_at)),
+        update_time: Some(timestamp(s.updated_at)),
+        version: s.version,
+        original_claim_id: c.original_claim_id.clone().unwrap_or_default(),
+    }
+}
+
+fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+}
+
+/// SHA-256 of the request's claim: a retry carries the same bytes, a reused id does not.
+fn request_hash(claim: Option<&pb::Claim>) -> String {
+    let bytes = claim.map(Message::encode_to_vec).unwrap_or_default();
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn check_request_id(request_id: &str) -> Result<(), (String, String)> {
+    if request_id.is_empty() {
+        return Err(("request_id".into(), "required: a client-chosen id that makes retries safe".into()));
+    }
+    if request_id.len() > 128 {
+        return Err(("request_id".into(), "at most 128 characters".into()));
+    }
+    Ok(())
+}
+
+/// A claim id must look like one; anything else cannot exist, so it answers NOT_FOUND without
+/// a database round trip.
+fn check_claim_id(id: &str) -> Result<(), Status> {
+    if id.is_empty() {
+        return Err(invalid_argument("claim_id is required", [("claim_id".into(), "required".into())]));
+    }
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(not_found("claim"));
+    }
+    Ok(())
+}
+
+/// Applies the caller's clinic scope: a claim of a clinic the key does not cover is as
+/// invisible as another tenant's.
+fn visible(p: &Principal, claim: Option<StoredClaim>) -> Result<StoredClaim, Status> {
+    match claim {
+        Some(c) if p.can_access_clinic(&c.claim.clinic_id) => Ok(c),
+        _ => Err(not_found("claim")),
+    }
+}
+
+/// The page token is the last id of the previous page (an opaque string to callers).
+fn decode_page_token(token: &str) -> Result<Option<String>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let bad = || invalid_argument("invalid page_token", [("page_token".into(), "not a token from ListClaims".into())]);
+    let raw = hex::decode(token).map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let id = text.strip_prefix("c1:").ok_or_else(bad)?;
+    uuid::Uuid::parse_str(id).map_err(|_| bad())?;
+    Ok(Some(id.to_string()))
+}
+
+fn encode_page_token(id: &str) -> String {
+    hex::encode(format!("c1:{id}"))
+}
+
+#[tonic::async_trait]
+impl ClaimsService for ClaimsApi {
+    async fn create_claim(
+        &self,
+        request: Request<pb::CreateClaimRequest>,
+    ) -> Result<Response<pb::CreateClaimResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        principal.require_role(WRITERS)?;
+        let req = request.into_inner();
+        let mut violations = Vec::new();
+        if let Err(v) = check_request_id(&req.request_id) {
+            violations.push(v);
+        }
+        let valid = match claim_from_pb(req.claim.as_ref(), &principal, self.clock.today()) {
+            Ok(valid) => Some(valid),
+            Err(v) => {
+                violations.extend(v.into_iter().map(|f| (f.field, f.description)));
+                None
+            }
+        };
+        let Some(valid) = valid.filter(|_| violations.is_empty()) else {
+            return Err(invalid_argument("the claim is not valid", violations));
+        };
+        let item = NewClaim { request_id: req.request_id, request_hash: request_hash(req.claim.as_ref()), claim: valid };
+        let created =
+            store::create_one(&self.db, &tenant(&principal), &actor(&principal), &item, self.clock.now()).await?;
+        let mut response =
+            Response::new(pb::CreateClaimResponse { claim: Some(claim_to_pb(&created.claim)), replayed: created.replayed });
+        audit_objects(&mut response, [created.claim.id]);
+        Ok(response)
+    }
+
+    async fn get_claim(&self, request: Request<pb::GetClaimRequest>) -> Result<Response<pb::GetClaimResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        let id = request.into_inner().claim_id;
+        check_claim_id(&id)?;
+        let claim = visible(&principal, store::get_claim(&self.db, &tenant(&principal), &id).await.map_err(internal)?)?;
+        let mut response = Response::new(pb::GetClaimResponse { claim: Some(claim_to_pb(&claim)) });
+        audit_objects(&mut response, [claim.id]);
+        Ok(response)
+    }
+
+    async fn list_claims(
+        &self,
+        request: Request<pb::ListClaimsRequest>,
+    ) -> Result<Response<pb::ListClaimsResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        let req = request.into_inner();
+        let mut violations = Vec::new();
+        let page_size = match req.page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            n if n < 0 => {
+                violations.push(("page_size".to_string(), "must not be negative".to_string()));
+                DEFAULT_PAGE_SIZE
+            }
+            n => (n as usize).min(MAX_PAGE_SIZE),
+        };
+        let mut dv = Vec::new();
+        let submitted_from = opt_date(req.submitted_from.as_ref(), "submitted_from", &mut dv);
+        let submitted_to = opt_date(req.submitted_to.as_ref(), "submitted_to", &mut dv);
+        violations.extend(dv.into_iter().map(|f| (f.field, f.description)));
+        if req.min_balance_cents < 0 {
+            violations.push(("min_balance_cents".into(), "must not be negative".into()));
+        }
+        let status = match req.status {
+            0 => None,
+            s => match status_from_pb(s) {
+                Some(s) => Some(s),
+                None => {
+                    violations.push(("status".into(), "unknown status".into()));
+                    None
+                }
+            },
+        };
+        if !violations.is_empty() {
+            return Err(invalid_argument("invalid list request", violations));
+        }
+        let after = decode_page_token(&req.page_token)?;
+        let clinic_id = Some(req.clinic_id).filter(|c| !c.is_empty());
+        if let Some(c) = &clinic_id {
+            if !principal.can_access_clinic(c) {
+                // Nothing of a clinic outside the key's scope is visible.
+                return Ok(Response::new(pb::ListClaimsResponse::default()));
+            }
+        }
+        let filter = store::ListFilter {
+            clinic_id,
+            clinic_scope: principal.clinic_ids.clone(),
+            payer_id: Some(req.payer_id).filter(|p| !p.is_empty()),
+            status,
+            submitted_from,
+            submitted_to,
+            min_balance: (req.min_balance_cents > 0).then(|| Money::from_cents(req.min_balance_cents)),
+        };
+        let (claims, next) = store::list_claims(&self.db, &tenant(&principal), &filter, after.as_deref(), page_size)
+            .await
+            .map_err(internal)?;
+        let ids: Vec<String> = claims.iter().map(|c| c.id.clone()).collect();
+        let mut response = Response::new(pb::ListClaimsResponse {
+            claims: claims.iter().map(claim_to_pb).collect(),
+            next_page_token: next.as_deref().map(encode_page_token).unwrap_or_default(),
+        });
+        audit_objects(&mut response, ids);
+        Ok(response)
+    }
+
+    async fn import_claims(
+        &self,
+        request: Request<Streaming<pb::ImportClaimsRequest>>,
+    ) -> Result<Response<pb::ImportClaimsResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        principal.require_role(WRITERS)?;
+        let (tenant, actor) = (tenant(&principal), actor(&principal));
+        let mut stream = request.into_inner();
+        let mut results: Vec<pb::ImportClaimResult> = Vec::new();
+        let mut pending: Vec<(usize, NewClaim)> = Vec::new();
+        let mut index = 0usize;
+        let mut stream_error = None;
+        loop {
+            let next = stream.next().await;
+            let done = match next {
+                Some(Ok(item)) => {
+                    let mut result = pb::ImportClaimResult { index: index as i32, ..Default::default() };
+                    let mut violations = Vec::new();
+                    if let Err(v) = check_request_id(&item.request_id) {
+                        violations.push(common::FieldViolation { field: v.0, description: v.1 });
+                    }
+                    match claim_from_pb(item.claim.as_ref(), &principal, self.clock.today()) {
+                        Ok(valid) if violations.is_empty() => {
+                            let hash = request_hash(item.claim.as_ref());
+                            pending.push((index, NewClaim { request_id: item.request_id, request_hash: hash, claim: valid }));
+                        }
+                        Ok(_) => {}
+                        Err(v) => violations.extend(
+                            v.into_iter().map(|f| common::FieldViolation { field: f.field, description: f.description }),
+                        ),
+                    }
+                    // A valid item's result is filled in when its chunk is written.
+                    result.field_violations = violations;
+                    results.push(result);
+                    index += 1;
+                    false
+                }
+                Some(Err(status)) => {
+                    // The client went away or sent garbage: keep what was accepted so far.
+                    stream_error = Some(status);
+                    true
+                }
+                None => true,
+            };
+            if pending.len() >= IMPORT_CHUNK || (done && !pending.is_empty()) {
+                let items: Vec<NewClaim> = pending.iter().map(|(_, n)| n.clone()).collect();
+                let outcomes = store::create_claims(&self.db, &tenant, &actor, &items, self.clock.now()).await;
+                for ((i, _), outcome) in pending.drain(..).zip(outcomes) {
+                    let slot = &mut results[i];
+                    match outcome {
+                        Ok(created) => {
+                            slot.claim_id = created.claim.id;
+                            slot.accepted = true;
+                            slot.replayed = created.replayed;
+                        }
+                        Err(store::Error::Db(e)) => return Err(internal(e)),
+                        Err(e) => slot.error = e.to_string(),
+                    }
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        if let Some(status) = stream_error {
+            tracing::warn!(code = ?status.code(), accepted = results.iter().filter(|r| r.accepted).count(), "import stream ended with an error");
+        }
+        let accepted_count = results.iter().filter(|r| r.accepted).count() as i32;
+        let rejected_count = results.len() as i32 - accepted_count;
+        let ids: Vec<String> = results.iter().filter(|r| r.accepted).map(|r| r.claim_id.clone()).collect();
+        let mut response = Response::new(pb::ImportClaimsResponse { results, accepted_count, rejected_count });
+        audit_objects(&mut response, ids);
+        Ok(response)
+    }
+
+    async fn update_claim_status(
+        &self,
+        request: Request<pb::UpdateClaimStatusRequest>,
+    ) -> Result<Response<pb::UpdateClaimStatusResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        principal.require_role(WRITERS)?;
+        let req = request.into_inner();
+        check_claim_id(&req.claim_id)?;
+        let Some(to) = status_from_pb(req.status) else {
+            return Err(invalid_argument("status is required", [("status".into(), "required: the new status".into())]));
+        };
+        if req.reason.len() > 500 {
+            return Err(invalid_argument("reason is too long", [("reason".into(), "at most 500 characters".into())]));
+        }
+        let tenant = tenant(&principal);
+        // Scope check first, so a claim outside the key's clinics is NOT_FOUND, not a change.
+        visible(&principal, store::get_claim(&self.db, &tenant, &req.claim_id).await.map_err(internal)?)?;
+        let expected = (req.expected_version > 0).then_some(req.expected_version);
+        let claim = store::update_status(
+            &self.db,
+            &tenant,
+            &req.claim_id,
+            to,
+            &req.reason,
+            expected,
+            &actor(&principal),
+            self.clock.now(),
+        )
+        .await?;
+        let mut response = Response::new(pb::UpdateClaimStatusResponse { claim: Some(claim_to_pb(&claim)) });
+        audit_objects(&mut response, [claim.id]);
+        Ok(response)
+    }
+
+    async fn get_claim_history(
+        &self,
+        request: Request<pb::GetClaimHistoryRequest>,
+    ) -> Result<Response<pb::GetClaimHistoryResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        let id = request.into_inner().claim_id;
+        check_claim_id(&id)?;
+        let tenant = tenant(&principal);
+        visible(&principal, store::get_claim(&self.db, &tenant, &id).await.map_err(internal)?)?;
+        let entries = store::history(&self.db, &tenant, &id).await.map_err(internal)?.ok_or_else(|| not_found("claim"))?;
+        let mut response = Response::new(pb::GetClaimHistoryResponse {
+            entries: entries
+                .into_iter()
+                .map(|e| pb::ClaimHistoryEntry {
+                    version: e.version,
+                    from_status: e.from_status.map(status_to_pb).unwrap_or(pb::ClaimStatus::Unspecified) as i32,
+                    to_status: status_to_pb(e.to_status) as i32,
+                    reason: e.reason,
+                    actor: e.actor,
+                    change_time: Some(timestamp(e.changed_at)),
+                })
+                .collect(),
+        });
+        audit_objects(&mut response, [id]);
+        Ok(response)
+    }
+}

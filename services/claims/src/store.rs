@@ -1,0 +1,710 @@
+//! SQL of the claims service: claims, their lines, status history and request ids.
+//!
+//! Every function takes the tenant as a typed [`TenantId`]; no query can forget it. Writes
+//! put their events in the outbox inside the same transaction (`bus::publish`).
+//!
+//! Bulk intake ([`create_claims`]) writes a whole chunk with multi-row INSERTs in one
+//! transaction; if the chunk hits a conflict (a duplicate patient control number, a racing
+//! retry) it is rolled back and every item is written on its own, so one bad item never costs
+//! the others and each gets its precise error.
+use std::fmt::Write as _;
+
+use arflow_api::events::v1 as events;
+use arflow_domain::{
+    ClaimStatus, Credential, Frequency, Money, Patient, Payer, Provider, ServiceLine, ValidClaim,
+};
+use arflow_platform::bus;
+use arflow_platform::db::{self, Backend, Db, date_from_sql, date_to_sql, from_micros, to_micros};
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+
+/// The RCM organisation every query is scoped to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub fn new(id: impl Into<String>) -> TenantId {
+        TenantId(id.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("claim not found")]
+    NotFound,
+    #[error("a claim with this patient control number already exists for the clinic")]
+    DuplicateExternalId,
+    #[error("request_id was already used for a different claim")]
+    RequestIdReused,
+    #[error(transparent)]
+    IllegalTransition(#[from] arflow_domain::IllegalTransition),
+    #[error("claim changed: expected version {expected}, found {found}")]
+    VersionMismatch { expected: i64, found: i64 },
+    #[error("the original claim of a replacement or void was not found")]
+    OriginalNotFound,
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// A claim as stored: the validated claim plus what the service keeps about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredClaim {
+    pub id: String,
+    pub tenant_id: String,
+    pub claim: ValidClaim,
+    pub balance: Money,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One claim to create.
+#[derive(Clone, Debug)]
+pub struct NewClaim {
+    pub request_id: String,
+    /// SHA-256 (hex) of the request's claim, to tell a retry from a reused request id.
+    pub request_hash: String,
+    pub claim: ValidClaim,
+}
+
+/// What creating one claim did.
+#[derive(Clone, Debug)]
+pub struct Created {
+    pub claim: StoredClaim,
+    /// The request id had already created this claim; nothing new was written.
+    pub replayed: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct HistoryEntry {
+    pub version: i64,
+    pub from_status: Option<ClaimStatus>,
+    pub to_status: ClaimStatus,
+    pub reason: String,
+    pub actor: String,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// Filters of ListClaims. Empty strings and `None` mean "any".
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    pub clinic_id: Option<String>,
+    /// When the caller's key is limited to some clinics: only those.
+    pub clinic_scope: Vec<String>,
+    pub payer_id: Option<String>,
+    pub status: Option<ClaimStatus>,
+    pub submitted_from: Option<NaiveDate>,
+    pub submitted_to: Option<NaiveDate>,
+    pub min_balance: Option<Money>,
+}
+
+pub const PRODUCER: &str = "claims";
+const CLAIM_COLUMNS: &str = "id, tenant_id, clinic_id, external_id, patient_id, patient_first_name, \
+    patient_last_name, patient_birth_date, member_id, payer_id, payer_name, rendering_npi, \
+    rendering_name, rendering_credential, billing_npi, billing_name, diagnoses, \
+    prior_authorization_number, frequency, original_claim_id, status, submission_date, \
+    first_service_date, last_service_date, total_charge_cents, balance_cents, version, \
+    created_at, updated_at";
+const CLAIM_COLUMN_COUNT: usize = 29;
+const LINE_COLUMNS: &str = "claim_id, tenant_id, line_number, service_date, procedure_code, \
+    modifiers, units, minutes, charge_cents, place_of_service, diagnosis_pointers";
+const LINE_COLUMN_COUNT: usize = 11;
+const HISTORY_COLUMNS: &str =
+    "claim_id, tenant_id, version, from_status, to_status, reason, actor, changed_at";
+const REQUEST_COLUMNS: &str = "tenant_id, request_id, request_hash, claim_id, created_at";
+
+/// `($1, $2, …), ($n, …)` for `rows` rows of `cols` placeholders each.
+fn values_clause(rows: usize, cols: usize) -> String {
+    let mut sql = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            let _ = write!(sql, "${}", r * cols + c + 1);
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+fn join<T: ToString>(items: &[T]) -> String {
+    items.iter().map(T::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn split(text: &str) -> Vec<String> {
+    if text.is_empty() { Vec::new() } else { text.split(',').map(str::to_string).collect() }
+}
+
+/// Creates claims, in order; one result per item. See the module docs for the batch strategy.
+pub async fn create_claims(
+    db: &Db,
+    tenant: &TenantId,
+    actor: &str,
+    items: &[NewClaim],
+    now: DateTime<Utc>,
+) -> Vec<Result<Created, Error>> {
+    if items.is_empty() {
+        return Vec::new();
+    }
+    if items.len() > 1 {
+        match create_batch(db, tenant, actor, items, now).await {
+            Ok(Some(created)) => return created.into_iter().map(Ok).collect(),
+            Ok(None) => {} // a conflict somewhere: fall back to one transaction per item
+            Err(err) => tracing::warn!(error = %err, "claims batch failed; retrying item by item"),
+        }
+    }
+    let mut results = Vec::with_capacity(items.len());
+    for item in items {
+        results.push(create_one(db, tenant, actor, item, now).await);
+    }
+    results
+}
+
+/// Creates one claim in its own transaction, or replays the claim its request id made.
+pub async fn create_one(
+    db: &Db,
+    tenant: &TenantId,
+    actor: &str,
+    item: &NewClaim,
+    now: DateTime<Utc>,
+) -> Result<Created, Error> {
+    // Two attempts: a concurrent retry of the same request id loses the insert race once,
+    // then finds the winner's claim.
+    for _ in 0..2 {
+        if let Some(found) = replay(db, tenant, item).await? {
+            return Ok(found);
+        }
+        let mut tx = db.begin().await?;
+        if let Some(original) = &item.claim.original_claim_id {
+            if !claim_exists(&mut tx, tenant, original).await? {
+                return Err(Error::OriginalNotFound);
+            }
+        }
+        let stored = new_stored(tenant, &item.claim, now);
+        match insert_rows(&mut tx, tenant, actor, &[(item, &stored)], now).await {
+            Ok(()) => {
+                tx.commit().await?;
+                return Ok(Created { claim: stored, replayed: false });
+            }
+            Err(err) if db::is_unique_violation(&err) => {
+                drop(tx);
+                if replay(db, tenant, item).await?.is_none() {
+                    return Err(Error::DuplicateExternalId);
+                }
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    replay(db, tenant, item).await?.ok_or(Error::DuplicateExternalId)
+}
+
+/// The batch path: `Ok(None)` when anything needs item-by-item treatment.
+async fn create_batch(
+    db: &Db,
+    tenant: &TenantId,
+    actor: &str,
+    items: &[NewClaim],
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<Created>>, sqlx::Error> {
+    // Retries and replacements are rare in bulk: send them down the careful path.
+    if items.iter().any(|i| i.claim.original_claim_id.is_some()) {
+        return Ok(None);
+    }
+    let mut tx = db.begin().await?;
+    let sql = format!(
+        "SELECT request_id FROM claim_requests WHERE tenant_id = $1 AND request_id IN ({})",
+        (0..items.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ")
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(tenant.as_str());
+    for item in items {
+        query = query.bind(item.request_id.as_str());
+    }
+    if !query.fetch_all(&mut *tx).await?.is_empty() {
+        return Ok(None);
+    }
+    let stored: Vec<StoredClaim> = items.iter().map(|i| new_stored(tenant, &i.claim, now)).collect();
+    let pairs: Vec<(&NewClaim, &StoredClaim)> = items.iter().zip(stored.iter()).collect();
+    match insert_rows(&mut tx, tenant, actor, &pairs, now).await {
+        Ok(()) => {}
+        Err(err) if db::is_unique_violation(&err) => return Ok(None),
+        Err(err) => return Err(err),
+    }
+    tx.commit().await?;
+    Ok(Some(stored.into_iter().map(|claim| Created { claim, replayed: false }).collect()))
+}
+
+fn new_stored(tenant: &TenantId, claim: &ValidClaim, now: DateTime<Utc>) -> StoredClaim {
+    StoredClaim {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: tenant.as_str().to_string(),
+        claim: claim.clone(),
+        balance: claim.total_charge,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+async fn replay(db: &Db, tenant: &TenantId, item: &NewClaim) -> Result<Option<Created>, Error> {
+    let row = sqlx::query(
+        "SELECT request_hash, claim_id FROM claim_requests WHERE tenant_id = $1 AND request_id = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(item.request_id.as_str())
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let hash: String = row.try_get("request_hash")?;
+    if hash != item.request_hash {
+        return Err(Error::RequestIdReused);
+    }
+    let claim_id: String = row.try_get("claim_id")?;
+    let claim = get_claim(db, tenant, &claim_id).await?.ok_or(Error::NotFound)?;
+    Ok(Some(Created { claim, replayed: true }))
+}
+
+async fn claim_exists(conn: &mut AnyConnection, tenant: &TenantId, id: &str) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query("SELECT 1 FROM claims WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant.as_str())
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .is_some())
+}
+
+/// Inserts claims, lines, first history entries, request ids and events with one multi-row
+/// INSERT per table.
+async fn insert_rows(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    actor: &str,
+    items: &[(&NewClaim, &StoredClaim)],
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    // Postgres allows 65 535 bind parameters per statement; stay well under it.
+    for chunk in items.chunks(500) {
+        insert_claims(conn, chunk).await?;
+        insert_lines(conn, chunk).await?;
+        let sql = format!(
+            "INSERT INTO claim_status_history ({HISTORY_COLUMNS}) VALUES {}",
+            values_clause(chunk.len(), 8)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (_, s) in chunk {
+            q = q
+                .bind(s.id.as_str())
+                .bind(tenant.as_str())
+                .bind(1_i64)
+                .bind(None::<String>)
+                .bind(s.claim.status.as_str())
+                .bind("created")
+                .bind(actor)
+                .bind(to_micros(now));
+        }
+        q.execute(&mut *conn).await?;
+        let sql = format!("INSERT INTO claim_requests ({REQUEST_COLUMNS}) VALUES {}", values_clause(chunk.len(), 5));
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (n, s) in chunk {
+            q = q
+                .bind(tenant.as_str())
+                .bind(n.request_id.as_str())
+                .bind(n.request_hash.as_str())
+                .bind(s.id.as_str())
+                .bind(to_micros(now));
+        }
+        q.execute(&mut *conn).await?;
+        for (_, s) in chunk {
+            if s.claim.status == ClaimStatus::Submitted {
+                bus::publish(conn, &submitted_event(s, now)).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn insert_claims(conn: &mut AnyConnection, chunk: &[(&NewClaim, &StoredClaim)]) -> Result<(), sqlx::Error> {
+    let sql = format!("INSERT INTO claims ({CLAIM_COLUMNS}) VALUES {}", values_clause(chunk.len(), CLAIM_COLUMN_COUNT));
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for (_, s) in chunk {
+        let c = &s.claim;
+        q = q
+            .bind(s.id.as_str())
+            .bind(s.tenant_id.as_str())
+            .bind(c.clinic_id.as_str())
+            .bind(c.external_id.as_str())
+            .bind(c.patient.id.as_str())
+            .bind(c.patient.first_name.as_str())
+            .bind(c.patient.last_name.as_str())
+            .bind(date_to_sql(c.patient.birth_date))
+            .bind(c.patient.member_id.as_str())
+            .bind(c.payer.id.as_str())
+            .bind(c.payer.name.as_str())
+            .bind(c.rendering_provider.npi.as_str())
+            .bind(c.rendering_provider.name.as_str())
+            .bind(c.rendering_provider.credential.map(|x| x.as_str()))
+            .bind(c.billing_provider.npi.as_str())
+            .bind(c.billing_provider.name.as_str())
+            .bind(c.diagnoses.join(","))
+            .bind(c.prior_authorization_number.clone())
+            .bind(c.frequency.code().to_string())
+            .bind(c.original_claim_id.clone())
+            .bind(c.status.as_str())
+            .bind(c.submission_date.map(date_to_sql))
+            .bind(date_to_sql(c.first_service_date()))
+            .bind(date_to_sql(c.last_service_date()))
+            .bind(c.total_charge.cents())
+            .bind(s.balance.cents())
+            .bind(s.version)
+            .bind(to_micros(s.created_at))
+            .bind(to_micros(s.updated_at));
+    }
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+async fn insert_lines(conn: &mut AnyConnection, chunk: &[(&NewClaim, &StoredClaim)]) -> Result<(), sqlx::Error> {
+    let lines: Vec<(&StoredClaim, &ServiceLine)> =
+        chunk.iter().flat_map(|(_, s)| s.claim.service_lines.iter().map(move |l| (*s, l))).collect();
+    for part in lines.chunks(2000) {
+        let sql = format!("INSERT INTO claim_lines ({LINE_COLUMNS}) VALUES {}", values_clause(part.len(), LINE_COLUMN_COUNT));
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (s, l) in part {
+            q = q
+                .bind(s.id.as_str())
+                .bind(s.tenant_id.as_str())
+                .bind(i64::from(l.line_number))
+                .bind(date_to_sql(l.service_date))
+                .bind(l.procedure_code.as_str())
+                .bind(l.modifiers.join(","))
+                .bind(i64::from(l.units))
+                .bind(i64::from(l.minutes))
+                .bind(l.charge.cents())
+                .bind(l.place_of_service.as_str())
+                .bind(join(&l.diagnosis_pointers));
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+fn date_msg(d: NaiveDate) -> arflow_api::common::v1::Date {
+    use chrono::Datelike;
+    arflow_api::common::v1::Date { year: d.year(), month: d.month() as i32, day: d.day() as i32 }
+}
+
+/// Status names in events are the claims.v1 enum names, e.g. `CLAIM_STATUS_PARTIALLY_PAID`.
+pub fn status_event_name(status: ClaimStatus) -> String {
+    format!("CLAIM_STATUS_{}", status.as_str().to_ascii_uppercase())
+}
+
+fn submitted_event(s: &StoredClaim, now: DateTime<Utc>) -> bus::Envelope {
+    let c = &s.claim;
+    let payload = events::ClaimSubmitted {
+        claim_id: s.id.clone(),
+        clinic_id: c.clinic_id.clone(),
+        payer_id: c.payer.id.clone(),
+        status: status_event_name(c.status),
+        submission_date: c.submission_date.map(date_msg),
+        first_service_date: Some(date_msg(c.first_service_date())),
+        last_service_date: Some(date_msg(c.last_service_date())),
+        total_charge_cents: c.total_charge.cents(),
+        balance_cents: s.balance.cents(),
+    };
+    bus::new_envelope(PRODUCER, "arflow.events.v1.ClaimSubmitted", &s.tenant_id, &s.id, s.version, now, &payload)
+}
+
+fn status_changed_event(s: &StoredClaim, from: ClaimStatus, reason: &str, now: DateTime<Utc>) -> bus::Envelope {
+    let payload = events::ClaimStatusChanged {
+        claim_id: s.id.clone(),
+        clinic_id: s.claim.clinic_id.clone(),
+        payer_id: s.claim.payer.id.clone(),
+        from_status: status_event_name(from),
+        to_status: status_event_name(s.claim.status),
+        reason: reason.to_string(),
+        balance_cents: s.balance.cents(),
+    };
+    bus::new_envelope(PRODUCER, "arflow.events.v1.ClaimStatusChanged", &s.tenant_id, &s.id, s.version, now, &payload)
+}
+
+pub async fn get_claim(db: &Db, tenant: &TenantId, id: &str) -> Result<Option<StoredClaim>, sqlx::Error> {
+    let mut conn = db.pool().acquire().await?;
+    load_claim(&mut conn, tenant, id, false, db.backend()).await
+}
+
+async fn load_claim(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    id: &str,
+    for_update: bool,
+    backend: Backend,
+) -> Result<Option<StoredClaim>, sqlx::Error> {
+    let lock = if for_update && backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let sql = format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE tenant_id = $1 AND id = $2{lock}");
+    let Some(row) = sqlx::query(AssertSqlSafe(sql)).bind(tenant.as_str()).bind(id).fetch_optional(&mut *conn).await?
+    else {
+        return Ok(None);
+    };
+    let mut claims = vec![claim_from_row(&row)?];
+    attach_lines(conn, tenant, &mut claims).await?;
+    Ok(claims.pop())
+}
+
+fn claim_from_row(row: &AnyRow) -> Result<StoredClaim, sqlx::Error> {
+    let decode = |what: &str| sqlx::Error::Decode(format!("bad stored {what}").into());
+    let text = |name: &str| row.try_get::<String, _>(name);
+    let opt = |name: &str| row.try_get::<Option<String>, _>(name);
+    let status = ClaimStatus::parse(&text("status")?).ok_or_else(|| decode("status"))?;
+    let frequency = text("frequency")?
+        .chars()
+        .next()
+        .and_then(Frequency::from_code)
+        .ok_or_else(|| decode("frequency"))?;
+    let credential = match opt("rendering_credential")? {
+        Some(c) => Some(Credential::parse(&c).ok_or_else(|| decode("credential"))?),
+        None => None,
+    };
+    let claim = ValidClaim {
+        clinic_id: text("clinic_id")?,
+        external_id: text("external_id")?,
+        patient: Patient {
+            id: text("patient_id")?,
+            first_name: text("patient_first_name")?,
+            last_name: text("patient_last_name")?,
+            birth_date: date_from_sql(&text("patient_birth_date")?)?,
+            member_id: text("member_id")?,
+        },
+        payer: Payer { id: text("payer_id")?, name: text("payer_name")? },
+        rendering_provider: Provider { npi: text("rendering_npi")?, name: text("rendering_name")?, credential },
+        billing_provider: Provider { npi: text("billing_npi")?, name: text("billing_name")?, credential: None },
+        diagnoses: split(&text("diagnoses")?),
+        service_lines: Vec::new(),
+        prior_authorization_number: opt("prior_authorization_number")?,
+        frequency,
+        original_claim_id: opt("original_claim_id")?,
+        submission_date: opt("submission_date")?.map(|d| date_from_sql(&d)).transpose()?,
+        status,
+        total_charge: Money::from_cents(row.try_get("total_charge_cents")?),
+    };
+    Ok(StoredClaim {
+        id: text("id")?,
+        tenant_id: text("tenant_id")?,
+        claim,
+        balance: Money::from_cents(row.try_get("balance_cents")?),
+        version: row.try_get("version")?,
+        created_at: from_micros(row.try_get("created_at")?),
+        updated_at: from_micros(row.try_get("updated_at")?),
+    })
+}
+
+/// Loads the service lines of `claims` with one query.
+async fn attach_lines(conn: &mut AnyConnection, tenant: &TenantId, claims: &mut [StoredClaim]) -> Result<(), sqlx::Error> {
+    if claims.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT {LINE_COLUMNS} FROM claim_lines WHERE tenant_id = $1 AND claim_id IN ({}) \
+         ORDER BY claim_id, line_number",
+        (0..claims.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ")
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant.as_str());
+    for c in claims.iter() {
+        q = q.bind(c.id.as_str());
+    }
+    let rows = q.fetch_all(&mut *conn).await?;
+    for row in rows {
+        let claim_id: String = row.try_get("claim_id")?;
+        let int = |name: &str| -> Result<u32, sqlx::Error> {
+            let v: i64 = row.try_get(name)?;
+            u32::try_from(v).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+        };
+        let pointers = split(&row.try_get::<String, _>("diagnosis_pointers")?)
+            .iter()
+            .map(|p| p.parse::<u8>().map_err(|e| sqlx::Error::Decode(Box::new(e))))
+            .collect::<Result<Vec<u8>, _>>()?;
+        let line = ServiceLine {
+            line_number: int("line_number")?,
+            service_date: date_from_sql(&row.try_get::<String, _>("service_date")?)?,
+            procedure_code: row.try_get("procedure_code")?,
+            modifiers: split(&row.try_get::<String, _>("modifiers")?),
+            units: int("units")?,
+            minutes: int("minutes")?,
+            charge: Money::from_cents(row.try_get("charge_cents")?),
+            place_of_service: row.try_get("place_of_service")?,
+            diagnosis_pointers: pointers,
+        };
+        if let Some(c) = claims.iter_mut().find(|c| c.id == claim_id) {
+            c.claim.service_lines.push(line);
+        }
+    }
+    Ok(())
+}
+
+/// One page of claims, newest first, and the id to continue after (when there is more).
+pub async fn list_claims(
+    db: &Db,
+    tenant: &TenantId,
+    filter: &ListFilter,
+    after_id: Option<&str>,
+    page_size: usize,
+) -> Result<(Vec<StoredClaim>, Option<String>), sqlx::Error> {
+    let mut sql = format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE tenant_id = $1");
+    let mut binds: Vec<Bind> = vec![Bind::Text(tenant.as_str().to_string())];
+    let mut push = |sql: &mut String, clause: &str, value: Bind| {
+        binds.push(value);
+        let _ = write!(sql, " AND {clause} ${}", binds.len());
+    };
+    if let Some(v) = &filter.clinic_id {
+        push(&mut sql, "clinic_id =", Bind::Text(v.clone()));
+    }
+    if let Some(v) = &filter.payer_id {
+        push(&mut sql, "payer_id =", Bind::Text(v.clone()));
+    }
+    if let Some(v) = filter.status {
+        push(&mut sql, "status =", Bind::Text(v.as_str().to_string()));
+    }
+    if let Some(v) = filter.submitted_from {
+        push(&mut sql, "submission_date >=", Bind::Text(date_to_sql(v)));
+    }
+    if let Some(v) = filter.submitted_to {
+        push(&mut sql, "submission_date <=", Bind::Text(date_to_sql(v)));
+    }
+    if let Some(v) = filter.min_balance {
+        push(&mut sql, "balance_cents >=", Bind::Int(v.cents()));
+    }
+    if let Some(v) = after_id {
+        push(&mut sql, "id <", Bind::Text(v.to_string()));
+    }
+    if !filter.clinic_scope.is_empty() {
+        let start = binds.len();
+        let marks: Vec<String> = (0..filter.clinic_scope.len()).map(|i| format!("${}", start + i + 1)).collect();
+        let _ = write!(sql, " AND clinic_id IN ({})", marks.join(", "));
+        binds.extend(filter.clinic_scope.iter().cloned().map(Bind::Text));
+    }
+    let _ = write!(sql, " ORDER BY id DESC LIMIT {}", page_size + 1);
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for b in binds {
+        q = match b {
+            Bind::Text(t) => q.bind(t),
+            Bind::Int(i) => q.bind(i),
+        };
+    }
+    let mut conn = db.pool().acquire().await?;
+    let rows = q.fetch_all(&mut *conn).await?;
+    let more = rows.len() > page_size;
+    let mut claims = rows.iter().take(page_size).map(claim_from_row).collect::<Result<Vec<_>, _>>()?;
+    attach_lines(&mut conn, tenant, &mut claims).await?;
+    let next = if more { claims.last().map(|c| c.id.clone()) } else { None };
+    Ok((claims, next))
+}
+
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// Moves a claim through its state machine, records the change and emits its events.
+#[allow(clippy::too_many_arguments)]
+pub async fn update_status(
+    db: &Db,
+    tenant: &TenantId,
+    id: &str,
+    to: ClaimStatus,
+    reason: &str,
+    expected_version: Option<i64>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<StoredClaim, Error> {
+    let mut tx = db.begin().await?;
+    let mut claim = load_claim(&mut tx, tenant, id, true, db.backend()).await?.ok_or(Error::NotFound)?;
+    if let Some(expected) = expected_version {
+        if expected != claim.version {
+            return Err(Error::VersionMismatch { expected, found: claim.version });
+        }
+    }
+    let from = claim.claim.status;
+    from.transition(to)?;
+    let previous_version = claim.version;
+    claim.claim.status = to;
+    claim.version += 1;
+    claim.updated_at = now;
+    if to == ClaimStatus::Submitted {
+        // A (re)submission starts the payer's clock again; the filing clock never stopped.
+        claim.claim.submission_date = Some(now.date_naive());
+    }
+    let updated = sqlx::query(
+        "UPDATE claims SET status = $1, version = $2, updated_at = $3, submission_date = $4 \
+         WHERE tenant_id = $5 AND id = $6 AND version = $7",
+    )
+    .bind(to.as_str())
+    .bind(claim.version)
+    .bind(to_micros(now))
+    .bind(claim.claim.submission_date.map(date_to_sql))
+    .bind(tenant.as_str())
+    .bind(id)
+    .bind(previous_version)
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() != 1 {
+        // Only reachable on SQLite without row locks if a writer slipped in; BEGIN IMMEDIATE
+        // makes that impossible, but the guard keeps the invariant explicit.
+        return Err(Error::VersionMismatch { expected: previous_version, found: previous_version + 1 });
+    }
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO claim_status_history ({HISTORY_COLUMNS}) VALUES {}",
+        values_clause(1, 8)
+    )))
+    .bind(id)
+    .bind(tenant.as_str())
+    .bind(claim.version)
+    .bind(Some(from.as_str()))
+    .bind(to.as_str())
+    .bind(reason)
+    .bind(actor)
+    .bind(to_micros(now))
+    .execute(&mut *tx)
+    .await?;
+    bus::publish(&mut tx, &status_changed_event(&claim, from, reason, now)).await?;
+    if to == ClaimStatus::Submitted {
+        bus::publish(&mut tx, &submitted_event(&claim, now)).await?;
+    }
+    tx.commit().await?;
+    Ok(claim)
+}
+
+pub async fn history(db: &Db, tenant: &TenantId, id: &str) -> Result<Option<Vec<HistoryEntry>>, sqlx::Error> {
+    let mut conn = db.pool().acquire().await?;
+    if !claim_exists(&mut conn, tenant, id).await? {
+        return Ok(None);
+    }
+    let rows = sqlx::query(
+        "SELECT version, from_status, to_status, reason, actor, changed_at FROM claim_status_history \
+         WHERE tenant_id = $1 AND claim_id = $2 ORDER BY version",
+    )
+    .bind(tenant.as_str())
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let decode = || sqlx::Error::Decode("bad stored status".into());
+    rows.iter()
+        .map(|row| {
+            Ok(HistoryEntry {
+                version: row.try_get("version")?,
+                from_status: match row.try_get::<Option<String>, _>("from_status")? {
+                    Some(s) => Some(ClaimStatus::parse(&s).ok_or_else(decode)?),
+                    None => None,
+                },
+                to_status: ClaimStatus::parse(&row.try_get::<String, _>("to_status")?).ok_or_else(decode)?,
+                reason: row.try_get("reason")?,
+                actor: row.try_get("actor")?,
+                changed_at: from_micros(row.try_get("changed_at")?),
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map(Some)
+}

@@ -1,0 +1,158 @@
+//! Starting arflow: one process, the roles the config and flags enable.
+//!
+//! Roles talk only through gRPC and the event bus, also when they share this process, so the
+//! behaviour never depends on the topology (DESIGN §1).
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use arflow_platform::bus::Bus;
+use arflow_platform::config::{Config, Mode};
+use arflow_platform::grpc::ServerOptions;
+use arflow_platform::{Clock, Db};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Every role this build knows, in start order.
+pub const ROLES: &[&str] = &["claims"];
+
+/// A process's resources, shared by its roles.
+#[derive(Clone)]
+pub struct Platform {
+    pub config: Config,
+    pub mode: Mode,
+    pub db: Db,
+    pub clock: Clock,
+    pub bus: Bus,
+}
+
+impl Platform {
+    /// Validates the config, connects the database (migrating it) and the bus.
+    pub async fn open(config: Config) -> anyhow::Result<Platform> {
+        let mode = config.validate()?;
+        let db_url = match &mode {
+            Mode::Embedded { database_url } => {
+                std::fs::create_dir_all(&config.data_dir)
+                    .with_context(|| format!("create data folder {}", config.data_dir.display()))?;
+                database_url.clone()
+            }
+            Mode::Distributed { database_url, .. } => database_url.clone(),
+        };
+        let db = Db::connect(db_url.expose(), config.database.max_connections).await?;
+        db.migrate().await?;
+        let clock = config.clock();
+        let bus = match &mode {
+            Mode::Embedded { .. } => Bus::embedded(db.clone(), config.bus.clone()),
+            Mode::Distributed { redis_url, .. } => {
+                Bus::redis(db.clone(), redis_url.expose(), &config.redis.key_prefix, config.bus.clone()).await?
+            }
+        };
+        Ok(Platform { config, mode, db, clock, bus })
+    }
+}
+
+/// Checks `--service` names against [`ROLES`]; empty means all.
+pub fn select_roles(requested: &[String]) -> anyhow::Result<Vec<&'static str>> {
+    if requested.is_empty() {
+        return Ok(ROLES.to_vec());
+    }
+    let mut roles = Vec::new();
+    for name in requested {
+        match ROLES.iter().find(|r| **r == name.as_str()) {
+            Some(r) if !roles.contains(r) => roles.push(*r),
+            Some(_) => {}
+            None => bail!("unknown service {name:?}; this build has: {}", ROLES.join(", ")),
+        }
+    }
+    Ok(roles)
+}
+
+/// A running server's addresses.
+#[derive(Clone, Debug)]
+pub struct Bound {
+    pub grpc: SocketAddr,
+    pub admin: Option<SocketAddr>,
+}
+
+/// Serves the given roles until `shutdown` is cancelled, then drains. `on_bound` is called
+/// once the listeners are bound (the CLI prints the addresses; tests read them).
+pub async fn run(
+    platform: Platform,
+    roles: Vec<&'static str>,
+    shutdown: CancellationToken,
+    on_bound: impl FnOnce(&Bound),
+) -> anyhow::Result<()> {
+    let Platform { config, db, clock, bus, .. } = platform;
+    let listener = TcpListener::bind(&config.grpc.listen)
+        .await
+        .with_context(|| format!("bind gRPC address {}", config.grpc.listen))?;
+    let admin_listener = if config.admin.listen.is_empty() {
+        None
+    } else {
+        Some(
+            TcpListener::bind(&config.admin.listen)
+                .await
+                .with_context(|| format!("bind admin address {}", config.admin.listen))?,
+        )
+    };
+    let bound = Bound { grpc: listener.local_addr()?, admin: admin_listener.as_ref().and_then(|l| l.local_addr().ok()) };
+    on_bound(&bound);
+
+    let mut tasks = tokio::task::JoinSet::new();
+    // The relay moves every producer's outbox to its stream; it runs wherever a role runs.
+    {
+        let (bus, token) = (bus.clone(), shutdown.clone());
+        tasks.spawn(async move { bus.run_relay(token).await.context("event relay") });
+    }
+    if let Some(admin) = admin_listener {
+        let token = shutdown.clone();
+        tasks.spawn(async move { arflow_platform::telemetry::serve_admin(admin, token).await.context("admin server") });
+    }
+
+    let mut routes: Option<tonic::service::Routes> = None;
+    let mut health_names: Vec<&'static str> = Vec::new();
+    for role in &roles {
+        match *role {
+            "claims" => {
+                let claims = arflow_claims::build(arflow_claims::Options {
+                    db: db.clone(),
+                    clock: clock.clone(),
+                    max_message_bytes: config.grpc.max_message_bytes,
+                });
+                let svc = claims.grpc_service();
+                routes = Some(match routes.take() {
+                    Some(r) => r.add_service(svc),
+                    None => tonic::service::Routes::new(svc),
+                });
+                health_names.push(arflow_claims::HEALTH_NAME);
+                let token = shutdown.clone();
+                tasks.spawn(async move { claims.run(token).await.context("claims service") });
+            }
+            other => bail!("role {other} is not wired"),
+        }
+    }
+    let routes = routes.context("no service enabled")?;
+    tracing::info!(grpc = %bound.grpc, roles = ?roles, "arflow serving");
+    let options = ServerOptions {
+        grpc: config.grpc.clone(),
+        auth: config.auth.clone(),
+        drain_timeout: Duration::from_millis(config.shutdown.drain_timeout_ms),
+    };
+    let server = arflow_platform::grpc::serve(listener, routes, &health_names, db.clone(), clock, options, shutdown.clone());
+    let result = server.await;
+    // The server drained; stop the background loops and wait for them briefly.
+    shutdown.cancel();
+    let drain = Duration::from_millis(config.shutdown.drain_timeout_ms);
+    let _ = tokio::time::timeout(drain, async {
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Err(err)) => tracing::warn!(error = %format!("{err:#}"), "task ended with an error"),
+                Err(err) if err.is_panic() => tracing::error!("task panicked"),
+                _ => {}
+            }
+        }
+    })
+    .await;
+    db.close().await;
+    result
+}

@@ -1,0 +1,181 @@
+//! End-to-end harness: starts the real `arflow serve` binary against a fresh Postgres database
+//! and Redis key prefix, creates API keys with `arflow keys create`, and talks to it only with
+//! generated gRPC clients, as a partner system would.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use arflow_api::claims::v1 as pb;
+use arflow_api::claims::v1::claims_service_client::ClaimsServiceClient;
+use arflow_api::common::v1::Date;
+use arflow_testkit::{PgDatabase, RedisPrefix};
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+pub type Client = ClaimsServiceClient<InterceptedService<Channel, arflow::client::Auth>>;
+
+/// A running `arflow serve` process in distributed mode.
+pub struct Server {
+    child: Child,
+    pub grpc: String,
+    pub admin: Option<String>,
+    pub env: Vec<(String, String)>,
+}
+
+/// The simulated "today" of every e2e test: fixtures' dates of service lie before it.
+pub const SIM_START: &str = "2026-06-15T09:00:00Z";
+
+impl Server {
+    pub fn env_for(db: &PgDatabase, redis: &RedisPrefix) -> Vec<(String, String)> {
+        vec![
+            ("ARFLOW_DATABASE__URL".into(), db.url.clone()),
+            ("ARFLOW_REDIS__URL".into(), redis.url.clone()),
+            ("ARFLOW_REDIS__KEY_PREFIX".into(), redis.prefix.clone()),
+            ("ARFLOW_GRPC__LISTEN".into(), "127.0.0.1:0".into()),
+            ("ARFLOW_ADMIN__LISTEN".into(), "127.0.0.1:0".into()),
+            ("ARFLOW_CLOCK__MODE".into(), "simulated".into()),
+            ("ARFLOW_CLOCK__START".into(), SIM_START.into()),
+            ("ARFLOW_CLOCK__ANCHOR".into(), chrono::Utc::now().to_rfc3339()),
+            ("ARFLOW_CLOCK__RATE".into(), "1".into()),
+            ("ARFLOW_BUS__BLOCK_MS".into(), "100".into()),
+            ("ARFLOW_BUS__CLAIM_IDLE_MS".into(), "500".into()),
+            ("ARFLOW_AUTH__KEY_CACHE_SECS".into(), "1".into()),
+            ("ARFLOW_SHUTDOWN__DRAIN_TIMEOUT_MS".into(), "5000".into()),
+            ("RUST_LOG".into(), "warn".into()),
+        ]
+    }
+
+    pub fn start(env: Vec<(String, String)>) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_arflow"))
+            .arg("serve")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env_remove("ARFLOW_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn arflow serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut grpc, mut admin) = (None, None);
+        // The banner is printed once the listeners are bound.
+        for line in lines.by_ref() {
+            let line = line.expect("read arflow stdout");
+            if let Some(addr) = line.trim().strip_prefix("gRPC:") {
+                grpc = Some(format!("http://{}", addr.trim()));
+            } else if let Some(url) = line.trim().strip_prefix("admin:") {
+                admin = Some(url.trim().trim_end_matches("/metrics").to_string());
+                break;
+            }
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, grpc: grpc.expect("arflow printed no gRPC address"), admin, env }
+    }
+
+    /// Runs `arflow keys create` against the same database and returns the key.
+    pub fn key(&self, tenant: &str, role: &str, clinics: &[&str]) -> String {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_arflow"));
+        cmd.args(["keys", "create", "--tenant", tenant, "--role", role]);
+        for c in clinics {
+            cmd.args(["--clinic", c]);
+        }
+        let out = cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).output().expect("run arflow keys");
+        assert!(out.status.success(), "keys create failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    pub async fn client(&self, key: &str) -> Client {
+        connect(&self.grpc, Some(key)).await
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                return self.child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub async fn connect(addr: &str, key: Option<&str>) -> Client {
+    let channel = Channel::from_shared(addr.to_string()).unwrap().connect().await.expect("connect to arflow");
+    let value = key.map(|k| format!("Bearer {k}").parse::<MetadataValue<_>>().unwrap());
+    ClaimsServiceClient::with_interceptor(channel, arflow::client::Auth::new(value))
+}
+
+pub fn date(y: i32, m: i32, d: i32) -> Option<Date> {
+    Some(Date { year: y, month: m, day: d })
+}
+
+/// A realistic outpatient psychotherapy claim: 90837 (55 min, telehealth at home) + 90785.
+pub fn claim(clinic: &str, pcn: &str) -> pb::Claim {
+    pb::Claim {
+        clinic_id: clinic.into(),
+        external_id: pcn.into(),
+        patient: Some(pb::Patient {
+            id: "pt-100".into(),
+            first_name: "Jordan".into(),
+            last_name: "Rivera".into(),
+            birth_date: date(1988, 4, 12),
+            member_id: "UHC123456789".into(),
+        }),
+        payer: Some(pb::Payer { id: "87726".into(), name: "UnitedHealthcare".into() }),
+        rendering_provider: Some(pb::Provider {
+            npi: "1234567893".into(),
+            name: "Dana Okafor".into(),
+            credential: pb::ProviderCredential::Lcsw as i32,
+        }),
+        billing_provider: Some(pb::Provider { npi: "1245319599".into(), name: "Calm Harbor Counseling".into(), credential: 0 }),
+        diagnoses: vec!["F41.1".into(), "F33.1".into()],
+        service_lines: vec![
+            pb::ServiceLine {
+                service_date: date(2026, 5, 4),
+                procedure_code: "90837".into(),
+                modifiers: vec!["95".into()],
+                units: 1,
+                minutes: 55,
+                charge_cents: 18_000,
+                place_of_service: "10".into(),
+                diagnosis_pointers: vec![1, 2],
+                ..Default::default()
+            },
+            pb::ServiceLine {
+                service_date: date(2026, 5, 4),
+                procedure_code: "90785".into(),
+                modifiers: vec!["95".into()],
+                units: 1,
+                minutes: 0,
+                charge_cents: 2_500,
+                place_of_service: "10".into(),
+                diagnosis_pointers: vec![1],
+                ..Default::default()
+            },
+        ],
+        submission_date: date(2026, 5, 6),
+        ..Default::default()
+    }
+}
+
+pub fn create(pcn_claim: pb::Claim, request_id: &str) -> pb::CreateClaimRequest {
+    pb::CreateClaimRequest { request_id: request_id.into(), claim: Some(pcn_claim) }
+}
