@@ -108,7 +108,9 @@ async fn import_rate(config: Config, claims: &[pb::Claim], tag: &str) -> f64 {
     let measured = requests(warm..claims.len(), "run");
     let n = measured.len();
     let start = Instant::now();
-    let report = client.import_claims(tokio_stream::iter(measured)).await.unwrap().into_inner();
+    let mut request = tonic::Request::new(tokio_stream::iter(measured));
+    request.set_timeout(Duration::from_secs(3600));
+    let report = client.import_claims(request).await.unwrap().into_inner();
     let elapsed = start.elapsed();
     assert_eq!(report.accepted_count as usize, n, "every bench claim is valid");
     shutdown.cancel();

@@ -121,6 +121,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let config = load_config(&args)?;
+            config.validate()?;
             let _telemetry = arflow_platform::telemetry::init(&config.telemetry)?;
             let platform = Platform::open(config).await?;
             println!("migrations applied ({})", platform.db.backend().name());
@@ -154,6 +155,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         Command::Serve { services } => {
             let config = load_config(&args)?;
+            config.validate()?;
             let _telemetry = arflow_platform::telemetry::init(&config.telemetry)?;
             let roles = serve::select_roles(services)?;
             let platform = Platform::open(config).await?;

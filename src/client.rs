@@ -643,7 +643,10 @@ async fn import(client: &mut Client, path: &Path, format: Option<&str>) -> anyho
         progress.inc(1);
         r
     }));
-    let response = client.import_claims(stream).await.map_err(status_error)?.into_inner();
+    // A large file streams for longer than the server's default deadline: ask for an hour.
+    let mut request = tonic::Request::new(stream);
+    request.set_timeout(std::time::Duration::from_secs(3600));
+    let response = client.import_claims(request).await.map_err(status_error)?.into_inner();
     bar.finish_and_clear();
     for result in &response.results {
         let Some(claim) = claims.get(result.index as usize) else { continue };

@@ -91,10 +91,11 @@ impl Server {
         connect(&self.grpc, Some(key)).await
     }
 
-    /// SIGTERM, then wait for a clean exit.
-    pub fn stop(&mut self) -> std::process::ExitStatus {
+    /// SIGTERM, then wait for a clean exit. Async so the test's own clients keep running
+    /// (they must see the server's GOAWAY and close for the drain to finish).
+    pub async fn stop(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status;
@@ -103,7 +104,7 @@ impl Server {
                 let _ = self.child.kill();
                 return self.child.wait().unwrap();
             }
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }

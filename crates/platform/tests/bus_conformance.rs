@@ -400,7 +400,9 @@ async fn at_least_once_delivery(kind: Kind) -> anyhow::Result<()> {
     let events = f.events(3, 10);
     let relay = f.start_relay();
     let (ra, rb) = (Recorder::new(&a), Recorder::new(&b));
+    // Two replicas share group alpha.
     let ca = f.start_consumer(&a, "alpha-1", ra.clone());
+    let ca2 = f.start_consumer(&a, "alpha-2", ra.clone());
     f.publish(&events[..12], 1).await?;
     f.publish(&events[12..], 6).await?;
     f.wait_effects(&a, 30).await?;
@@ -448,6 +450,7 @@ async fn at_least_once_delivery(kind: Kind) -> anyhow::Result<()> {
         .await?;
     }
     ca.stop().await?;
+    ca2.stop().await?;
     cb.stop().await?;
     relay.stop().await
 }
@@ -638,6 +641,48 @@ async fn ordering_per_aggregate(kind: Kind) -> anyhow::Result<()> {
     assert!(last.values().all(|v| *v == 15));
     consumer.stop().await?;
     relay.stop().await
+}
+
+/// Several relays at once (as with several processes) take turns: nothing is published twice,
+/// per-aggregate order holds.
+async fn concurrent_relays_take_turns(kind: Kind) -> anyhow::Result<()> {
+    let f = Fixture::new(kind, test_config()).await?;
+    let g = f.group("relays");
+    let rec = Recorder::new(&g);
+    let relays = [f.start_relay(), f.start_relay(), f.start_relay()];
+    let consumer = f.start_consumer(&g, "c-1", rec.clone());
+    let events = f.events(3, 20);
+    let (first, second) = events.split_at(30);
+    tokio::try_join!(f.publish(first, 1), f.publish(second, 2))?;
+    f.wait_effects(&g, 60).await?;
+    f.wait_settled(&g).await?;
+    assert_eq!(f.effects(&g).await?, (60, 60));
+    assert_eq!(
+        f.consumed(&g, "duplicate"),
+        0,
+        "no event was published twice"
+    );
+    let mut last: HashMap<String, i64> = HashMap::new();
+    for (aggregate, version) in rec.seen.lock().unwrap().iter() {
+        let prev = last.insert(aggregate.clone(), *version).unwrap_or(0);
+        assert!(
+            *version > prev,
+            "{aggregate}: version {version} after {prev}"
+        );
+    }
+    if kind == Kind::Redis {
+        let mut conn = f.redis_conn().await?;
+        let len: i64 = redis::cmd("XLEN")
+            .arg(f.bus.stream_key(&f.producer).unwrap())
+            .query_async(&mut conn)
+            .await?;
+        assert_eq!(len, 60);
+    }
+    consumer.stop().await?;
+    for relay in relays {
+        relay.stop().await?;
+    }
+    Ok(())
 }
 
 /// A panicking handler does not kill the loop: the event counts as failed and is retried.
@@ -950,6 +995,7 @@ conformance!(
         ordering_per_aggregate,
         handler_panic_is_retried,
         consumer_restart_resumes,
+        concurrent_relays_take_turns,
         nogroup_recovery,
         retention_never_trims_pending,
     ]
@@ -966,6 +1012,7 @@ conformance!(
         ordering_per_aggregate,
         handler_panic_is_retried,
         consumer_restart_resumes,
+        concurrent_relays_take_turns,
         embedded_retention_keeps_unfinished,
     ]
 );
