@@ -11,7 +11,11 @@ use crate::client;
 use crate::serve::{self, Platform};
 
 #[derive(Parser, Debug)]
-#[command(name = "arflow", version, about = "AR follow-up orchestrator for behavioral health claims")]
+#[command(
+    name = "arflow",
+    version,
+    about = "AR follow-up orchestrator for behavioral health claims"
+)]
 pub struct Args {
     /// TOML config file.
     #[arg(long, global = true, env = "ARFLOW_CONFIG")]
@@ -103,7 +107,11 @@ pub enum KeysCommand {
 }
 
 fn load_config(args: &Args) -> anyhow::Result<Config> {
-    Config::load(args.config.as_deref(), std::env::vars(), &args.settings.overrides())
+    Config::load(
+        args.config.as_deref(),
+        std::env::vars(),
+        &args.settings.overrides(),
+    )
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -131,16 +139,31 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let config = load_config(&args)?;
             let platform = Platform::open(config).await?;
             match cmd {
-                KeysCommand::Create { tenant, role, clinics, label } => {
+                KeysCommand::Create {
+                    tenant,
+                    role,
+                    clinics,
+                    label,
+                } => {
                     let role = Role::parse(role).with_context(|| {
                         format!("unknown role {role:?}; use admin, supervisor, specialist, partner or service")
                     })?;
                     if !arflow_domain::codes::identifier_is_valid(tenant) {
                         anyhow::bail!("--tenant must be 1-64 of letters, digits, '.', '_' or '-'");
                     }
-                    let (key_id, key) =
-                        auth::create_key(&platform.db, &platform.clock, tenant, role, clinics, label).await?;
-                    eprintln!("key id {key_id} (tenant {tenant}, role {}); the key is shown once:", role.as_str());
+                    let (key_id, key) = auth::create_key(
+                        &platform.db,
+                        &platform.clock,
+                        tenant,
+                        role,
+                        clinics,
+                        label,
+                    )
+                    .await?;
+                    eprintln!(
+                        "key id {key_id} (tenant {tenant}, role {}); the key is shown once:",
+                        role.as_str()
+                    );
                     println!("{key}");
                 }
                 KeysCommand::Revoke { key_id } => {
@@ -175,7 +198,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     println!("  admin: http://{admin}/metrics");
                 }
                 if let Some((path, key)) = &quick_start_key {
-                    println!("  admin API key (tenant \"demo\", kept in {}):", path.display());
+                    println!(
+                        "  admin API key (tenant \"demo\", kept in {}):",
+                        path.display()
+                    );
                     println!("  export ARFLOW_API_KEY={key}");
                 }
             })
@@ -195,8 +221,15 @@ async fn embedded_admin_key(platform: &Platform) -> anyhow::Result<(PathBuf, Str
             return Ok((path, key));
         }
     }
-    let (_, key) =
-        auth::create_key(&platform.db, &platform.clock, "demo", Role::Admin, &[], "embedded quick start").await?;
+    let (_, key) = auth::create_key(
+        &platform.db,
+        &platform.clock,
+        "demo",
+        Role::Admin,
+        &[],
+        "embedded quick start",
+    )
+    .await?;
     write_private(&path, &key).with_context(|| format!("write {}", path.display()))?;
     Ok((path, key))
 }

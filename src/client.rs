@@ -20,7 +20,12 @@ use tonic::transport::Channel;
 #[derive(ClapArgs, Debug)]
 pub struct Connection {
     /// arflow gRPC address.
-    #[arg(long, env = "ARFLOW_ADDR", default_value = "http://127.0.0.1:50051", global = true)]
+    #[arg(
+        long,
+        env = "ARFLOW_ADDR",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
     pub addr: String,
     /// API key (printed by `arflow serve` in embedded mode, or `arflow keys create`).
     #[arg(long, env = "ARFLOW_API_KEY", hide_env_values = true, global = true)]
@@ -87,34 +92,55 @@ impl tonic::service::Interceptor for Auth {
 }
 
 pub async fn connect(conn: &Connection) -> anyhow::Result<Client> {
-    let key = conn.key.as_deref().context("no API key: pass --key or set ARFLOW_API_KEY")?;
-    let value: MetadataValue<_> = format!("Bearer {key}").parse().context("the API key is not valid ASCII")?;
+    let key = conn
+        .key
+        .as_deref()
+        .context("no API key: pass --key or set ARFLOW_API_KEY")?;
+    let value: MetadataValue<_> = format!("Bearer {key}")
+        .parse()
+        .context("the API key is not valid ASCII")?;
     let channel = Channel::from_shared(conn.addr.clone())
         .context("invalid --addr")?
         .connect()
         .await
         .with_context(|| format!("connect to {}", conn.addr))?;
-    Ok(ClaimsServiceClient::with_interceptor(channel, Auth(Some(value)))
-        .max_decoding_message_size(64 << 20)
-        .max_encoding_message_size(64 << 20))
+    Ok(
+        ClaimsServiceClient::with_interceptor(channel, Auth(Some(value)))
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20),
+    )
 }
 
 pub async fn run_claims(conn: &Connection, command: &ClaimsCommand) -> anyhow::Result<()> {
     let mut client = connect(conn).await?;
     match command {
-        ClaimsCommand::Import { file, format } => import(&mut client, file, format.as_deref()).await,
+        ClaimsCommand::Import { file, format } => {
+            import(&mut client, file, format.as_deref()).await
+        }
         ClaimsCommand::Get { claim_id } => {
             let claim = client
-                .get_claim(pb::GetClaimRequest { claim_id: claim_id.clone() })
+                .get_claim(pb::GetClaimRequest {
+                    claim_id: claim_id.clone(),
+                })
                 .await
                 .map_err(status_error)?
                 .into_inner()
                 .claim
                 .context("empty response")?;
-            println!("{}", serde_json::to_string_pretty(&ClaimJson::from_pb(&claim))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&ClaimJson::from_pb(&claim))?
+            );
             Ok(())
         }
-        ClaimsCommand::List { clinic, payer, status, min_balance_cents, limit, json } => {
+        ClaimsCommand::List {
+            clinic,
+            payer,
+            status,
+            min_balance_cents,
+            limit,
+            json,
+        } => {
             let status = match status {
                 Some(s) => parse_status(s)? as i32,
                 None => 0,
@@ -122,7 +148,10 @@ pub async fn run_claims(conn: &Connection, command: &ClaimsCommand) -> anyhow::R
             let mut page_token = String::new();
             let mut shown = 0;
             if !json {
-                println!("{:<36}  {:<12} {:<16} {:<10} {:<15} {:>12} {:>12}", "ID", "CLINIC", "PCN", "PAYER", "STATUS", "CHARGE", "BALANCE");
+                println!(
+                    "{:<36}  {:<12} {:<16} {:<10} {:<15} {:>12} {:>12}",
+                    "ID", "CLINIC", "PCN", "PAYER", "STATUS", "CHARGE", "BALANCE"
+                );
             }
             loop {
                 let resp = client
@@ -162,7 +191,11 @@ pub async fn run_claims(conn: &Connection, command: &ClaimsCommand) -> anyhow::R
             }
             Ok(())
         }
-        ClaimsCommand::SetStatus { claim_id, status, reason } => {
+        ClaimsCommand::SetStatus {
+            claim_id,
+            status,
+            reason,
+        } => {
             let claim = client
                 .update_claim_status(pb::UpdateClaimStatusRequest {
                     claim_id: claim_id.clone(),
@@ -175,7 +208,12 @@ pub async fn run_claims(conn: &Connection, command: &ClaimsCommand) -> anyhow::R
                 .into_inner()
                 .claim
                 .context("empty response")?;
-            println!("{} is now {} (version {})", claim.id, status_name(claim.status), claim.version);
+            println!(
+                "{} is now {} (version {})",
+                claim.id,
+                status_name(claim.status),
+                claim.version
+            );
             Ok(())
         }
     }
@@ -200,12 +238,19 @@ fn dollars(cents: i64) -> String {
 
 fn status_name(s: i32) -> String {
     pb::ClaimStatus::try_from(s)
-        .map(|s| s.as_str_name().trim_start_matches("CLAIM_STATUS_").to_ascii_lowercase())
+        .map(|s| {
+            s.as_str_name()
+                .trim_start_matches("CLAIM_STATUS_")
+                .to_ascii_lowercase()
+        })
         .unwrap_or_else(|_| s.to_string())
 }
 
 fn parse_status(s: &str) -> anyhow::Result<pb::ClaimStatus> {
-    let name = format!("CLAIM_STATUS_{}", s.trim().to_ascii_uppercase().replace('-', "_"));
+    let name = format!(
+        "CLAIM_STATUS_{}",
+        s.trim().to_ascii_uppercase().replace('-', "_")
+    );
     pb::ClaimStatus::from_str_name(&name)
         .filter(|s| *s != pb::ClaimStatus::Unspecified)
         .with_context(|| format!("unknown status {s:?}"))
@@ -296,18 +341,27 @@ fn parse_date(s: &str, field: &str) -> anyhow::Result<Option<common::Date>> {
         return Err(bad());
     }
     let n = |p: &str| p.parse::<i32>().map_err(|_| bad());
-    Ok(Some(common::Date { year: n(parts[0])?, month: n(parts[1])?, day: n(parts[2])? }))
+    Ok(Some(common::Date {
+        year: n(parts[0])?,
+        month: n(parts[1])?,
+        day: n(parts[2])?,
+    }))
 }
 
 fn fmt_date(d: &Option<common::Date>) -> String {
-    d.as_ref().map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_default()
+    d.as_ref()
+        .map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day))
+        .unwrap_or_default()
 }
 
 fn credential_pb(s: &str) -> anyhow::Result<i32> {
     if s.trim().is_empty() {
         return Ok(0);
     }
-    let name = format!("PROVIDER_CREDENTIAL_{}", s.trim().to_ascii_uppercase().replace([' ', '-'], "_"));
+    let name = format!(
+        "PROVIDER_CREDENTIAL_{}",
+        s.trim().to_ascii_uppercase().replace([' ', '-'], "_")
+    );
     pb::ProviderCredential::from_str_name(&name)
         .map(|c| c as i32)
         .with_context(|| format!("unknown credential {s:?}"))
@@ -316,7 +370,10 @@ fn credential_pb(s: &str) -> anyhow::Result<i32> {
 fn credential_name(c: i32) -> String {
     match pb::ProviderCredential::try_from(c) {
         Ok(pb::ProviderCredential::Unspecified) | Err(_) => String::new(),
-        Ok(c) => c.as_str_name().trim_start_matches("PROVIDER_CREDENTIAL_").to_ascii_lowercase(),
+        Ok(c) => c
+            .as_str_name()
+            .trim_start_matches("PROVIDER_CREDENTIAL_")
+            .to_ascii_lowercase(),
     }
 }
 
@@ -332,7 +389,10 @@ impl ClaimJson {
                 birth_date: parse_date(&self.patient.birth_date, "patient.birth_date")?,
                 member_id: self.patient.member_id.clone(),
             }),
-            payer: Some(pb::Payer { id: self.payer.id.clone(), name: self.payer.name.clone() }),
+            payer: Some(pb::Payer {
+                id: self.payer.id.clone(),
+                name: self.payer.name.clone(),
+            }),
             rendering_provider: Some(pb::Provider {
                 npi: self.rendering_provider.npi.clone(),
                 name: self.rendering_provider.name.clone(),
@@ -351,7 +411,10 @@ impl ClaimJson {
                 .map(|(i, l)| {
                     Ok(pb::ServiceLine {
                         line_number: 0,
-                        service_date: parse_date(&l.service_date, &format!("service_lines[{i}].service_date"))?,
+                        service_date: parse_date(
+                            &l.service_date,
+                            &format!("service_lines[{i}].service_date"),
+                        )?,
                         procedure_code: l.procedure_code.clone(),
                         modifiers: l.modifiers.clone(),
                         units: l.units,
@@ -372,7 +435,11 @@ impl ClaimJson {
             },
             original_claim_id: self.original_claim_id.clone(),
             submission_date: parse_date(&self.submission_date, "submission_date")?,
-            status: if self.status.is_empty() { 0 } else { parse_status(&self.status)? as i32 },
+            status: if self.status.is_empty() {
+                0
+            } else {
+                parse_status(&self.status)? as i32
+            },
             ..Default::default()
         })
     }
@@ -382,7 +449,11 @@ impl ClaimJson {
         let payer = c.payer.clone().unwrap_or_default();
         let provider = |p: &Option<pb::Provider>| {
             let p = p.clone().unwrap_or_default();
-            ProviderJson { npi: p.npi, name: p.name, credential: credential_name(p.credential) }
+            ProviderJson {
+                npi: p.npi,
+                name: p.name,
+                credential: credential_name(p.credential),
+            }
         };
         ClaimJson {
             request_id: String::new(),
@@ -396,7 +467,10 @@ impl ClaimJson {
                 birth_date: fmt_date(&patient.birth_date),
                 member_id: patient.member_id,
             },
-            payer: PayerJson { id: payer.id, name: payer.name },
+            payer: PayerJson {
+                id: payer.id,
+                name: payer.name,
+            },
             rendering_provider: provider(&c.rendering_provider),
             billing_provider: provider(&c.billing_provider),
             diagnoses: c.diagnoses.clone(),
@@ -445,11 +519,18 @@ pub struct LineError {
 }
 
 /// Reads an import file. Problems are per line; good claims are returned beside them.
-pub fn read_import_file(path: &Path, format: Option<&str>) -> anyhow::Result<(Vec<FileClaim>, Vec<LineError>)> {
+pub fn read_import_file(
+    path: &Path,
+    format: Option<&str>,
+) -> anyhow::Result<(Vec<FileClaim>, Vec<LineError>)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
     let format = match format {
         Some(f) => f.to_ascii_lowercase(),
-        None => path.extension().and_then(|e| e.to_str()).unwrap_or("jsonl").to_ascii_lowercase(),
+        None => path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("jsonl")
+            .to_ascii_lowercase(),
     };
     match format.as_str() {
         "jsonl" | "ndjson" | "json" => Ok(read_jsonl(&text)),
@@ -462,13 +543,23 @@ pub fn read_import_file(path: &Path, format: Option<&str>) -> anyhow::Result<(Ve
 fn content_request_id(claim: &pb::Claim) -> String {
     use prost::Message as _;
     use sha2::Digest as _;
-    format!("import-{}", &hex::encode(sha2::Sha256::digest(claim.encode_to_vec()))[..32])
+    format!(
+        "import-{}",
+        &hex::encode(sha2::Sha256::digest(claim.encode_to_vec()))[..32]
+    )
 }
 
 fn to_request(json: &ClaimJson) -> anyhow::Result<pb::ImportClaimsRequest> {
     let claim = json.to_pb()?;
-    let request_id = if json.request_id.is_empty() { content_request_id(&claim) } else { json.request_id.clone() };
-    Ok(pb::ImportClaimsRequest { request_id, claim: Some(claim) })
+    let request_id = if json.request_id.is_empty() {
+        content_request_id(&claim)
+    } else {
+        json.request_id.clone()
+    };
+    Ok(pb::ImportClaimsRequest {
+        request_id,
+        claim: Some(claim),
+    })
 }
 
 pub fn read_jsonl(text: &str) -> (Vec<FileClaim>, Vec<LineError>) {
@@ -483,8 +574,14 @@ pub fn read_jsonl(text: &str) -> (Vec<FileClaim>, Vec<LineError>) {
             .map_err(|e| anyhow::anyhow!("not a claim object: {}", e))
             .and_then(|json| to_request(&json));
         match parsed {
-            Ok(request) => claims.push(FileClaim { lines: vec![line], request }),
-            Err(e) => errors.push(LineError { line, message: format!("{e:#}") }),
+            Ok(request) => claims.push(FileClaim {
+                lines: vec![line],
+                request,
+            }),
+            Err(e) => errors.push(LineError {
+                line,
+                message: format!("{e:#}"),
+            }),
         }
     }
     (claims, errors)
@@ -492,17 +589,43 @@ pub fn read_jsonl(text: &str) -> (Vec<FileClaim>, Vec<LineError>) {
 
 /// CSV columns (header row required; order free). List cells use `;` between items.
 pub const CSV_COLUMNS: &[&str] = &[
-    "clinic_id", "external_id", "patient_id", "patient_first_name", "patient_last_name", "patient_birth_date",
-    "member_id", "payer_id", "payer_name", "rendering_npi", "rendering_name", "rendering_credential", "billing_npi",
-    "billing_name", "diagnoses", "prior_authorization_number", "submission_date", "status", "service_date",
-    "procedure_code", "modifiers", "units", "minutes", "charge", "place_of_service", "diagnosis_pointers",
+    "clinic_id",
+    "external_id",
+    "patient_id",
+    "patient_first_name",
+    "patient_last_name",
+    "patient_birth_date",
+    "member_id",
+    "payer_id",
+    "payer_name",
+    "rendering_npi",
+    "rendering_name",
+    "rendering_credential",
+    "billing_npi",
+    "billing_name",
+    "diagnoses",
+    "prior_authorization_number",
+    "submission_date",
+    "status",
+    "service_date",
+    "procedure_code",
+    "modifiers",
+    "units",
+    "minutes",
+    "charge",
+    "place_of_service",
+    "diagnosis_pointers",
 ];
 
 /// `150`, `150.5`, `150.50`, `$1,234.56` -> cents, exactly (no floating point).
 pub fn parse_dollars(s: &str) -> Option<i64> {
     let s = s.trim().trim_start_matches('$').replace(',', "");
     let (whole, frac) = s.split_once('.').unwrap_or((&s, ""));
-    if whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) || frac.len() > 2 || !frac.chars().all(|c| c.is_ascii_digit()) {
+    if whole.is_empty()
+        || !whole.chars().all(|c| c.is_ascii_digit())
+        || frac.len() > 2
+        || !frac.chars().all(|c| c.is_ascii_digit())
+    {
         return None;
     }
     let frac_cents = match frac.len() {
@@ -510,16 +633,29 @@ pub fn parse_dollars(s: &str) -> Option<i64> {
         1 => frac.parse::<i64>().ok()? * 10,
         _ => frac.parse::<i64>().ok()?,
     };
-    whole.parse::<i64>().ok()?.checked_mul(100)?.checked_add(frac_cents)
+    whole
+        .parse::<i64>()
+        .ok()?
+        .checked_mul(100)?
+        .checked_add(frac_cents)
 }
 
 fn read_csv(text: &str) -> anyhow::Result<(Vec<FileClaim>, Vec<LineError>)> {
-    let mut reader = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::All).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
     let headers = reader.headers().context("read the CSV header")?.clone();
     let index: HashMap<&str, usize> = headers.iter().enumerate().map(|(i, h)| (h, i)).collect();
-    let missing: Vec<&&str> = CSV_COLUMNS.iter().filter(|c| !index.contains_key(**c)).collect();
+    let missing: Vec<&&str> = CSV_COLUMNS
+        .iter()
+        .filter(|c| !index.contains_key(**c))
+        .collect();
     if !missing.is_empty() {
-        bail!("CSV header lacks columns: {}", missing.iter().map(|c| **c).collect::<Vec<_>>().join(", "));
+        bail!(
+            "CSV header lacks columns: {}",
+            missing.iter().map(|c| **c).collect::<Vec<_>>().join(", ")
+        );
     }
     let mut groups: Vec<(Vec<usize>, ClaimJson)> = Vec::new();
     let mut errors = Vec::new();
@@ -529,18 +665,30 @@ fn read_csv(text: &str) -> anyhow::Result<(Vec<FileClaim>, Vec<LineError>)> {
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
-                errors.push(LineError { line, message: format!("unreadable row: {e}") });
+                errors.push(LineError {
+                    line,
+                    message: format!("unreadable row: {e}"),
+                });
                 continue;
             }
         };
         let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
         let get = |c: &str| record.get(index[c]).unwrap_or("").to_string();
         let list = |c: &str| -> Vec<String> {
-            get(c).split(';').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+            get(c)
+                .split(';')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
         };
         let number = |c: &str| -> Result<i32, String> {
             let v = get(c);
-            if v.is_empty() { Ok(0) } else { v.parse::<i32>().map_err(|_| format!("{c}: {v:?} is not a whole number")) }
+            if v.is_empty() {
+                Ok(0)
+            } else {
+                v.parse::<i32>()
+                    .map_err(|_| format!("{c}: {v:?} is not a whole number"))
+            }
         };
         let line_json = (|| -> Result<LineJson, String> {
             Ok(LineJson {
@@ -549,11 +697,16 @@ fn read_csv(text: &str) -> anyhow::Result<(Vec<FileClaim>, Vec<LineError>)> {
                 modifiers: list("modifiers"),
                 units: number("units")?,
                 minutes: number("minutes")?,
-                charge_cents: parse_dollars(&get("charge")).ok_or_else(|| format!("charge: {:?} is not an amount like 150.00", get("charge")))?,
+                charge_cents: parse_dollars(&get("charge")).ok_or_else(|| {
+                    format!("charge: {:?} is not an amount like 150.00", get("charge"))
+                })?,
                 place_of_service: get("place_of_service"),
                 diagnosis_pointers: list("diagnosis_pointers")
                     .iter()
-                    .map(|p| p.parse::<i32>().map_err(|_| format!("diagnosis_pointers: {p:?} is not a number")))
+                    .map(|p| {
+                        p.parse::<i32>()
+                            .map_err(|_| format!("diagnosis_pointers: {p:?} is not a number"))
+                    })
                     .collect::<Result<_, _>>()?,
             })
         })();
@@ -583,13 +736,20 @@ fn read_csv(text: &str) -> anyhow::Result<(Vec<FileClaim>, Vec<LineError>)> {
                         birth_date: get("patient_birth_date"),
                         member_id: get("member_id"),
                     },
-                    payer: PayerJson { id: get("payer_id"), name: get("payer_name") },
+                    payer: PayerJson {
+                        id: get("payer_id"),
+                        name: get("payer_name"),
+                    },
                     rendering_provider: ProviderJson {
                         npi: get("rendering_npi"),
                         name: get("rendering_name"),
                         credential: get("rendering_credential"),
                     },
-                    billing_provider: ProviderJson { npi: get("billing_npi"), name: get("billing_name"), credential: String::new() },
+                    billing_provider: ProviderJson {
+                        npi: get("billing_npi"),
+                        name: get("billing_name"),
+                        credential: String::new(),
+                    },
                     diagnoses: list("diagnoses"),
                     service_lines: vec![line_json],
                     prior_authorization_number: get("prior_authorization_number"),
@@ -603,13 +763,22 @@ fn read_csv(text: &str) -> anyhow::Result<(Vec<FileClaim>, Vec<LineError>)> {
     let mut claims = Vec::new();
     for (lines, json) in groups {
         // A claim with an unreadable row is not sent half-built.
-        if bad_claims.iter().any(|(c, e)| *c == json.clinic_id && *e == json.external_id) {
-            errors.push(LineError { line: lines[0], message: "claim skipped: another of its rows is unreadable".into() });
+        if bad_claims
+            .iter()
+            .any(|(c, e)| *c == json.clinic_id && *e == json.external_id)
+        {
+            errors.push(LineError {
+                line: lines[0],
+                message: "claim skipped: another of its rows is unreadable".into(),
+            });
             continue;
         }
         match to_request(&json) {
             Ok(request) => claims.push(FileClaim { lines, request }),
-            Err(e) => errors.push(LineError { line: lines[0], message: format!("{e:#}") }),
+            Err(e) => errors.push(LineError {
+                line: lines[0],
+                message: format!("{e:#}"),
+            }),
         }
     }
     errors.sort_by_key(|e| e.line);
@@ -634,27 +803,38 @@ async fn import(client: &mut Client, path: &Path, format: Option<&str>) -> anyho
     let total = claims.len();
     let bar = indicatif::ProgressBar::new(total as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} claims sent ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} claims sent ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let requests: Vec<pb::ImportClaimsRequest> = claims.iter().map(|c| c.request.clone()).collect();
     let progress = bar.clone();
-    let stream = tokio_stream::iter(requests.into_iter().map(move |r| {
-        progress.inc(1);
-        r
-    }));
+    let stream = tokio_stream::iter(requests.into_iter().inspect(move |_| progress.inc(1)));
     // A large file streams for longer than the server's default deadline: ask for an hour.
     let mut request = tonic::Request::new(stream);
     request.set_timeout(std::time::Duration::from_secs(3600));
-    let response = client.import_claims(request).await.map_err(status_error)?.into_inner();
+    let response = client
+        .import_claims(request)
+        .await
+        .map_err(status_error)?
+        .into_inner();
     bar.finish_and_clear();
     for result in &response.results {
-        let Some(claim) = claims.get(result.index as usize) else { continue };
+        let Some(claim) = claims.get(result.index as usize) else {
+            continue;
+        };
         if !result.error.is_empty() {
-            errors.push(LineError { line: claim.lines[0], message: result.error.clone() });
+            errors.push(LineError {
+                line: claim.lines[0],
+                message: result.error.clone(),
+            });
         }
         for v in &result.field_violations {
-            errors.push(LineError { line: line_of(claim, &v.field), message: format!("{}: {}", v.field, v.description) });
+            errors.push(LineError {
+                line: line_of(claim, &v.field),
+                message: format!("{}: {}", v.field, v.description),
+            });
         }
     }
     errors.sort_by_key(|e| e.line);
@@ -692,13 +872,29 @@ mod tests {
     fn csv_groups_rows_into_claims_and_names_bad_lines() {
         let header = CSV_COLUMNS.join(",");
         let row = |pcn: &str, code: &str, charge: &str| {
-            format!("c1,{pcn},p1,Ann,Lee,1980-02-03,M1,87726,UHC,1234567893,Dr A,lcsw,1234567893,Clinic,F41.1,,2026-01-10,submitted,2026-01-05,{code},95,1,55,{charge},10,1")
+            format!(
+                "c1,{pcn},p1,Ann,Lee,1980-02-03,M1,87726,UHC,1234567893,Dr A,lcsw,1234567893,Clinic,F41.1,,2026-01-10,submitted,2026-01-05,{code},95,1,55,{charge},10,1"
+            )
         };
-        let text = format!("{header}\n{}\n{}\n{}\n", row("A1", "90837", "150.00"), row("A1", "90785", "20"), row("B2", "90834", "x"));
+        let text = format!(
+            "{header}\n{}\n{}\n{}\n",
+            row("A1", "90837", "150.00"),
+            row("A1", "90785", "20"),
+            row("B2", "90834", "x")
+        );
         let (claims, errors) = read_csv(&text).unwrap();
         assert_eq!(claims.len(), 1);
         assert_eq!(claims[0].lines, vec![2, 3]);
-        assert_eq!(claims[0].request.claim.as_ref().unwrap().service_lines.len(), 2);
+        assert_eq!(
+            claims[0]
+                .request
+                .claim
+                .as_ref()
+                .unwrap()
+                .service_lines
+                .len(),
+            2
+        );
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].line, 4);
         assert!(errors[0].message.contains("charge"));
@@ -712,6 +908,9 @@ mod tests {
         assert_eq!(a[0].request.request_id, b[0].request.request_id);
         let (bad, errors) = read_jsonl("{\"clinic_id\": 5}\n\n{\"nope\":1}");
         assert!(bad.is_empty());
-        assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), vec![1, 3]);
+        assert_eq!(
+            errors.iter().map(|e| e.line).collect::<Vec<_>>(),
+            vec![1, 3]
+        );
     }
 }

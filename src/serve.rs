@@ -44,10 +44,22 @@ impl Platform {
         let bus = match &mode {
             Mode::Embedded { .. } => Bus::embedded(db.clone(), config.bus.clone()),
             Mode::Distributed { redis_url, .. } => {
-                Bus::redis(db.clone(), redis_url.expose(), &config.redis.key_prefix, config.bus.clone()).await?
+                Bus::redis(
+                    db.clone(),
+                    redis_url.expose(),
+                    &config.redis.key_prefix,
+                    config.bus.clone(),
+                )
+                .await?
             }
         };
-        Ok(Platform { config, mode, db, clock, bus })
+        Ok(Platform {
+            config,
+            mode,
+            db,
+            clock,
+            bus,
+        })
     }
 }
 
@@ -61,7 +73,10 @@ pub fn select_roles(requested: &[String]) -> anyhow::Result<Vec<&'static str>> {
         match ROLES.iter().find(|r| **r == name.as_str()) {
             Some(r) if !roles.contains(r) => roles.push(*r),
             Some(_) => {}
-            None => bail!("unknown service {name:?}; this build has: {}", ROLES.join(", ")),
+            None => bail!(
+                "unknown service {name:?}; this build has: {}",
+                ROLES.join(", ")
+            ),
         }
     }
     Ok(roles)
@@ -82,7 +97,13 @@ pub async fn run(
     shutdown: CancellationToken,
     on_bound: impl FnOnce(&Bound),
 ) -> anyhow::Result<()> {
-    let Platform { config, db, clock, bus, .. } = platform;
+    let Platform {
+        config,
+        db,
+        clock,
+        bus,
+        ..
+    } = platform;
     let listener = TcpListener::bind(&config.grpc.listen)
         .await
         .with_context(|| format!("bind gRPC address {}", config.grpc.listen))?;
@@ -95,7 +116,10 @@ pub async fn run(
                 .with_context(|| format!("bind admin address {}", config.admin.listen))?,
         )
     };
-    let bound = Bound { grpc: listener.local_addr()?, admin: admin_listener.as_ref().and_then(|l| l.local_addr().ok()) };
+    let bound = Bound {
+        grpc: listener.local_addr()?,
+        admin: admin_listener.as_ref().and_then(|l| l.local_addr().ok()),
+    };
     on_bound(&bound);
 
     let mut tasks = tokio::task::JoinSet::new();
@@ -106,7 +130,11 @@ pub async fn run(
     }
     if let Some(admin) = admin_listener {
         let token = shutdown.clone();
-        tasks.spawn(async move { arflow_platform::telemetry::serve_admin(admin, token).await.context("admin server") });
+        tasks.spawn(async move {
+            arflow_platform::telemetry::serve_admin(admin, token)
+                .await
+                .context("admin server")
+        });
     }
 
     let mut routes: Option<tonic::service::Routes> = None;
@@ -138,7 +166,15 @@ pub async fn run(
         auth: config.auth.clone(),
         drain_timeout: Duration::from_millis(config.shutdown.drain_timeout_ms),
     };
-    let server = arflow_platform::grpc::serve(listener, routes, &health_names, db.clone(), clock, options, shutdown.clone());
+    let server = arflow_platform::grpc::serve(
+        listener,
+        routes,
+        &health_names,
+        db.clone(),
+        clock,
+        options,
+        shutdown.clone(),
+    );
     let result = server.await;
     // The server drained; stop the background loops and wait for them briefly.
     shutdown.cancel();
@@ -146,7 +182,9 @@ pub async fn run(
     let _ = tokio::time::timeout(drain, async {
         while let Some(joined) = tasks.join_next().await {
             match joined {
-                Ok(Err(err)) => tracing::warn!(error = %format!("{err:#}"), "task ended with an error"),
+                Ok(Err(err)) => {
+                    tracing::warn!(error = %format!("{err:#}"), "task ended with an error")
+                }
                 Err(err) if err.is_panic() => tracing::error!("task panicked"),
                 _ => {}
             }

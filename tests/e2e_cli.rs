@@ -35,19 +35,39 @@ async fn embedded_quick_start_serves_with_a_ready_admin_key_and_keeps_data_acros
     let scratch = SqliteFile::create().unwrap(); // only for its temporary folder
     let env = embedded_env(&scratch.dir);
     let mut server = Server::start(env.clone());
-    let key = std::fs::read_to_string(scratch.dir.join("admin.key")).unwrap().trim().to_string();
+    let key = std::fs::read_to_string(scratch.dir.join("admin.key"))
+        .unwrap()
+        .trim()
+        .to_string();
     assert!(key.starts_with("afk_"));
     let mut api = server.client(&key).await;
-    let created = api.create_claim(create(claim("clinic-a", "QS-1"), "qs-1")).await.unwrap().into_inner().claim.unwrap();
+    let created = api
+        .create_claim(create(claim("clinic-a", "QS-1"), "qs-1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .claim
+        .unwrap();
     assert_eq!(created.tenant_id, "demo");
     assert!(server.stop().await.success());
 
     // Same folder, same key, same data.
     let server = Server::start(env);
-    let again = std::fs::read_to_string(scratch.dir.join("admin.key")).unwrap().trim().to_string();
+    let again = std::fs::read_to_string(scratch.dir.join("admin.key"))
+        .unwrap()
+        .trim()
+        .to_string();
     assert_eq!(again, key);
     let mut api = server.client(&key).await;
-    let got = api.get_claim(pb::GetClaimRequest { claim_id: created.id.clone() }).await.unwrap().into_inner().claim.unwrap();
+    let got = api
+        .get_claim(pb::GetClaimRequest {
+            claim_id: created.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .claim
+        .unwrap();
     assert_eq!(got.external_id, "QS-1");
 }
 
@@ -56,7 +76,10 @@ async fn claims_import_reports_problems_by_file_line_and_keeps_good_rows() {
     let scratch = SqliteFile::create().unwrap();
     let env = embedded_env(&scratch.dir);
     let server = Server::start(env.clone());
-    let key = std::fs::read_to_string(scratch.dir.join("admin.key")).unwrap().trim().to_string();
+    let key = std::fs::read_to_string(scratch.dir.join("admin.key"))
+        .unwrap()
+        .trim()
+        .to_string();
 
     let header = arflow::client::CSV_COLUMNS.join(",");
     let row = |pcn: &str, code: &str, charge: &str| {
@@ -67,10 +90,10 @@ async fn claims_import_reports_problems_by_file_line_and_keeps_good_rows() {
     };
     let csv = [
         header,
-        row("CSV-1", "90837", "180.00"), // line 2
-        row("CSV-1", "90785", "25"),     // line 3: second service line of CSV-1
-        row("CSV-2", "9083X", "180.00"), // line 4: bad procedure code (server-side)
-        row("CSV-3", "90834", "1.2.3"),  // line 5: unreadable amount (client-side)
+        row("CSV-1", "90837", "180.00"),  // line 2
+        row("CSV-1", "90785", "25"),      // line 3: second service line of CSV-1
+        row("CSV-2", "9083X", "180.00"),  // line 4: bad procedure code (server-side)
+        row("CSV-3", "90834", "1.2.3"),   // line 5: unreadable amount (client-side)
         row("CSV-4", "90834", "$140.00"), // line 6
     ]
     .join("\n");
@@ -85,16 +108,27 @@ async fn claims_import_reports_problems_by_file_line_and_keeps_good_rows() {
         .envs(cli_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .output()
         .unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
     assert!(!out.status.success(), "problems make the command fail");
     assert!(stdout.contains("2 accepted"), "{stdout}");
-    assert!(stderr.contains("batch.csv:4: claim.service_lines[0].procedure_code"), "{stderr}");
+    assert!(
+        stderr.contains("batch.csv:4: claim.service_lines[0].procedure_code"),
+        "{stderr}"
+    );
     assert!(stderr.contains("batch.csv:5: charge"), "{stderr}");
     assert!(!stderr.contains("Rivera"), "no patient data in the report");
 
     // The good claims are there, with both rows of CSV-1 as its two service lines.
     let mut api = server.client(&key).await;
-    let claims = api.list_claims(pb::ListClaimsRequest::default()).await.unwrap().into_inner().claims;
+    let claims = api
+        .list_claims(pb::ListClaimsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .claims;
     let mut pcns: Vec<&str> = claims.iter().map(|c| c.external_id.as_str()).collect();
     pcns.sort();
     assert_eq!(pcns, vec!["CSV-1", "CSV-4"]);
@@ -103,9 +137,23 @@ async fn claims_import_reports_problems_by_file_line_and_keeps_good_rows() {
     assert_eq!(csv1.total_charge_cents, 20_500);
 
     // The list and get commands read the same API.
-    let list = arflow(&["claims", "list", "--addr", &server.grpc, "--key", &key], &[]);
+    let list = arflow(
+        &["claims", "list", "--addr", &server.grpc, "--key", &key],
+        &[],
+    );
     assert!(String::from_utf8_lossy(&list.stdout).contains("CSV-4"));
-    let get = arflow(&["claims", "get", &csv1.id, "--addr", &server.grpc, "--key", &key], &[]);
+    let get = arflow(
+        &[
+            "claims",
+            "get",
+            &csv1.id,
+            "--addr",
+            &server.grpc,
+            "--key",
+            &key,
+        ],
+        &[],
+    );
     let json: serde_json::Value = serde_json::from_slice(&get.stdout).unwrap();
     assert_eq!(json["external_id"], "CSV-1");
 
@@ -116,11 +164,29 @@ async fn claims_import_reports_problems_by_file_line_and_keeps_good_rows() {
 
 #[test]
 fn a_postgres_url_without_redis_is_refused_with_what_to_set() {
-    let out = arflow(&["serve"], &[("ARFLOW_DATABASE__URL".into(), "postgres://u@127.0.0.1:1/x".into())]);
+    let out = arflow(
+        &["serve"],
+        &[(
+            "ARFLOW_DATABASE__URL".into(),
+            "postgres://u@127.0.0.1:1/x".into(),
+        )],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("ARFLOW_REDIS__URL"));
-    let out = arflow(&["config", "--database-url", "postgres://arflow:hunter2@db/x", "--redis-url", "redis://r"], &[]);
+    let out = arflow(
+        &[
+            "config",
+            "--database-url",
+            "postgres://arflow:hunter2@db/x",
+            "--redis-url",
+            "redis://r",
+        ],
+        &[],
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("postgres://***@db/x") && !text.contains("hunter2"), "{text}");
+    assert!(
+        text.contains("postgres://***@db/x") && !text.contains("hunter2"),
+        "{text}"
+    );
     assert!(text.contains("mode: distributed"));
 }

@@ -38,7 +38,10 @@ impl Server {
             ("ARFLOW_ADMIN__LISTEN".into(), "127.0.0.1:0".into()),
             ("ARFLOW_CLOCK__MODE".into(), "simulated".into()),
             ("ARFLOW_CLOCK__START".into(), SIM_START.into()),
-            ("ARFLOW_CLOCK__ANCHOR".into(), chrono::Utc::now().to_rfc3339()),
+            (
+                "ARFLOW_CLOCK__ANCHOR".into(),
+                chrono::Utc::now().to_rfc3339(),
+            ),
             ("ARFLOW_CLOCK__RATE".into(), "1".into()),
             ("ARFLOW_BUS__BLOCK_MS".into(), "100".into()),
             ("ARFLOW_BUS__CLAIM_IDLE_MS".into(), "500".into()),
@@ -72,7 +75,12 @@ impl Server {
         }
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, grpc: grpc.expect("arflow printed no gRPC address"), admin, env }
+        Server {
+            child,
+            grpc: grpc.expect("arflow printed no gRPC address"),
+            admin,
+            env,
+        }
     }
 
     /// Runs `arflow keys create` against the same database and returns the key.
@@ -82,8 +90,15 @@ impl Server {
         for c in clinics {
             cmd.args(["--clinic", c]);
         }
-        let out = cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).output().expect("run arflow keys");
-        assert!(out.status.success(), "keys create failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = cmd
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("run arflow keys");
+        assert!(
+            out.status.success(),
+            "keys create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
@@ -94,7 +109,10 @@ impl Server {
     /// SIGTERM, then wait for a clean exit. Async so the test's own clients keep running
     /// (they must see the server's GOAWAY and close for the drain to finish).
     pub async fn stop(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -119,13 +137,21 @@ impl Drop for Server {
 }
 
 pub async fn connect(addr: &str, key: Option<&str>) -> Client {
-    let channel = Channel::from_shared(addr.to_string()).unwrap().connect().await.expect("connect to arflow");
+    let channel = Channel::from_shared(addr.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect to arflow");
     let value = key.map(|k| format!("Bearer {k}").parse::<MetadataValue<_>>().unwrap());
     ClaimsServiceClient::with_interceptor(channel, arflow::client::Auth::new(value))
 }
 
 pub fn date(y: i32, m: i32, d: i32) -> Option<Date> {
-    Some(Date { year: y, month: m, day: d })
+    Some(Date {
+        year: y,
+        month: m,
+        day: d,
+    })
 }
 
 /// A realistic outpatient psychotherapy claim: 90837 (55 min, telehealth at home) + 90785.
@@ -140,13 +166,20 @@ pub fn claim(clinic: &str, pcn: &str) -> pb::Claim {
             birth_date: date(1988, 4, 12),
             member_id: "UHC123456789".into(),
         }),
-        payer: Some(pb::Payer { id: "87726".into(), name: "UnitedHealthcare".into() }),
+        payer: Some(pb::Payer {
+            id: "87726".into(),
+            name: "UnitedHealthcare".into(),
+        }),
         rendering_provider: Some(pb::Provider {
             npi: "1234567893".into(),
             name: "Dana Okafor".into(),
             credential: pb::ProviderCredential::Lcsw as i32,
         }),
-        billing_provider: Some(pb::Provider { npi: "1245319599".into(), name: "Calm Harbor Counseling".into(), credential: 0 }),
+        billing_provider: Some(pb::Provider {
+            npi: "1245319599".into(),
+            name: "Calm Harbor Counseling".into(),
+            credential: 0,
+        }),
         diagnoses: vec!["F41.1".into(), "F33.1".into()],
         service_lines: vec![
             pb::ServiceLine {
@@ -178,5 +211,8 @@ pub fn claim(clinic: &str, pcn: &str) -> pb::Claim {
 }
 
 pub fn create(pcn_claim: pb::Claim, request_id: &str) -> pb::CreateClaimRequest {
-    pb::CreateClaimRequest { request_id: request_id.into(), claim: Some(pcn_claim) }
+    pb::CreateClaimRequest {
+        request_id: request_id.into(),
+        claim: Some(pcn_claim),
+    }
 }

@@ -25,4 +25,5 @@ pub mod claims {
 }
 
 /// Encoded `FileDescriptorSet` of every arflow proto, for tonic-reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/arflow_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/arflow_descriptor.bin"));

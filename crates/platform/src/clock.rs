@@ -27,20 +27,34 @@ enum Inner {
 
 impl Clock {
     pub fn system() -> Clock {
-        Clock { inner: Arc::new(Inner::System) }
+        Clock {
+            inner: Arc::new(Inner::System),
+        }
     }
 
     /// A simulated clock: at real instant `anchor` it reads `start`, and runs `rate` times
     /// faster than real time (rate 0 stops it).
     pub fn simulated(start: DateTime<Utc>, anchor: DateTime<Utc>, rate: f64) -> Clock {
-        Clock { inner: Arc::new(Inner::Simulated { start, anchor, rate: rate.max(0.0) }) }
+        Clock {
+            inner: Arc::new(Inner::Simulated {
+                start,
+                anchor,
+                rate: rate.max(0.0),
+            }),
+        }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
         match &*self.inner {
             Inner::System => Utc::now(),
-            Inner::Simulated { start, anchor, rate } => {
-                let real = (Utc::now() - *anchor).num_microseconds().unwrap_or(i64::MAX) as f64;
+            Inner::Simulated {
+                start,
+                anchor,
+                rate,
+            } => {
+                let real = (Utc::now() - *anchor)
+                    .num_microseconds()
+                    .unwrap_or(i64::MAX) as f64;
                 let sim = (real * rate).clamp(i64::MIN as f64, i64::MAX as f64) as i64;
                 *start + TimeDelta::microseconds(sim)
             }
@@ -85,19 +99,26 @@ mod tests {
 
     #[test]
     fn simulated_clocks_with_the_same_config_agree() {
-        let start = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
+        let start = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
         let anchor = Utc::now() - TimeDelta::seconds(10);
         let a = Clock::simulated(start, anchor, 86_400.0);
         let b = Clock::simulated(start, anchor, 86_400.0);
         let (ta, tb) = (a.now(), b.now());
         // Ten real seconds at one day per second: about ten days in.
         assert!((ta - start).num_days() >= 10);
-        assert!((tb - ta).num_seconds().abs() < 86_400, "both read the same simulated day");
+        assert!(
+            (tb - ta).num_seconds().abs() < 86_400,
+            "both read the same simulated day"
+        );
     }
 
     #[test]
     fn stopped_clock_reads_its_start() {
-        let start = DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z").unwrap().to_utc();
+        let start = DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
+            .unwrap()
+            .to_utc();
         let c = Clock::simulated(start, Utc::now(), 0.0);
         assert_eq!(c.now(), start);
         assert_eq!(c.today(), NaiveDate::from_ymd_opt(2026, 3, 1).unwrap());

@@ -194,13 +194,19 @@ impl Default for Config {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig { url: Secret::default(), max_connections: 16 }
+        DatabaseConfig {
+            url: Secret::default(),
+            max_connections: 16,
+        }
     }
 }
 
 impl Default for RedisConfig {
     fn default() -> Self {
-        RedisConfig { url: Secret::default(), key_prefix: "arflow:".into() }
+        RedisConfig {
+            url: Secret::default(),
+            key_prefix: "arflow:".into(),
+        }
     }
 }
 
@@ -216,13 +222,20 @@ impl Default for GrpcConfig {
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        AdminConfig { listen: "127.0.0.1:9464".into() }
+        AdminConfig {
+            listen: "127.0.0.1:9464".into(),
+        }
     }
 }
 
 impl Default for ClockConfig {
     fn default() -> Self {
-        ClockConfig { mode: ClockMode::System, start: None, anchor: None, rate: 1.0 }
+        ClockConfig {
+            mode: ClockMode::System,
+            start: None,
+            anchor: None,
+            rate: 1.0,
+        }
     }
 }
 
@@ -252,7 +265,9 @@ impl Default for TelemetryConfig {
 
 impl Default for ShutdownConfig {
     fn default() -> Self {
-        ShutdownConfig { drain_timeout_ms: 20_000 }
+        ShutdownConfig {
+            drain_timeout_ms: 20_000,
+        }
     }
 }
 
@@ -266,7 +281,10 @@ impl Default for AuthConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// Postgres + Redis Streams; any number of processes and replicas.
-    Distributed { database_url: Secret, redis_url: Secret },
+    Distributed {
+        database_url: Secret,
+        redis_url: Secret,
+    },
     /// One process, SQLite, the embedded event bus.
     Embedded { database_url: Secret },
 }
@@ -316,10 +334,9 @@ impl Config {
             .parse::<SocketAddr>()
             .with_context(|| format!("grpc.listen {:?} is not an address", self.grpc.listen))?;
         if !self.admin.listen.is_empty() {
-            self.admin
-                .listen
-                .parse::<SocketAddr>()
-                .with_context(|| format!("admin.listen {:?} is not an address", self.admin.listen))?;
+            self.admin.listen.parse::<SocketAddr>().with_context(|| {
+                format!("admin.listen {:?} is not an address", self.admin.listen)
+            })?;
         }
         if self.grpc.max_message_bytes < 1024 {
             bail!("grpc.max_message_bytes must be at least 1024");
@@ -358,7 +375,9 @@ impl Config {
                     self.data_dir.join("arflow.db").display()
                 )),
             }),
-            (Some(Backend::Sqlite), _, true) => Ok(Mode::Embedded { database_url: self.database.url.clone() }),
+            (Some(Backend::Sqlite), _, true) => Ok(Mode::Embedded {
+                database_url: self.database.url.clone(),
+            }),
             (Some(Backend::Postgres), _, false) => {
                 if !(redis.starts_with("redis://") || redis.starts_with("rediss://")) {
                     bail!("redis.url must start with redis:// or rediss://");
@@ -385,9 +404,11 @@ impl Config {
     /// The clock the config describes.
     pub fn clock(&self) -> Clock {
         match (self.clock.mode, self.clock.start) {
-            (ClockMode::Simulated, Some(start)) => {
-                Clock::simulated(start, self.clock.anchor.unwrap_or_else(Utc::now), self.clock.rate)
-            }
+            (ClockMode::Simulated, Some(start)) => Clock::simulated(
+                start,
+                self.clock.anchor.unwrap_or_else(Utc::now),
+                self.clock.rate,
+            ),
             _ => Clock::system(),
         }
     }
@@ -407,7 +428,9 @@ const RESERVED_ENV: &[&str] = &["ARFLOW_CONFIG", "ARFLOW_API_KEY", "ARFLOW_ADDR"
 fn scalar(raw: &str) -> toml::Value {
     match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
         Ok(mut t) => match t.remove("v") {
-            Some(v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_))) => v,
+            Some(
+                v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_)),
+            ) => v,
             _ => toml::Value::String(raw.to_string()),
         },
         Err(_) => toml::Value::String(raw.to_string()),
@@ -431,7 +454,9 @@ fn merge(base: &mut toml::Value, over: toml::Value) {
 }
 
 fn set_path(root: &mut toml::Value, path: &[String], value: toml::Value) -> anyhow::Result<()> {
-    let Some((last, parents)) = path.split_last() else { bail!("empty setting name") };
+    let Some((last, parents)) = path.split_last() else {
+        bail!("empty setting name")
+    };
     let mut node = root;
     for part in parents {
         let table = node.as_table_mut().context("not a section")?;
@@ -439,12 +464,15 @@ fn set_path(root: &mut toml::Value, path: &[String], value: toml::Value) -> anyh
             .entry(part.clone())
             .or_insert_with(|| toml::Value::Table(Default::default()));
     }
-    let table = node.as_table_mut().with_context(|| format!("{} is not a section", parents.join(".")))?;
+    let table = node
+        .as_table_mut()
+        .with_context(|| format!("{} is not a section", parents.join(".")))?;
     // Strings that look like numbers stay strings where the default is a string.
     let value = match (table.get(last), value) {
-        (Some(toml::Value::String(_)), v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_))) => {
-            toml::Value::String(v.to_string())
-        }
+        (
+            Some(toml::Value::String(_)),
+            v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_)),
+        ) => toml::Value::String(v.to_string()),
         (_, v) => v,
     };
     table.insert(last.clone(), value);
@@ -456,7 +484,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -464,7 +495,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("arflow-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("arflow.toml");
-        std::fs::write(&file, "[bus]\nmax_deliveries = 7\nbatch_size = 10\n[grpc]\nlisten = \"127.0.0.1:1\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "[bus]\nmax_deliveries = 7\nbatch_size = 10\n[grpc]\nlisten = \"127.0.0.1:1\"\n",
+        )
+        .unwrap();
         let cfg = Config::load(
             Some(&file),
             env(&[("ARFLOW_BUS__MAX_DELIVERIES", "9"), ("PATH", "/bin")]),
@@ -482,16 +517,25 @@ mod tests {
         let cfg = Config::load(None, env(&[]), &[]).unwrap();
         assert!(matches!(cfg.validate().unwrap(), Mode::Embedded { .. }));
 
-        let pg_only = Config::load(None, env(&[("ARFLOW_DATABASE__URL", "postgres://u:p@h/db")]), &[]).unwrap();
+        let pg_only = Config::load(
+            None,
+            env(&[("ARFLOW_DATABASE__URL", "postgres://u:p@h/db")]),
+            &[],
+        )
+        .unwrap();
         let err = pg_only.validate().unwrap_err().to_string();
         assert!(err.contains("ARFLOW_REDIS__URL"), "{err}");
 
-        let redis_only = Config::load(None, env(&[("ARFLOW_REDIS__URL", "redis://h")]), &[]).unwrap();
+        let redis_only =
+            Config::load(None, env(&[("ARFLOW_REDIS__URL", "redis://h")]), &[]).unwrap();
         assert!(redis_only.validate().is_err());
 
         let both = Config::load(
             None,
-            env(&[("ARFLOW_DATABASE__URL", "postgres://u:p@h/db"), ("ARFLOW_REDIS__URL", "redis://h:6379")]),
+            env(&[
+                ("ARFLOW_DATABASE__URL", "postgres://u:p@h/db"),
+                ("ARFLOW_REDIS__URL", "redis://h:6379"),
+            ]),
             &[],
         )
         .unwrap();
@@ -500,7 +544,15 @@ mod tests {
 
     #[test]
     fn secrets_are_masked() {
-        let cfg = Config::load(None, env(&[("ARFLOW_DATABASE__URL", "postgres://arflow:hunter2@db:5432/x")]), &[]).unwrap();
+        let cfg = Config::load(
+            None,
+            env(&[(
+                "ARFLOW_DATABASE__URL",
+                "postgres://arflow:hunter2@db:5432/x",
+            )]),
+            &[],
+        )
+        .unwrap();
         let text = cfg.to_masked_toml().unwrap();
         assert!(!text.contains("hunter2"));
         assert!(text.contains("postgres://***@db:5432/x"));
@@ -516,8 +568,18 @@ mod tests {
     #[test]
     fn invalid_values_are_explained() {
         let cfg = Config::load(None, env(&[("ARFLOW_BUS__MAX_DELIVERIES", "0")]), &[]).unwrap();
-        assert!(cfg.validate().unwrap_err().to_string().contains("max_deliveries"));
+        assert!(
+            cfg.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("max_deliveries")
+        );
         let cfg = Config::load(None, env(&[("ARFLOW_CLOCK__MODE", "simulated")]), &[]).unwrap();
-        assert!(cfg.validate().unwrap_err().to_string().contains("clock.start"));
+        assert!(
+            cfg.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("clock.start")
+        );
     }
 }

@@ -29,24 +29,41 @@ pub struct Metrics {
 fn build() -> Result<Metrics, prometheus::Error> {
     let registry = Registry::new_custom(Some("arflow".into()), None)?;
     let rpc_duration = HistogramVec::new(
-        HistogramOpts::new("rpc_duration_seconds", "gRPC call latency")
-            .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+        HistogramOpts::new("rpc_duration_seconds", "gRPC call latency").buckets(vec![
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]),
         &["method", "code"],
     )?;
-    let events_published =
-        IntCounterVec::new(Opts::new("events_published_total", "events written to the outbox"), &["producer", "event_type"])?;
-    let events_relayed =
-        IntCounterVec::new(Opts::new("events_relayed_total", "outbox events published to the stream"), &["producer"])?;
+    let events_published = IntCounterVec::new(
+        Opts::new("events_published_total", "events written to the outbox"),
+        &["producer", "event_type"],
+    )?;
+    let events_relayed = IntCounterVec::new(
+        Opts::new(
+            "events_relayed_total",
+            "outbox events published to the stream",
+        ),
+        &["producer"],
+    )?;
     let events_consumed = IntCounterVec::new(
         Opts::new("events_consumed_total", "events handled by consumers"),
         &["group", "stream", "outcome"],
     )?;
-    let consumer_lag =
-        IntGaugeVec::new(Opts::new("consumer_lag", "stream entries not yet delivered to the group"), &["stream", "group"])?;
-    let consumer_pending =
-        IntGaugeVec::new(Opts::new("consumer_pending", "entries delivered and not acknowledged"), &["stream", "group"])?;
-    let outbox_backlog =
-        IntGaugeVec::new(Opts::new("outbox_backlog", "outbox rows not yet relayed"), &["producer"])?;
+    let consumer_lag = IntGaugeVec::new(
+        Opts::new(
+            "consumer_lag",
+            "stream entries not yet delivered to the group",
+        ),
+        &["stream", "group"],
+    )?;
+    let consumer_pending = IntGaugeVec::new(
+        Opts::new("consumer_pending", "entries delivered and not acknowledged"),
+        &["stream", "group"],
+    )?;
+    let outbox_backlog = IntGaugeVec::new(
+        Opts::new("outbox_backlog", "outbox rows not yet relayed"),
+        &["producer"],
+    )?;
     registry.register(Box::new(rpc_duration.clone()))?;
     registry.register(Box::new(events_published.clone()))?;
     registry.register(Box::new(events_relayed.clone()))?;

@@ -121,7 +121,14 @@ pub fn init(cfg: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
 fn config_filter(directives: &str) -> anyhow::Result<EnvFilter> {
     let mut filter = EnvFilter::try_new(directives)
         .with_context(|| format!("telemetry.filter {directives:?}"))?;
-    for quiet in ["h2", "hyper", "hyper_util", "tower", "opentelemetry", "opentelemetry_sdk"] {
+    for quiet in [
+        "h2",
+        "hyper",
+        "hyper_util",
+        "tower",
+        "opentelemetry",
+        "opentelemetry_sdk",
+    ] {
         if !directives.contains(quiet) {
             filter = filter.add_directive(
                 format!("{quiet}=warn")

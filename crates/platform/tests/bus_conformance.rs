@@ -651,9 +651,12 @@ async fn concurrent_relays_take_turns(kind: Kind) -> anyhow::Result<()> {
     let rec = Recorder::new(&g);
     let relays = [f.start_relay(), f.start_relay(), f.start_relay()];
     let consumer = f.start_consumer(&g, "c-1", rec.clone());
-    let events = f.events(3, 20);
-    let (first, second) = events.split_at(30);
-    tokio::try_join!(f.publish(first, 1), f.publish(second, 2))?;
+    // Two concurrent producers, each on its own aggregates (as under a row lock per aggregate).
+    let events = f.events(4, 15);
+    let (first, second): (Vec<Envelope>, Vec<Envelope>) = events
+        .into_iter()
+        .partition(|e| e.aggregate_id == "agg-0" || e.aggregate_id == "agg-1");
+    tokio::try_join!(f.publish(&first, 1), f.publish(&second, 2))?;
     f.wait_effects(&g, 60).await?;
     f.wait_settled(&g).await?;
     assert_eq!(f.effects(&g).await?, (60, 60));
@@ -665,8 +668,9 @@ async fn concurrent_relays_take_turns(kind: Kind) -> anyhow::Result<()> {
     let mut last: HashMap<String, i64> = HashMap::new();
     for (aggregate, version) in rec.seen.lock().unwrap().iter() {
         let prev = last.insert(aggregate.clone(), *version).unwrap_or(0);
-        assert!(
-            *version > prev,
+        assert_eq!(
+            *version,
+            prev + 1,
             "{aggregate}: version {version} after {prev}"
         );
     }

@@ -31,10 +31,17 @@ impl PgDatabase {
         let mut conn = PgConnection::connect(&admin)
             .await
             .with_context(|| format!("connect to test postgres at {admin} (is it running?)"))?;
-        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await?;
+        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await?;
         conn.close().await?;
-        let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
-        Ok(PgDatabase { url: format!("{base}/{name}"), name })
+        let base = admin
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_string())
+            .unwrap_or(admin);
+        Ok(PgDatabase {
+            url: format!("{base}/{name}"),
+            name,
+        })
     }
 }
 
@@ -43,13 +50,18 @@ impl Drop for PgDatabase {
         let name = self.name.clone();
         // Dropping needs async I/O and Drop is sync: do it on a thread with its own runtime.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {
                 if let Ok(mut conn) = PgConnection::connect(&pg_admin_url()).await {
                     let _ = conn
-                        .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
                         .await;
                 }
             });
@@ -83,14 +95,24 @@ impl Drop for RedisPrefix {
     fn drop(&mut self) {
         let (url, pattern) = (self.url.clone(), format!("{}*", self.prefix));
         let _ = std::thread::spawn(move || {
-            let Ok(client) = redis::Client::open(url) else { return };
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(client) = redis::Client::open(url) else {
+                return;
+            };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {
-                let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return };
-                let keys: Vec<String> =
-                    redis::cmd("KEYS").arg(&pattern).query_async(&mut conn).await.unwrap_or_default();
+                let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+                    return;
+                };
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg(&pattern)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap_or_default();
                 if !keys.is_empty() {
                     let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
                 }
@@ -108,7 +130,8 @@ pub struct SqliteFile {
 
 impl SqliteFile {
     pub fn create() -> anyhow::Result<SqliteFile> {
-        let dir = std::env::temp_dir().join(format!("arflow-test-{}", uuid::Uuid::new_v4().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("arflow-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir)?;
         let url = format!("sqlite://{}?mode=rwc", dir.join("arflow.db").display());
         Ok(SqliteFile { url, dir })

@@ -4,11 +4,13 @@ use arflow_api::claims::v1 as pb;
 use arflow_api::claims::v1::claims_service_server::ClaimsService;
 use arflow_api::common::v1 as common;
 use arflow_domain::{
-    ClaimInput, ClaimStatus, Credential, FieldViolation, Frequency, Money, PatientInput, PayerInput,
-    ProviderInput, ServiceLineInput, ValidClaim, validate_claim,
+    ClaimInput, ClaimStatus, Credential, FieldViolation, Frequency, Money, PatientInput,
+    PayerInput, ProviderInput, ServiceLineInput, ValidClaim, validate_claim,
 };
 use arflow_platform::auth::{self, Principal, Role};
-use arflow_platform::grpc::{audit_objects, failed_precondition, internal, invalid_argument, not_found};
+use arflow_platform::grpc::{
+    audit_objects, failed_precondition, internal, invalid_argument, not_found,
+};
 use arflow_platform::{Clock, Db};
 use chrono::{Datelike, NaiveDate};
 use futures::StreamExt;
@@ -23,7 +25,13 @@ const IMPORT_CHUNK: usize = 200;
 const MAX_PAGE_SIZE: usize = 1000;
 const DEFAULT_PAGE_SIZE: usize = 100;
 /// Roles that may create claims and change their status.
-const WRITERS: &[Role] = &[Role::Admin, Role::Supervisor, Role::Specialist, Role::Partner, Role::Service];
+const WRITERS: &[Role] = &[
+    Role::Admin,
+    Role::Supervisor,
+    Role::Specialist,
+    Role::Partner,
+    Role::Service,
+];
 
 #[derive(Clone)]
 pub struct ClaimsApi {
@@ -45,13 +53,19 @@ impl From<store::Error> for Status {
             E::DuplicateExternalId => Status::already_exists(err.to_string()),
             E::RequestIdReused => invalid_argument(
                 "request_id was already used for a different claim",
-                [("request_id".to_string(), "reused with different content; use a new request_id".to_string())],
+                [(
+                    "request_id".to_string(),
+                    "reused with different content; use a new request_id".to_string(),
+                )],
             ),
             E::IllegalTransition(t) => failed_precondition(t.to_string()),
             E::VersionMismatch { .. } => Status::aborted(err.to_string()),
             E::OriginalNotFound => invalid_argument(
                 "original claim not found",
-                [("claim.original_claim_id".to_string(), "no claim with this id in your tenant".to_string())],
+                [(
+                    "claim.original_claim_id".to_string(),
+                    "no claim with this id in your tenant".to_string(),
+                )],
             ),
             E::Db(e) => internal(e),
         }
@@ -67,19 +81,34 @@ fn actor(p: &Principal) -> String {
 }
 
 fn date_from_pb(d: &common::Date) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)
+    NaiveDate::from_ymd_opt(
+        d.year,
+        u32::try_from(d.month).ok()?,
+        u32::try_from(d.day).ok()?,
+    )
 }
 
 fn date_to_pb(d: NaiveDate) -> common::Date {
-    common::Date { year: d.year(), month: d.month() as i32, day: d.day() as i32 }
+    common::Date {
+        year: d.year(),
+        month: d.month() as i32,
+        day: d.day() as i32,
+    }
 }
 
 /// Converts an optional proto date; a malformed one is a violation (and `None` downstream).
-fn opt_date(d: Option<&common::Date>, field: &str, v: &mut Vec<FieldViolation>) -> Option<NaiveDate> {
+fn opt_date(
+    d: Option<&common::Date>,
+    field: &str,
+    v: &mut Vec<FieldViolation>,
+) -> Option<NaiveDate> {
     let d = d?;
     let parsed = date_from_pb(d);
     if parsed.is_none() {
-        v.push(FieldViolation { field: field.to_string(), description: "not a valid calendar date".into() });
+        v.push(FieldViolation {
+            field: field.to_string(),
+            description: "not a valid calendar date".into(),
+        });
     }
     parsed
 }
@@ -182,7 +211,10 @@ pub fn claim_from_pb(
     today: NaiveDate,
 ) -> Result<ValidClaim, Vec<FieldViolation>> {
     let Some(c) = claim else {
-        return Err(vec![FieldViolation { field: "claim".into(), description: "required".into() }]);
+        return Err(vec![FieldViolation {
+            field: "claim".into(),
+            description: "required".into(),
+        }]);
     };
     let mut v = Vec::new();
     let patient = c.patient.clone().unwrap_or_default();
@@ -190,7 +222,10 @@ pub fn claim_from_pb(
     let rendering = c.rendering_provider.clone().unwrap_or_default();
     let billing = c.billing_provider.clone().unwrap_or_default();
     if c.status != 0 && status_from_pb(c.status).is_none() {
-        v.push(FieldViolation { field: "status".into(), description: "unknown status".into() });
+        v.push(FieldViolation {
+            field: "status".into(),
+            description: "unknown status".into(),
+        });
     }
     let input = ClaimInput {
         clinic_id: c.clinic_id.clone(),
@@ -202,7 +237,10 @@ pub fn claim_from_pb(
             birth_date: opt_date(patient.birth_date.as_ref(), "patient.birth_date", &mut v),
             member_id: patient.member_id,
         },
-        payer: PayerInput { id: payer.id, name: payer.name },
+        payer: PayerInput {
+            id: payer.id,
+            name: payer.name,
+        },
         rendering_provider: ProviderInput {
             npi: rendering.npi,
             name: rendering.name,
@@ -220,7 +258,11 @@ pub fn claim_from_pb(
             .enumerate()
             .map(|(i, l)| ServiceLineInput {
                 line_number: i64::from(l.line_number),
-                service_date: opt_date(l.service_date.as_ref(), &format!("service_lines[{i}].service_date"), &mut v),
+                service_date: opt_date(
+                    l.service_date.as_ref(),
+                    &format!("service_lines[{i}].service_date"),
+                    &mut v,
+                ),
                 procedure_code: l.procedure_code.clone(),
                 modifiers: l.modifiers.clone(),
                 units: i64::from(l.units),
@@ -256,7 +298,12 @@ pub fn claim_from_pb(
 }
 
 fn prefix(v: Vec<FieldViolation>) -> Vec<FieldViolation> {
-    v.into_iter().map(|f| FieldViolation { field: format!("claim.{}", f.field), ..f }).collect()
+    v.into_iter()
+        .map(|f| FieldViolation {
+            field: format!("claim.{}", f.field),
+            ..f
+        })
+        .collect()
 }
 
 pub fn claim_to_pb(s: &StoredClaim) -> pb::Claim {
@@ -273,7 +320,10 @@ pub fn claim_to_pb(s: &StoredClaim) -> pb::Claim {
             birth_date: Some(date_to_pb(c.patient.birth_date)),
             member_id: c.patient.member_id.clone(),
         }),
-        payer: Some(pb::Payer { id: c.payer.id.clone(), name: c.payer.name.clone() }),
+        payer: Some(pb::Payer {
+            id: c.payer.id.clone(),
+            name: c.payer.name.clone(),
+        }),
         rendering_provider: Some(pb::Provider {
             npi: c.rendering_provider.npi.clone(),
             name: c.rendering_provider.name.clone(),
@@ -314,7 +364,10 @@ pub fn claim_to_pb(s: &StoredClaim) -> pb::Claim {
 }
 
 fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
 }
 
 /// SHA-256 of the request's claim: a retry carries the same bytes, a reused id does not.
@@ -325,7 +378,10 @@ fn request_hash(claim: Option<&pb::Claim>) -> String {
 
 fn check_request_id(request_id: &str) -> Result<(), (String, String)> {
     if request_id.is_empty() {
-        return Err(("request_id".into(), "required: a client-chosen id that makes retries safe".into()));
+        return Err((
+            "request_id".into(),
+            "required: a client-chosen id that makes retries safe".into(),
+        ));
     }
     if request_id.len() > 128 {
         return Err(("request_id".into(), "at most 128 characters".into()));
@@ -337,7 +393,10 @@ fn check_request_id(request_id: &str) -> Result<(), (String, String)> {
 /// a database round trip.
 fn check_claim_id(id: &str) -> Result<(), Status> {
     if id.is_empty() {
-        return Err(invalid_argument("claim_id is required", [("claim_id".into(), "required".into())]));
+        return Err(invalid_argument(
+            "claim_id is required",
+            [("claim_id".into(), "required".into())],
+        ));
     }
     if uuid::Uuid::parse_str(id).is_err() {
         return Err(not_found("claim"));
@@ -359,7 +418,12 @@ fn decode_page_token(token: &str) -> Result<Option<String>, Status> {
     if token.is_empty() {
         return Ok(None);
     }
-    let bad = || invalid_argument("invalid page_token", [("page_token".into(), "not a token from ListClaims".into())]);
+    let bad = || {
+        invalid_argument(
+            "invalid page_token",
+            [("page_token".into(), "not a token from ListClaims".into())],
+        )
+    };
     let raw = hex::decode(token).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     let id = text.strip_prefix("c1:").ok_or_else(bad)?;
@@ -394,21 +458,43 @@ impl ClaimsService for ClaimsApi {
         let Some(valid) = valid.filter(|_| violations.is_empty()) else {
             return Err(invalid_argument("the claim is not valid", violations));
         };
-        let item = NewClaim { request_id: req.request_id, request_hash: request_hash(req.claim.as_ref()), claim: valid };
-        let created =
-            store::create_one(&self.db, &tenant(&principal), &actor(&principal), &item, self.clock.now()).await?;
-        let mut response =
-            Response::new(pb::CreateClaimResponse { claim: Some(claim_to_pb(&created.claim)), replayed: created.replayed });
+        let item = NewClaim {
+            request_id: req.request_id,
+            request_hash: request_hash(req.claim.as_ref()),
+            claim: valid,
+        };
+        let created = store::create_one(
+            &self.db,
+            &tenant(&principal),
+            &actor(&principal),
+            &item,
+            self.clock.now(),
+        )
+        .await?;
+        let mut response = Response::new(pb::CreateClaimResponse {
+            claim: Some(claim_to_pb(&created.claim)),
+            replayed: created.replayed,
+        });
         audit_objects(&mut response, [created.claim.id]);
         Ok(response)
     }
 
-    async fn get_claim(&self, request: Request<pb::GetClaimRequest>) -> Result<Response<pb::GetClaimResponse>, Status> {
+    async fn get_claim(
+        &self,
+        request: Request<pb::GetClaimRequest>,
+    ) -> Result<Response<pb::GetClaimResponse>, Status> {
         let principal = auth::principal(&request)?;
         let id = request.into_inner().claim_id;
         check_claim_id(&id)?;
-        let claim = visible(&principal, store::get_claim(&self.db, &tenant(&principal), &id).await.map_err(internal)?)?;
-        let mut response = Response::new(pb::GetClaimResponse { claim: Some(claim_to_pb(&claim)) });
+        let claim = visible(
+            &principal,
+            store::get_claim(&self.db, &tenant(&principal), &id)
+                .await
+                .map_err(internal)?,
+        )?;
+        let mut response = Response::new(pb::GetClaimResponse {
+            claim: Some(claim_to_pb(&claim)),
+        });
         audit_objects(&mut response, [claim.id]);
         Ok(response)
     }
@@ -450,11 +536,11 @@ impl ClaimsService for ClaimsApi {
         }
         let after = decode_page_token(&req.page_token)?;
         let clinic_id = Some(req.clinic_id).filter(|c| !c.is_empty());
-        if let Some(c) = &clinic_id {
-            if !principal.can_access_clinic(c) {
-                // Nothing of a clinic outside the key's scope is visible.
-                return Ok(Response::new(pb::ListClaimsResponse::default()));
-            }
+        if let Some(c) = &clinic_id
+            && !principal.can_access_clinic(c)
+        {
+            // Nothing of a clinic outside the key's scope is visible.
+            return Ok(Response::new(pb::ListClaimsResponse::default()));
         }
         let filter = store::ListFilter {
             clinic_id,
@@ -463,11 +549,18 @@ impl ClaimsService for ClaimsApi {
             status,
             submitted_from,
             submitted_to,
-            min_balance: (req.min_balance_cents > 0).then(|| Money::from_cents(req.min_balance_cents)),
+            min_balance: (req.min_balance_cents > 0)
+                .then(|| Money::from_cents(req.min_balance_cents)),
         };
-        let (claims, next) = store::list_claims(&self.db, &tenant(&principal), &filter, after.as_deref(), page_size)
-            .await
-            .map_err(internal)?;
+        let (claims, next) = store::list_claims(
+            &self.db,
+            &tenant(&principal),
+            &filter,
+            after.as_deref(),
+            page_size,
+        )
+        .await
+        .map_err(internal)?;
         let ids: Vec<String> = claims.iter().map(|c| c.id.clone()).collect();
         let mut response = Response::new(pb::ListClaimsResponse {
             claims: claims.iter().map(claim_to_pb).collect(),
@@ -493,20 +586,36 @@ impl ClaimsService for ClaimsApi {
             let next = stream.next().await;
             let done = match next {
                 Some(Ok(item)) => {
-                    let mut result = pb::ImportClaimResult { index: index as i32, ..Default::default() };
+                    let mut result = pb::ImportClaimResult {
+                        index: index as i32,
+                        ..Default::default()
+                    };
                     let mut violations = Vec::new();
                     if let Err(v) = check_request_id(&item.request_id) {
-                        violations.push(common::FieldViolation { field: v.0, description: v.1 });
+                        violations.push(common::FieldViolation {
+                            field: v.0,
+                            description: v.1,
+                        });
                     }
                     match claim_from_pb(item.claim.as_ref(), &principal, self.clock.today()) {
                         Ok(valid) if violations.is_empty() => {
                             let hash = request_hash(item.claim.as_ref());
-                            pending.push((index, NewClaim { request_id: item.request_id, request_hash: hash, claim: valid }));
+                            pending.push((
+                                index,
+                                NewClaim {
+                                    request_id: item.request_id,
+                                    request_hash: hash,
+                                    claim: valid,
+                                },
+                            ));
                         }
                         Ok(_) => {}
-                        Err(v) => violations.extend(
-                            v.into_iter().map(|f| common::FieldViolation { field: f.field, description: f.description }),
-                        ),
+                        Err(v) => {
+                            violations.extend(v.into_iter().map(|f| common::FieldViolation {
+                                field: f.field,
+                                description: f.description,
+                            }))
+                        }
                     }
                     // A valid item's result is filled in when its chunk is written.
                     result.field_violations = violations;
@@ -523,7 +632,8 @@ impl ClaimsService for ClaimsApi {
             };
             if pending.len() >= IMPORT_CHUNK || (done && !pending.is_empty()) {
                 let items: Vec<NewClaim> = pending.iter().map(|(_, n)| n.clone()).collect();
-                let outcomes = store::create_claims(&self.db, &tenant, &actor, &items, self.clock.now()).await;
+                let outcomes =
+                    store::create_claims(&self.db, &tenant, &actor, &items, self.clock.now()).await;
                 for ((i, _), outcome) in pending.drain(..).zip(outcomes) {
                     let slot = &mut results[i];
                     match outcome {
@@ -546,8 +656,16 @@ impl ClaimsService for ClaimsApi {
         }
         let accepted_count = results.iter().filter(|r| r.accepted).count() as i32;
         let rejected_count = results.len() as i32 - accepted_count;
-        let ids: Vec<String> = results.iter().filter(|r| r.accepted).map(|r| r.claim_id.clone()).collect();
-        let mut response = Response::new(pb::ImportClaimsResponse { results, accepted_count, rejected_count });
+        let ids: Vec<String> = results
+            .iter()
+            .filter(|r| r.accepted)
+            .map(|r| r.claim_id.clone())
+            .collect();
+        let mut response = Response::new(pb::ImportClaimsResponse {
+            results,
+            accepted_count,
+            rejected_count,
+        });
         audit_objects(&mut response, ids);
         Ok(response)
     }
@@ -561,14 +679,25 @@ impl ClaimsService for ClaimsApi {
         let req = request.into_inner();
         check_claim_id(&req.claim_id)?;
         let Some(to) = status_from_pb(req.status) else {
-            return Err(invalid_argument("status is required", [("status".into(), "required: the new status".into())]));
+            return Err(invalid_argument(
+                "status is required",
+                [("status".into(), "required: the new status".into())],
+            ));
         };
         if req.reason.len() > 500 {
-            return Err(invalid_argument("reason is too long", [("reason".into(), "at most 500 characters".into())]));
+            return Err(invalid_argument(
+                "reason is too long",
+                [("reason".into(), "at most 500 characters".into())],
+            ));
         }
         let tenant = tenant(&principal);
         // Scope check first, so a claim outside the key's clinics is NOT_FOUND, not a change.
-        visible(&principal, store::get_claim(&self.db, &tenant, &req.claim_id).await.map_err(internal)?)?;
+        visible(
+            &principal,
+            store::get_claim(&self.db, &tenant, &req.claim_id)
+                .await
+                .map_err(internal)?,
+        )?;
         let expected = (req.expected_version > 0).then_some(req.expected_version);
         let claim = store::update_status(
             &self.db,
@@ -581,7 +710,9 @@ impl ClaimsService for ClaimsApi {
             self.clock.now(),
         )
         .await?;
-        let mut response = Response::new(pb::UpdateClaimStatusResponse { claim: Some(claim_to_pb(&claim)) });
+        let mut response = Response::new(pb::UpdateClaimStatusResponse {
+            claim: Some(claim_to_pb(&claim)),
+        });
         audit_objects(&mut response, [claim.id]);
         Ok(response)
     }
@@ -594,14 +725,26 @@ impl ClaimsService for ClaimsApi {
         let id = request.into_inner().claim_id;
         check_claim_id(&id)?;
         let tenant = tenant(&principal);
-        visible(&principal, store::get_claim(&self.db, &tenant, &id).await.map_err(internal)?)?;
-        let entries = store::history(&self.db, &tenant, &id).await.map_err(internal)?.ok_or_else(|| not_found("claim"))?;
+        visible(
+            &principal,
+            store::get_claim(&self.db, &tenant, &id)
+                .await
+                .map_err(internal)?,
+        )?;
+        let entries = store::history(&self.db, &tenant, &id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| not_found("claim"))?;
         let mut response = Response::new(pb::GetClaimHistoryResponse {
             entries: entries
                 .into_iter()
                 .map(|e| pb::ClaimHistoryEntry {
                     version: e.version,
-                    from_status: e.from_status.map(status_to_pb).unwrap_or(pb::ClaimStatus::Unspecified) as i32,
+                    from_status: e
+                        .from_status
+                        .map(status_to_pb)
+                        .unwrap_or(pb::ClaimStatus::Unspecified)
+                        as i32,
                     to_status: status_to_pb(e.to_status) as i32,
                     reason: e.reason,
                     actor: e.actor,

@@ -33,7 +33,10 @@ pub struct Claims {
 }
 
 pub fn build(options: Options) -> Claims {
-    Claims { api: grpc::ClaimsApi::new(options.db, options.clock), max_message_bytes: options.max_message_bytes }
+    Claims {
+        api: grpc::ClaimsApi::new(options.db, options.clock),
+        max_message_bytes: options.max_message_bytes,
+    }
 }
 
 impl Claims {

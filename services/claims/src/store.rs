@@ -138,7 +138,11 @@ fn join<T: ToString>(items: &[T]) -> String {
 }
 
 fn split(text: &str) -> Vec<String> {
-    if text.is_empty() { Vec::new() } else { text.split(',').map(str::to_string).collect() }
+    if text.is_empty() {
+        Vec::new()
+    } else {
+        text.split(',').map(str::to_string).collect()
+    }
 }
 
 /// Creates claims, in order; one result per item. See the module docs for the batch strategy.
@@ -181,16 +185,19 @@ pub async fn create_one(
             return Ok(found);
         }
         let mut tx = db.begin().await?;
-        if let Some(original) = &item.claim.original_claim_id {
-            if !claim_exists(&mut tx, tenant, original).await? {
-                return Err(Error::OriginalNotFound);
-            }
+        if let Some(original) = &item.claim.original_claim_id
+            && !claim_exists(&mut tx, tenant, original).await?
+        {
+            return Err(Error::OriginalNotFound);
         }
         let stored = new_stored(tenant, &item.claim, now);
         match insert_rows(&mut tx, tenant, actor, &[(item, &stored)], now).await {
             Ok(()) => {
                 tx.commit().await?;
-                return Ok(Created { claim: stored, replayed: false });
+                return Ok(Created {
+                    claim: stored,
+                    replayed: false,
+                });
             }
             Err(err) if db::is_unique_violation(&err) => {
                 drop(tx);
@@ -201,7 +208,9 @@ pub async fn create_one(
             Err(err) => return Err(err.into()),
         }
     }
-    replay(db, tenant, item).await?.ok_or(Error::DuplicateExternalId)
+    replay(db, tenant, item)
+        .await?
+        .ok_or(Error::DuplicateExternalId)
 }
 
 /// The batch path: `Ok(None)` when anything needs item-by-item treatment.
@@ -219,7 +228,10 @@ async fn create_batch(
     let mut tx = db.begin().await?;
     let sql = format!(
         "SELECT request_id FROM claim_requests WHERE tenant_id = $1 AND request_id IN ({})",
-        (0..items.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ")
+        (0..items.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let mut query = sqlx::query(AssertSqlSafe(sql)).bind(tenant.as_str());
     for item in items {
@@ -228,7 +240,10 @@ async fn create_batch(
     if !query.fetch_all(&mut *tx).await?.is_empty() {
         return Ok(None);
     }
-    let stored: Vec<StoredClaim> = items.iter().map(|i| new_stored(tenant, &i.claim, now)).collect();
+    let stored: Vec<StoredClaim> = items
+        .iter()
+        .map(|i| new_stored(tenant, &i.claim, now))
+        .collect();
     let pairs: Vec<(&NewClaim, &StoredClaim)> = items.iter().zip(stored.iter()).collect();
     match insert_rows(&mut tx, tenant, actor, &pairs, now).await {
         Ok(()) => {}
@@ -236,7 +251,15 @@ async fn create_batch(
         Err(err) => return Err(err),
     }
     tx.commit().await?;
-    Ok(Some(stored.into_iter().map(|claim| Created { claim, replayed: false }).collect()))
+    Ok(Some(
+        stored
+            .into_iter()
+            .map(|claim| Created {
+                claim,
+                replayed: false,
+            })
+            .collect(),
+    ))
 }
 
 fn new_stored(tenant: &TenantId, claim: &ValidClaim, now: DateTime<Utc>) -> StoredClaim {
@@ -265,17 +288,28 @@ async fn replay(db: &Db, tenant: &TenantId, item: &NewClaim) -> Result<Option<Cr
         return Err(Error::RequestIdReused);
     }
     let claim_id: String = row.try_get("claim_id")?;
-    let claim = get_claim(db, tenant, &claim_id).await?.ok_or(Error::NotFound)?;
-    Ok(Some(Created { claim, replayed: true }))
+    let claim = get_claim(db, tenant, &claim_id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok(Some(Created {
+        claim,
+        replayed: true,
+    }))
 }
 
-async fn claim_exists(conn: &mut AnyConnection, tenant: &TenantId, id: &str) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query("SELECT 1 FROM claims WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant.as_str())
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
-        .is_some())
+async fn claim_exists(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query("SELECT 1 FROM claims WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(id)
+            .fetch_optional(conn)
+            .await?
+            .is_some(),
+    )
 }
 
 /// Inserts claims, lines, first history entries, request ids and events with one multi-row
@@ -308,7 +342,10 @@ async fn insert_rows(
                 .bind(to_micros(now));
         }
         q.execute(&mut *conn).await?;
-        let sql = format!("INSERT INTO claim_requests ({REQUEST_COLUMNS}) VALUES {}", values_clause(chunk.len(), 5));
+        let sql = format!(
+            "INSERT INTO claim_requests ({REQUEST_COLUMNS}) VALUES {}",
+            values_clause(chunk.len(), 5)
+        );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (n, s) in chunk {
             q = q
@@ -328,8 +365,14 @@ async fn insert_rows(
     Ok(())
 }
 
-async fn insert_claims(conn: &mut AnyConnection, chunk: &[(&NewClaim, &StoredClaim)]) -> Result<(), sqlx::Error> {
-    let sql = format!("INSERT INTO claims ({CLAIM_COLUMNS}) VALUES {}", values_clause(chunk.len(), CLAIM_COLUMN_COUNT));
+async fn insert_claims(
+    conn: &mut AnyConnection,
+    chunk: &[(&NewClaim, &StoredClaim)],
+) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO claims ({CLAIM_COLUMNS}) VALUES {}",
+        values_clause(chunk.len(), CLAIM_COLUMN_COUNT)
+    );
     let mut q = sqlx::query(AssertSqlSafe(sql));
     for (_, s) in chunk {
         let c = &s.claim;
@@ -368,11 +411,19 @@ async fn insert_claims(conn: &mut AnyConnection, chunk: &[(&NewClaim, &StoredCla
     Ok(())
 }
 
-async fn insert_lines(conn: &mut AnyConnection, chunk: &[(&NewClaim, &StoredClaim)]) -> Result<(), sqlx::Error> {
-    let lines: Vec<(&StoredClaim, &ServiceLine)> =
-        chunk.iter().flat_map(|(_, s)| s.claim.service_lines.iter().map(move |l| (*s, l))).collect();
+async fn insert_lines(
+    conn: &mut AnyConnection,
+    chunk: &[(&NewClaim, &StoredClaim)],
+) -> Result<(), sqlx::Error> {
+    let lines: Vec<(&StoredClaim, &ServiceLine)> = chunk
+        .iter()
+        .flat_map(|(_, s)| s.claim.service_lines.iter().map(move |l| (*s, l)))
+        .collect();
     for part in lines.chunks(2000) {
-        let sql = format!("INSERT INTO claim_lines ({LINE_COLUMNS}) VALUES {}", values_clause(part.len(), LINE_COLUMN_COUNT));
+        let sql = format!(
+            "INSERT INTO claim_lines ({LINE_COLUMNS}) VALUES {}",
+            values_clause(part.len(), LINE_COLUMN_COUNT)
+        );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (s, l) in part {
             q = q
@@ -395,7 +446,11 @@ async fn insert_lines(conn: &mut AnyConnection, chunk: &[(&NewClaim, &StoredClai
 
 fn date_msg(d: NaiveDate) -> arflow_api::common::v1::Date {
     use chrono::Datelike;
-    arflow_api::common::v1::Date { year: d.year(), month: d.month() as i32, day: d.day() as i32 }
+    arflow_api::common::v1::Date {
+        year: d.year(),
+        month: d.month() as i32,
+        day: d.day() as i32,
+    }
 }
 
 /// Status names in events are the claims.v1 enum names, e.g. `CLAIM_STATUS_PARTIALLY_PAID`.
@@ -416,10 +471,23 @@ fn submitted_event(s: &StoredClaim, now: DateTime<Utc>) -> bus::Envelope {
         total_charge_cents: c.total_charge.cents(),
         balance_cents: s.balance.cents(),
     };
-    bus::new_envelope(PRODUCER, "arflow.events.v1.ClaimSubmitted", &s.tenant_id, &s.id, s.version, now, &payload)
+    bus::new_envelope(
+        PRODUCER,
+        "arflow.events.v1.ClaimSubmitted",
+        &s.tenant_id,
+        &s.id,
+        s.version,
+        now,
+        &payload,
+    )
 }
 
-fn status_changed_event(s: &StoredClaim, from: ClaimStatus, reason: &str, now: DateTime<Utc>) -> bus::Envelope {
+fn status_changed_event(
+    s: &StoredClaim,
+    from: ClaimStatus,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> bus::Envelope {
     let payload = events::ClaimStatusChanged {
         claim_id: s.id.clone(),
         clinic_id: s.claim.clinic_id.clone(),
@@ -429,10 +497,22 @@ fn status_changed_event(s: &StoredClaim, from: ClaimStatus, reason: &str, now: D
         reason: reason.to_string(),
         balance_cents: s.balance.cents(),
     };
-    bus::new_envelope(PRODUCER, "arflow.events.v1.ClaimStatusChanged", &s.tenant_id, &s.id, s.version, now, &payload)
+    bus::new_envelope(
+        PRODUCER,
+        "arflow.events.v1.ClaimStatusChanged",
+        &s.tenant_id,
+        &s.id,
+        s.version,
+        now,
+        &payload,
+    )
 }
 
-pub async fn get_claim(db: &Db, tenant: &TenantId, id: &str) -> Result<Option<StoredClaim>, sqlx::Error> {
+pub async fn get_claim(
+    db: &Db,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<StoredClaim>, sqlx::Error> {
     let mut conn = db.pool().acquire().await?;
     load_claim(&mut conn, tenant, id, false, db.backend()).await
 }
@@ -444,9 +524,17 @@ async fn load_claim(
     for_update: bool,
     backend: Backend,
 ) -> Result<Option<StoredClaim>, sqlx::Error> {
-    let lock = if for_update && backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let lock = if for_update && backend == Backend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
     let sql = format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE tenant_id = $1 AND id = $2{lock}");
-    let Some(row) = sqlx::query(AssertSqlSafe(sql)).bind(tenant.as_str()).bind(id).fetch_optional(&mut *conn).await?
+    let Some(row) = sqlx::query(AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
     else {
         return Ok(None);
     };
@@ -479,15 +567,28 @@ fn claim_from_row(row: &AnyRow) -> Result<StoredClaim, sqlx::Error> {
             birth_date: date_from_sql(&text("patient_birth_date")?)?,
             member_id: text("member_id")?,
         },
-        payer: Payer { id: text("payer_id")?, name: text("payer_name")? },
-        rendering_provider: Provider { npi: text("rendering_npi")?, name: text("rendering_name")?, credential },
-        billing_provider: Provider { npi: text("billing_npi")?, name: text("billing_name")?, credential: None },
+        payer: Payer {
+            id: text("payer_id")?,
+            name: text("payer_name")?,
+        },
+        rendering_provider: Provider {
+            npi: text("rendering_npi")?,
+            name: text("rendering_name")?,
+            credential,
+        },
+        billing_provider: Provider {
+            npi: text("billing_npi")?,
+            name: text("billing_name")?,
+            credential: None,
+        },
         diagnoses: split(&text("diagnoses")?),
         service_lines: Vec::new(),
         prior_authorization_number: opt("prior_authorization_number")?,
         frequency,
         original_claim_id: opt("original_claim_id")?,
-        submission_date: opt("submission_date")?.map(|d| date_from_sql(&d)).transpose()?,
+        submission_date: opt("submission_date")?
+            .map(|d| date_from_sql(&d))
+            .transpose()?,
         status,
         total_charge: Money::from_cents(row.try_get("total_charge_cents")?),
     };
@@ -503,14 +604,21 @@ fn claim_from_row(row: &AnyRow) -> Result<StoredClaim, sqlx::Error> {
 }
 
 /// Loads the service lines of `claims` with one query.
-async fn attach_lines(conn: &mut AnyConnection, tenant: &TenantId, claims: &mut [StoredClaim]) -> Result<(), sqlx::Error> {
+async fn attach_lines(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    claims: &mut [StoredClaim],
+) -> Result<(), sqlx::Error> {
     if claims.is_empty() {
         return Ok(());
     }
     let sql = format!(
         "SELECT {LINE_COLUMNS} FROM claim_lines WHERE tenant_id = $1 AND claim_id IN ({}) \
          ORDER BY claim_id, line_number",
-        (0..claims.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ")
+        (0..claims.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant.as_str());
     for c in claims.iter() {
@@ -525,7 +633,10 @@ async fn attach_lines(conn: &mut AnyConnection, tenant: &TenantId, claims: &mut 
         };
         let pointers = split(&row.try_get::<String, _>("diagnosis_pointers")?)
             .iter()
-            .map(|p| p.parse::<u8>().map_err(|e| sqlx::Error::Decode(Box::new(e))))
+            .map(|p| {
+                p.parse::<u8>()
+                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+            })
             .collect::<Result<Vec<u8>, _>>()?;
         let line = ServiceLine {
             line_number: int("line_number")?,
@@ -582,7 +693,9 @@ pub async fn list_claims(
     }
     if !filter.clinic_scope.is_empty() {
         let start = binds.len();
-        let marks: Vec<String> = (0..filter.clinic_scope.len()).map(|i| format!("${}", start + i + 1)).collect();
+        let marks: Vec<String> = (0..filter.clinic_scope.len())
+            .map(|i| format!("${}", start + i + 1))
+            .collect();
         let _ = write!(sql, " AND clinic_id IN ({})", marks.join(", "));
         binds.extend(filter.clinic_scope.iter().cloned().map(Bind::Text));
     }
@@ -597,9 +710,17 @@ pub async fn list_claims(
     let mut conn = db.pool().acquire().await?;
     let rows = q.fetch_all(&mut *conn).await?;
     let more = rows.len() > page_size;
-    let mut claims = rows.iter().take(page_size).map(claim_from_row).collect::<Result<Vec<_>, _>>()?;
+    let mut claims = rows
+        .iter()
+        .take(page_size)
+        .map(claim_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
     attach_lines(&mut conn, tenant, &mut claims).await?;
-    let next = if more { claims.last().map(|c| c.id.clone()) } else { None };
+    let next = if more {
+        claims.last().map(|c| c.id.clone())
+    } else {
+        None
+    };
     Ok((claims, next))
 }
 
@@ -621,11 +742,16 @@ pub async fn update_status(
     now: DateTime<Utc>,
 ) -> Result<StoredClaim, Error> {
     let mut tx = db.begin().await?;
-    let mut claim = load_claim(&mut tx, tenant, id, true, db.backend()).await?.ok_or(Error::NotFound)?;
-    if let Some(expected) = expected_version {
-        if expected != claim.version {
-            return Err(Error::VersionMismatch { expected, found: claim.version });
-        }
+    let mut claim = load_claim(&mut tx, tenant, id, true, db.backend())
+        .await?
+        .ok_or(Error::NotFound)?;
+    if let Some(expected) = expected_version
+        && expected != claim.version
+    {
+        return Err(Error::VersionMismatch {
+            expected,
+            found: claim.version,
+        });
     }
     let from = claim.claim.status;
     from.transition(to)?;
@@ -653,7 +779,10 @@ pub async fn update_status(
     if updated.rows_affected() != 1 {
         // Only reachable on SQLite without row locks if a writer slipped in; BEGIN IMMEDIATE
         // makes that impossible, but the guard keeps the invariant explicit.
-        return Err(Error::VersionMismatch { expected: previous_version, found: previous_version + 1 });
+        return Err(Error::VersionMismatch {
+            expected: previous_version,
+            found: previous_version + 1,
+        });
     }
     sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO claim_status_history ({HISTORY_COLUMNS}) VALUES {}",
@@ -677,7 +806,11 @@ pub async fn update_status(
     Ok(claim)
 }
 
-pub async fn history(db: &Db, tenant: &TenantId, id: &str) -> Result<Option<Vec<HistoryEntry>>, sqlx::Error> {
+pub async fn history(
+    db: &Db,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<Vec<HistoryEntry>>, sqlx::Error> {
     let mut conn = db.pool().acquire().await?;
     if !claim_exists(&mut conn, tenant, id).await? {
         return Ok(None);
@@ -699,7 +832,8 @@ pub async fn history(db: &Db, tenant: &TenantId, id: &str) -> Result<Option<Vec<
                     Some(s) => Some(ClaimStatus::parse(&s).ok_or_else(decode)?),
                     None => None,
                 },
-                to_status: ClaimStatus::parse(&row.try_get::<String, _>("to_status")?).ok_or_else(decode)?,
+                to_status: ClaimStatus::parse(&row.try_get::<String, _>("to_status")?)
+                    .ok_or_else(decode)?,
                 reason: row.try_get("reason")?,
                 actor: row.try_get("actor")?,
                 changed_at: from_micros(row.try_get("changed_at")?),

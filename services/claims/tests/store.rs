@@ -19,7 +19,11 @@ fn valid(pcn: &str) -> ValidClaim {
 }
 
 fn item(pcn: &str, request: &str) -> NewClaim {
-    NewClaim { request_id: request.into(), request_hash: format!("hash-{pcn}"), claim: valid(pcn) }
+    NewClaim {
+        request_id: request.into(),
+        request_hash: format!("hash-{pcn}"),
+        claim: valid(pcn),
+    }
 }
 
 async fn outbox_count(db: &Db, event_type: &str) -> i64 {
@@ -38,23 +42,42 @@ async fn store_contract(db: Db) {
     let now = Utc.with_ymd_and_hms(2026, 6, 15, 12, 0, 0).unwrap();
 
     // Batch path: all new, one transaction.
-    let items: Vec<NewClaim> = (0..5).map(|i| item(&format!("B{i}"), &format!("r{i}"))).collect();
+    let items: Vec<NewClaim> = (0..5)
+        .map(|i| item(&format!("B{i}"), &format!("r{i}")))
+        .collect();
     let results = store::create_claims(&db, &t, "key:k1", &items, now).await;
     assert!(results.iter().all(|r| matches!(r, Ok(c) if !c.replayed)));
-    assert_eq!(outbox_count(&db, "arflow.events.v1.ClaimSubmitted").await, 5, "one event per claim, same tx");
+    assert_eq!(
+        outbox_count(&db, "arflow.events.v1.ClaimSubmitted").await,
+        5,
+        "one event per claim, same tx"
+    );
 
     // A chunk with a retry and a duplicate PCN falls back to per-item with precise outcomes.
-    let mixed = vec![item("B0", "r0"), item("C1", "r-c1"), item("B1", "r-new-id-same-pcn")];
+    let mixed = vec![
+        item("B0", "r0"),
+        item("C1", "r-c1"),
+        item("B1", "r-new-id-same-pcn"),
+    ];
     let results = store::create_claims(&db, &t, "key:k1", &mixed, now).await;
     assert!(matches!(&results[0], Ok(c) if c.replayed));
     assert!(matches!(&results[1], Ok(c) if !c.replayed));
-    assert!(matches!(&results[2], Err(store::Error::DuplicateExternalId)));
-    assert_eq!(outbox_count(&db, "arflow.events.v1.ClaimSubmitted").await, 6);
+    assert!(matches!(
+        &results[2],
+        Err(store::Error::DuplicateExternalId)
+    ));
+    assert_eq!(
+        outbox_count(&db, "arflow.events.v1.ClaimSubmitted").await,
+        6
+    );
 
     // A reused request id with other content is refused.
     let mut reused = item("Z9", "r0");
     reused.request_hash = "different".into();
-    assert!(matches!(store::create_one(&db, &t, "k", &reused, now).await, Err(store::Error::RequestIdReused)));
+    assert!(matches!(
+        store::create_one(&db, &t, "k", &reused, now).await,
+        Err(store::Error::RequestIdReused)
+    ));
 
     // Reads round-trip the validated claim, scoped by tenant.
     let id = results[1].as_ref().unwrap().claim.id.clone();
@@ -64,17 +87,41 @@ async fn store_contract(db: Db) {
     assert!(store::get_claim(&db, &other, &id).await.unwrap().is_none());
 
     // Status changes follow the state machine and write history and events.
-    let moved = store::update_status(&db, &t, &id, ClaimStatus::Denied, "CO-197", None, "key:k2", now).await.unwrap();
-    assert_eq!((moved.claim.status, moved.version), (ClaimStatus::Denied, 2));
+    let moved = store::update_status(
+        &db,
+        &t,
+        &id,
+        ClaimStatus::Denied,
+        "CO-197",
+        None,
+        "key:k2",
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (moved.claim.status, moved.version),
+        (ClaimStatus::Denied, 2)
+    );
     let illegal = store::update_status(&db, &t, &id, ClaimStatus::Draft, "", None, "k", now).await;
     assert!(matches!(illegal, Err(store::Error::IllegalTransition(_))));
-    let stale = store::update_status(&db, &t, &id, ClaimStatus::Appealed, "", Some(1), "k", now).await;
-    assert!(matches!(stale, Err(store::Error::VersionMismatch { expected: 1, found: 2 })));
+    let stale =
+        store::update_status(&db, &t, &id, ClaimStatus::Appealed, "", Some(1), "k", now).await;
+    assert!(matches!(
+        stale,
+        Err(store::Error::VersionMismatch {
+            expected: 1,
+            found: 2
+        })
+    ));
     assert!(matches!(
         store::update_status(&db, &other, &id, ClaimStatus::Appealed, "", None, "k", now).await,
         Err(store::Error::NotFound)
     ));
-    assert_eq!(outbox_count(&db, "arflow.events.v1.ClaimStatusChanged").await, 1);
+    assert_eq!(
+        outbox_count(&db, "arflow.events.v1.ClaimStatusChanged").await,
+        1
+    );
     let history = store::history(&db, &t, &id).await.unwrap().unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!(history[1].from_status, Some(ClaimStatus::Submitted));
@@ -85,23 +132,57 @@ async fn store_contract(db: Db) {
     let (denied, _) = store::list_claims(
         &db,
         &t,
-        &ListFilter { status: Some(ClaimStatus::Denied), ..Default::default() },
+        &ListFilter {
+            status: Some(ClaimStatus::Denied),
+            ..Default::default()
+        },
         None,
         10,
     )
     .await
     .unwrap();
     assert_eq!(denied.len(), 1);
-    let (page1, next) = store::list_claims(&db, &t, &ListFilter::default(), None, 4).await.unwrap();
-    let (page2, last) = store::list_claims(&db, &t, &ListFilter::default(), next.as_deref(), 4).await.unwrap();
+    let (page1, next) = store::list_claims(&db, &t, &ListFilter::default(), None, 4)
+        .await
+        .unwrap();
+    let (page2, last) = store::list_claims(&db, &t, &ListFilter::default(), next.as_deref(), 4)
+        .await
+        .unwrap();
     assert_eq!((page1.len(), page2.len(), last), (4, 2, None));
     assert!(page1.last().unwrap().id > page2[0].id);
-    assert!(page1.iter().all(|c| c.claim.service_lines.len() == 2), "lines are loaded");
-    let scoped = ListFilter { clinic_scope: vec!["nowhere".into()], ..Default::default() };
-    assert!(store::list_claims(&db, &t, &scoped, None, 10).await.unwrap().0.is_empty());
-    let rich = ListFilter { min_balance: Some(Money::from_cents(20_501)), ..Default::default() };
-    assert!(store::list_claims(&db, &t, &rich, None, 10).await.unwrap().0.is_empty());
-    assert!(store::list_claims(&db, &other, &ListFilter::default(), None, 10).await.unwrap().0.is_empty());
+    assert!(
+        page1.iter().all(|c| c.claim.service_lines.len() == 2),
+        "lines are loaded"
+    );
+    let scoped = ListFilter {
+        clinic_scope: vec!["nowhere".into()],
+        ..Default::default()
+    };
+    assert!(
+        store::list_claims(&db, &t, &scoped, None, 10)
+            .await
+            .unwrap()
+            .0
+            .is_empty()
+    );
+    let rich = ListFilter {
+        min_balance: Some(Money::from_cents(20_501)),
+        ..Default::default()
+    };
+    assert!(
+        store::list_claims(&db, &t, &rich, None, 10)
+            .await
+            .unwrap()
+            .0
+            .is_empty()
+    );
+    assert!(
+        store::list_claims(&db, &other, &ListFilter::default(), None, 10)
+            .await
+            .unwrap()
+            .0
+            .is_empty()
+    );
 }
 
 #[tokio::test]

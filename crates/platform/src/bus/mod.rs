@@ -9,7 +9,7 @@
 //! - **Delivery is at least once.** Every committed event reaches every consumer group that
 //!   subscribes to its producer's stream, possibly more than once (a relay that crashes after
 //!   XADD republishes; a consumer that crashes after committing but before XACK gets the entry
-//!   again).
+//!   again). In distributed mode this holds as long as Redis keeps its data (see NOGROUP below).
 //! - **Effects are exactly once per group.** A [`Handler`] runs inside a transaction that also
 //!   inserts `(group, event_id)` into `bus_inbox`; a redelivered event finds its inbox row and is
 //!   acknowledged without calling the handler again. A handler must therefore do all its effects
@@ -48,11 +48,16 @@
 //!   timeout is longer than BLOCK (the client's 500 ms default would cut blocking reads,
 //!   redis-rs #1924/#2269). Per entry: begin; inbox insert (duplicate: skip the handler);
 //!   handler; commit; XACK. An error leaves the entry pending.
-//! - **Redelivery**: every `bus.claim_idle_ms / 2` a consumer first dead-letters pending
-//!   entries idle longer than `bus.claim_idle_ms` that were delivered `bus.max_deliveries`
-//!   times (XPENDING IDLE), then XAUTOCLAIMs entries idle longer than `bus.claim_idle_ms` and
-//!   handles them: a failed entry is retried after `claim_idle_ms`, and a crashed replica's
-//!   entries are taken over by the others.
+//! - **Redelivery**: every `bus.claim_idle_ms / 2` (50 ms to 5 s) a consumer first
+//!   dead-letters pending entries idle longer than `bus.claim_idle_ms` that were delivered
+//!   `bus.max_deliveries` times (XPENDING IDLE), then XAUTOCLAIMs entries idle longer than
+//!   `bus.claim_idle_ms` and handles them: a failed entry is retried after `claim_idle_ms`, and
+//!   a crashed replica's entries are taken over by the others. A claimed entry whose delivery
+//!   count passed `max_deliveries` meanwhile is dead-lettered instead, so a handler sees an
+//!   event at most `max_deliveries` times. An entry whose envelope does not decode is
+//!   dead-lettered at once. `claim_idle_ms` must exceed the slowest handler: an entry claimed
+//!   while its first handler still runs is handled twice concurrently, and the inbox's primary
+//!   key lets only one of the two commit its effects.
 //! - **Dead letters**: besides `bus_dead_letter`, a copy goes to the stream
 //!   `{prefix}dead:{group}` (one per group, approximate MAXLEN 10 000) with fields `envelope`,
 //!   `event_id`, `event_type`, `group`, `stream`, `entry_id`, `deliveries`, for alerting. Two
@@ -67,7 +72,8 @@
 //!   yet delivered to a group, is trimmed, and entries younger than the retention are kept. A
 //!   group created later starts at the beginning of what is retained.
 //! - **Metrics**: `consumer_lag{stream,group}` (XINFO GROUPS `lag`), `consumer_pending`,
-//!   `events_consumed_total{group,stream,outcome}`, `events_relayed_total{producer}`.
+//!   `events_consumed_total{group,stream,outcome}` (`ok`, `duplicate`, `error`, `dead_letter`),
+//!   `events_relayed_total{producer}`, `outbox_backlog{producer}`.
 //!
 //! # Embedded mode: the outbox is the log ([`Bus::embedded`])
 //!
@@ -85,13 +91,16 @@
 //!   with a cursor on the stream has passed are deleted once older than `bus.retention_secs`.
 //!   A cursor of a group that no longer runs pins the log: delete its `bus_cursor` row.
 //! - Everything is in SQLite, so progress, attempts and dead letters survive restarts.
+//! - Metrics: `consumer_lag{stream,group}` counts the log rows after the group's cursor;
+//!   `events_consumed_total` as in Redis mode; nothing is relayed.
 //! - On SQLite, seq order is commit order (one writer at a time). The embedded bus is meant for
 //!   SQLite: on Postgres, a transaction could commit a lower seq after a consumer has passed it.
 //!
 //! # Housekeeping of both modes
 //!
 //! - Inbox rows are deleted once older than `bus.retention_secs` plus one day; by then the event
-//!   can no longer be redelivered.
+//!   is no longer redelivered (unless every consumer of its group was down that long while the
+//!   entry was pending).
 //! - Bus bookkeeping (`created_at`, `published_at`, `processed_at`, retention) uses real time:
 //!   it is about the machinery, not the domain. The envelope's `occur_time` is the producer's
 //!   (possibly simulated) clock.
@@ -274,7 +283,8 @@ pub fn version_order(last_applied: Option<i64>, event: &Envelope) -> VersionOrde
     }
 }
 
-/// A crash to simulate, for tests of the delivery guarantees ([`Bus::inject_fault`]).
+/// A crash to simulate, for tests of the delivery guarantees ([`Bus::inject_fault`]); the
+/// conformance suite (`crates/platform/tests/bus_conformance.rs`) uses them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
     /// The consumer loop returns an error right after committing an event's transaction, before
