@@ -68,6 +68,16 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub shutdown: ShutdownConfig,
     pub auth: AuthConfig,
+    pub claims: ClaimsConfig,
+}
+
+/// Settings of the claims service.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClaimsConfig {
+    /// JSON file of payer rules (timely filing, appeal windows, prior authorization, telehealth,
+    /// credentials), layered over the built-in defaults; empty = built-in only.
+    pub payer_rules_file: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -188,6 +198,7 @@ impl Default for Config {
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             auth: AuthConfig::default(),
+            claims: ClaimsConfig::default(),
         }
     }
 }
@@ -307,7 +318,7 @@ impl Config {
         }
         let mut env: Vec<(String, String)> = env
             .into_iter()
-            .filter(|(k, _)| k.starts_with("ARFLOW_") && !RESERVED_ENV.contains(&k.as_str()))
+            .filter(|(k, _)| k.starts_with("ARFLOW_") && !is_reserved_env(k))
             .collect();
         env.sort();
         for (key, raw) in env {
@@ -422,8 +433,14 @@ impl Config {
     }
 }
 
-/// Variables with the prefix that are not settings.
-const RESERVED_ENV: &[&str] = &["ARFLOW_CONFIG", "ARFLOW_API_KEY", "ARFLOW_ADDR"];
+/// Variables with the prefix that are not settings: the client's, the config file's, and the
+/// test and benchmark harness's (which a server started by a test inherits).
+const RESERVED_ENV: &[&str] = &["ARFLOW_CONFIG", "ARFLOW_API_KEY", "ARFLOW_ADDR", "ARFLOW_X12_SAMPLES"];
+const RESERVED_ENV_PREFIXES: &[&str] = &["ARFLOW_TEST_", "ARFLOW_BENCH_"];
+
+fn is_reserved_env(key: &str) -> bool {
+    RESERVED_ENV.contains(&key) || RESERVED_ENV_PREFIXES.iter().any(|p| key.starts_with(p))
+}
 
 fn scalar(raw: &str) -> toml::Value {
     match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
@@ -502,7 +519,12 @@ mod tests {
         .unwrap();
         let cfg = Config::load(
             Some(&file),
-            env(&[("ARFLOW_BUS__MAX_DELIVERIES", "9"), ("PATH", "/bin")]),
+            env(&[
+                ("ARFLOW_BUS__MAX_DELIVERIES", "9"),
+                ("PATH", "/bin"),
+                ("ARFLOW_TEST_PG_URL", "postgres://x"),
+                ("ARFLOW_X12_SAMPLES", "/tmp"),
+            ]),
             &[("bus.max_deliveries".into(), "11".into())],
         )
         .unwrap();
