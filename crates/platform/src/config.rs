@@ -141,11 +141,13 @@ pub struct ClockConfig {
 pub struct BusConfig {
     /// How often the outbox relay (and the embedded consumer) looks for new events.
     pub poll_interval_ms: u64,
-    /// Events moved per relay round or read per consumer round.
+    /// Events moved per relay round, or read per consumer round and applied in one consumer
+    /// transaction.
     pub batch_size: usize,
     /// XREADGROUP BLOCK time.
     pub block_ms: u64,
-    /// An entry delivered but not acked for this long is claimed by another consumer.
+    /// An entry delivered but not acked for this long is claimed by another consumer. Must
+    /// exceed the time a consumer takes to handle a whole batch (`batch_size` handler runs).
     pub claim_idle_ms: u64,
     /// After this many deliveries an entry goes to the dead-letter stream.
     pub max_deliveries: u32,
@@ -435,7 +437,12 @@ impl Config {
 
 /// Variables with the prefix that are not settings: the client's, the config file's, and the
 /// test and benchmark harness's (which a server started by a test inherits).
-const RESERVED_ENV: &[&str] = &["ARFLOW_CONFIG", "ARFLOW_API_KEY", "ARFLOW_ADDR", "ARFLOW_X12_SAMPLES"];
+const RESERVED_ENV: &[&str] = &[
+    "ARFLOW_CONFIG",
+    "ARFLOW_API_KEY",
+    "ARFLOW_ADDR",
+    "ARFLOW_X12_SAMPLES",
+];
 const RESERVED_ENV_PREFIXES: &[&str] = &["ARFLOW_TEST_", "ARFLOW_BENCH_"];
 
 fn is_reserved_env(key: &str) -> bool {
