@@ -85,6 +85,28 @@ pub enum Command {
         #[command(subcommand)]
         command: client::ClaimsCommand,
     },
+    /// Payer remittances (835 ERAs), through the gRPC API.
+    Era {
+        #[command(flatten)]
+        conn: client::Connection,
+        #[command(subcommand)]
+        command: client::EraCommand,
+    },
+    /// X12 files on this machine (nothing is sent anywhere).
+    #[command(subcommand)]
+    X12(X12Command),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum X12Command {
+    /// Reports envelopes, control numbers, problems, 835 totals and balancing, 277 statuses.
+    Inspect {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// One JSON document per file (shape: docs/x12-inspect.md).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -208,6 +230,33 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .await
         }
         Command::Claims { conn, command } => client::run_claims(conn, command).await,
+        Command::Era { conn, command } => client::run_era(conn, command).await,
+        Command::X12(X12Command::Inspect { files, json }) => {
+            let mut failed = false;
+            for file in files {
+                let bytes =
+                    std::fs::read(file).with_context(|| format!("read {}", file.display()))?;
+                let report = arflow_x12::inspect(&bytes);
+                if *json {
+                    let mut value = serde_json::to_value(&report)?;
+                    if let Some(map) = value.as_object_mut() {
+                        map.insert(
+                            "path".into(),
+                            serde_json::Value::String(file.display().to_string()),
+                        );
+                    }
+                    println!("{}", serde_json::to_string(&value)?);
+                } else {
+                    println!("== {}", file.display());
+                    print!("{}", arflow_x12::render_text(&report));
+                }
+                failed |= arflow_x12::read(&bytes).errors().next().is_some();
+            }
+            if failed {
+                anyhow::bail!("some files have errors (see above)");
+            }
+            Ok(())
+        }
     }
 }
 

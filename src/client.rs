@@ -70,7 +70,75 @@ pub enum ClaimsCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum EraCommand {
+    /// Posts an 835 file: payments, adjustments, denials, reversals; prints what moved.
+    Import { file: PathBuf },
+}
+
 type Client = ClaimsServiceClient<InterceptedService<Channel, Auth>>;
+
+pub async fn run_era(conn: &Connection, command: &EraCommand) -> anyhow::Result<()> {
+    let mut client = connect(conn).await?;
+    let EraCommand::Import { file } = command;
+    let content = std::fs::read(file).with_context(|| format!("read {}", file.display()))?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let report = client
+        .post_remittance(pb::PostRemittanceRequest {
+            file_name: name,
+            content,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    for p in &report.problems {
+        eprintln!("{}:{}: {} {}", file.display(), p.line, p.segment, p.message);
+    }
+    for r in &report.remittances {
+        if r.already_posted {
+            println!(
+                "TRN {} from payer {}: already posted, nothing changed",
+                r.trace_number, r.payer_id
+            );
+            continue;
+        }
+        let matched = r.claims.iter().filter(|c| !c.claim_id.is_empty()).count();
+        let denials: usize = r.claims.iter().map(|c| c.denials.len()).sum();
+        println!(
+            "TRN {} from payer {}: {} paid, {} claims posted, {} unmatched, {} denials, provider adjustments {}",
+            r.trace_number,
+            r.payer_id,
+            dollars(r.payment_cents),
+            matched,
+            r.claims.len() - matched,
+            denials,
+            dollars(r.provider_adjustment_cents)
+        );
+        for c in r.claims.iter().filter(|c| c.claim_id.is_empty()) {
+            println!(
+                "  unmatched {}: {} ({})",
+                c.patient_control_number,
+                dollars(c.paid_cents),
+                c.unmatched_reason
+            );
+        }
+        for p in &r.balance_problems {
+            eprintln!(
+                "{}:{}: out of balance: {}",
+                file.display(),
+                p.line,
+                p.message
+            );
+        }
+    }
+    if report.problems.iter().any(|p| p.blocking) {
+        bail!("part of {} could not be posted", file.display());
+    }
+    Ok(())
+}
 
 /// Adds `authorization: Bearer <key>` to every call.
 #[derive(Clone)]

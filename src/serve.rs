@@ -146,6 +146,7 @@ pub async fn run(
                     db: db.clone(),
                     clock: clock.clone(),
                     max_message_bytes: config.grpc.max_message_bytes,
+                    payer_rules: load_payer_rules(&config)?,
                 });
                 let svc = claims.grpc_service();
                 routes = Some(match routes.take() {
@@ -193,4 +194,16 @@ pub async fn run(
     .await;
     db.close().await;
     result
+}
+
+/// The payer rules: built-in defaults, layered with `claims.payer_rules_file` when set.
+pub fn load_payer_rules(config: &Config) -> anyhow::Result<arflow_domain::rules::PayerRuleSet> {
+    let path = &config.claims.payer_rules_file;
+    if path.is_empty() {
+        return Ok(arflow_domain::rules::PayerRuleSet::builtin());
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("read claims.payer_rules_file {path}"))?;
+    arflow_domain::rules::PayerRuleSet::from_json(&text)
+        .with_context(|| format!("payer rules in {path}"))
 }

@@ -8,6 +8,14 @@
 //! - [`claim`]: intake types ([`ClaimInput`]), the validated [`ValidClaim`] the store saves,
 //!   and [`validate_claim`], which reports every [`FieldViolation`] at once without echoing
 //!   patient data.
+//! - [`rules`]: the behavioral-health rule pack. Coding rules as effective-dated [`rules::Rule`]
+//!   values (psychotherapy time rule, add-on and code-pair edits, telehealth POS/modifiers),
+//!   payer rules as data ([`PayerRules`], looked up per tenant, payer and date in a
+//!   [`PayerRuleSet`]), and [`scrub`], which checks a [`ValidClaim`] against both and returns
+//!   [`ScrubFinding`]s without patient data.
+//! - [`deadlines`]: timely-filing, appeal and corrected-claim deadlines (pure date math).
+//! - [`denial`]: the denial taxonomy, CAS group + CARC (+ RARCs) to a [`DenialClassification`]
+//!   (category, appealable, next action, owner, evidence), and [`is_denial_adjustment`].
 //! - [`fixtures`]: a realistic valid claim for tests in every crate.
 //!
 //! Services map their protos onto these types at the edge; nothing here knows about gRPC,
@@ -17,13 +25,26 @@
 
 pub mod claim;
 pub mod codes;
+pub mod deadlines;
+pub mod denial;
 pub mod fixtures;
 pub mod money;
+pub mod rules;
 pub mod status;
 
 pub use claim::{
     ClaimInput, Credential, FieldViolation, Frequency, Patient, PatientInput, Payer, PayerInput,
     Provider, ProviderInput, ServiceLine, ServiceLineInput, ValidClaim, validate_claim,
 };
+pub use deadlines::{
+    appeal_deadline, corrected_claim_deadline, is_past_timely_filing, timely_filing_deadline,
+};
+pub use denial::{
+    DenialCategory, DenialClassification, Owner, Resolution, classify_denial, is_denial_adjustment,
+};
 pub use money::Money;
+pub use rules::{
+    CorrectedClaimClock, PayerRuleSet, PayerRules, Period, PriorAuthRule, PriorService, RulesError,
+    ScrubFinding, Severity, TelehealthRules, scrub,
+};
 pub use status::{ClaimStatus, IllegalTransition};

@@ -91,10 +91,15 @@ pub const TRANSITIONS: &[(ClaimStatus, ClaimStatus)] = &[
     (Paid, PartiallyPaid),
     // Reversal (CLP02 = 22) and re-adjudication as a denial (e.g. recoupment after audit).
     (Paid, Denied),
+    // Reversal (CLP02 = 22) with no re-adjudication yet: the payment was taken back and the
+    // claim is open with the payer again.
+    (Paid, Pending),
     // A secondary payment or reprocessing pays the rest.
     (PartiallyPaid, Paid),
     // Reversal (CLP02 = 22) of the partial payment and a denial on re-adjudication.
     (PartiallyPaid, Denied),
+    // Reversal (CLP02 = 22) of the partial payment, re-adjudication still to come.
+    (PartiallyPaid, Pending),
     // The underpayment is disputed with the payer.
     (PartiallyPaid, Appealed),
     // The remaining balance is not collectible (contractual, small balance).
@@ -236,8 +241,8 @@ mod tests {
             Accepted => &[Pending, Paid, PartiallyPaid, Denied, Rejected],
             Rejected => &[Submitted, WrittenOff, Closed],
             Pending => &[Accepted, Paid, PartiallyPaid, Denied],
-            Paid => &[Closed, PartiallyPaid, Denied],
-            PartiallyPaid => &[Paid, Denied, Appealed, WrittenOff, Closed],
+            Paid => &[Closed, PartiallyPaid, Denied, Pending],
+            PartiallyPaid => &[Paid, Denied, Appealed, WrittenOff, Closed, Pending],
             Denied => &[Appealed, Submitted, Paid, PartiallyPaid, WrittenOff, Closed],
             Appealed => &[Paid, PartiallyPaid, Denied, Appealed, WrittenOff, Closed],
             WrittenOff => &[Closed],

@@ -317,6 +317,9 @@ struct Recorder {
     fail: Mutex<HashSet<String>>,
     /// Event ids whose next handling panics (once).
     panic_once: Mutex<HashSet<String>>,
+    /// Event ids whose handler writes its effect, then runs a failing statement, ignores the
+    /// error and returns Ok (a handler bug; on Postgres it aborts the transaction).
+    swallow: Mutex<HashSet<String>>,
     /// Handler calls per event id (committed or not).
     calls: Mutex<HashMap<String, u32>>,
     /// (aggregate, version) in the order the handler saw them.
@@ -379,8 +382,13 @@ impl Handler for Recorder {
             .bind(&event.event_id)
             .bind(&event.aggregate_id)
             .bind(event.aggregate_version)
-            .execute(conn)
+            .execute(&mut *conn)
             .await?;
+        if self.swallow.lock().unwrap().contains(&event.event_id) {
+            let _ignored = sqlx::query("SELECT * FROM no_such_table")
+                .execute(&mut *conn)
+                .await;
+        }
         self.seen
             .lock()
             .unwrap()
@@ -455,9 +463,10 @@ async fn at_least_once_delivery(kind: Kind) -> anyhow::Result<()> {
     relay.stop().await
 }
 
-/// A consumer that dies after committing an event's effects but before acknowledging it: the
-/// event is redelivered (Redis, to another replica) and skipped by the inbox; the embedded
-/// cursor moved in the same transaction, so it is not even redelivered. Never a second effect.
+/// A consumer that dies after committing a batch's effects but before acknowledging them: the
+/// events are redelivered (Redis, to another replica) and skipped by the inbox; the embedded
+/// cursor moved in the same transaction, so they are not even redelivered. Never a second
+/// effect.
 async fn redelivery_after_crash_has_no_duplicate_effect(kind: Kind) -> anyhow::Result<()> {
     let f = Fixture::new(kind, test_config()).await?;
     let g = f.group("crash");
@@ -468,23 +477,25 @@ async fn redelivery_after_crash_has_no_duplicate_effect(kind: Kind) -> anyhow::R
     let first = f.start_consumer(&g, "replica-1", rec.clone());
     let err = first.ended().await.expect_err("the consumer crashes");
     assert!(err.to_string().contains("simulated crash"), "{err:#}");
+    // The five events were published together, so they arrive as one batch (one read, one
+    // transaction), committed before the crash.
     assert_eq!(
         f.effects(&g).await?,
-        (1, 1),
-        "the first event was committed before the crash"
+        (5, 5),
+        "the first batch was committed before the crash"
     );
 
     let second = f.start_consumer(&g, "replica-2", rec.clone());
     f.wait_effects(&g, 5).await?;
     f.wait_settled(&g).await?;
     match kind {
-        // The crashed replica's entry was claimed after claim_idle_ms and found in the inbox.
+        // The crashed replica's entries were claimed after claim_idle_ms and found in the inbox.
         Kind::Redis => {
             let dups = eventually(WAIT, || async {
-                Some(f.consumed(&g, "duplicate")).filter(|n| *n >= 1)
+                Some(f.consumed(&g, "duplicate")).filter(|n| *n >= 5)
             })
             .await?;
-            assert_eq!(dups, 1);
+            assert_eq!(dups, 5);
         }
         Kind::Embedded => assert_eq!(
             f.consumed(&g, "duplicate"),
@@ -493,12 +504,122 @@ async fn redelivery_after_crash_has_no_duplicate_effect(kind: Kind) -> anyhow::R
         ),
     }
     assert_eq!(f.effects(&g).await?, (5, 5), "each effect exactly once");
+    assert_eq!(f.consumed(&g, "ok"), 5);
     let events_handled: u32 = rec.calls.lock().unwrap().values().sum();
     assert_eq!(
         events_handled, 5,
         "the handler never ran twice for one event"
     );
     second.stop().await?;
+    relay.stop().await
+}
+
+/// A handler failure in the middle of a batch rolls the batch back; its events are then handled
+/// one by one: the ones before the failure and after it are applied once, the failed one is
+/// not called again until its redelivery. Nothing is lost, nothing is applied twice, and
+/// (embedded, strict order) nothing after the failed event is applied before it.
+async fn batch_failure_falls_back_one_by_one(kind: Kind) -> anyhow::Result<()> {
+    let f = Fixture::new(kind, test_config()).await?;
+    let g = f.group("fallback");
+    let rec = Recorder::new(&g);
+    let events = f.events(1, 8);
+    let bad = events[3].event_id.clone();
+    rec.panic_once.lock().unwrap().insert(bad.clone());
+    let relay = f.start_relay();
+    let consumer = f.start_consumer(&g, "c-1", rec.clone());
+    // One transaction: one relay batch, one read.
+    f.publish(&events, 8).await?;
+    f.wait_effects(&g, 8).await?;
+    f.wait_settled(&g).await?;
+    assert_eq!(f.effects(&g).await?, (8, 8));
+    assert_eq!(f.consumed(&g, "ok"), 8);
+    assert_eq!(f.consumed(&g, "error"), 1);
+    assert_eq!(f.consumed(&g, "duplicate"), 0);
+    assert_eq!(
+        rec.calls(&bad),
+        2,
+        "the failed handler ran once per delivery"
+    );
+    for (i, e) in events.iter().enumerate() {
+        // Before the failure: in the rolled-back batch, then one by one. After it: once.
+        let expect = if i <= 3 { 2 } else { 1 };
+        assert_eq!(rec.calls(&e.event_id), expect, "handler calls of event {i}");
+    }
+    if kind == Kind::Embedded {
+        // `seen` includes handler runs that were rolled back: the batch ran 1..=3 and failed at
+        // 4; then 1..=3 one by one, 4 failed again without its handler being called (the
+        // batch's failure counts); after the backoff 4 and the rest.
+        let versions: Vec<i64> = rec.seen.lock().unwrap().iter().map(|(_, v)| *v).collect();
+        assert_eq!(versions, [1, 2, 3, 1, 2, 3, 4, 5, 6, 7, 8], "strict order");
+        let attempts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM bus_delivery")
+            .fetch_one(f.db.pool())
+            .await?;
+        assert_eq!(
+            attempts, 0,
+            "attempts are cleared once the event is applied"
+        );
+    }
+    consumer.stop().await?;
+    relay.stop().await
+}
+
+/// `publish_many` writes every envelope, in order, in the caller's transaction (and nothing
+/// when the transaction rolls back or an envelope is invalid); consumers see them like
+/// single publishes.
+async fn publish_many_is_transactional_and_ordered(kind: Kind) -> anyhow::Result<()> {
+    let f = Fixture::new(kind, test_config()).await?;
+    let g = f.group("many");
+    let rec = Recorder::new(&g);
+    // 300 events: more than one statement (256 + 32 + 8 + 4).
+    let events = f.events(3, 100);
+    let mut tx = f.db.begin().await?;
+    bus::publish_many(&mut tx, &events[..10]).await?;
+    tx.rollback().await?;
+    let mut invalid = events[10..20].to_vec();
+    invalid[9].event_type.clear();
+    let mut tx = f.db.begin().await?;
+    assert!(bus::publish_many(&mut tx, &invalid).await.is_err());
+    tx.commit().await?;
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM bus_outbox")
+        .fetch_one(f.db.pool())
+        .await?;
+    assert_eq!(count, 0, "rolled back or refused: nothing written");
+
+    let mut tx = f.db.begin().await?;
+    bus::publish_many(&mut tx, &[]).await?;
+    bus::publish_many(&mut tx, &events).await?;
+    tx.commit().await?;
+    let logged: Vec<String> = sqlx::query_scalar("SELECT event_id FROM bus_outbox ORDER BY seq")
+        .fetch_all(f.db.pool())
+        .await?;
+    let expect: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
+    assert_eq!(logged, expect, "seq order is slice order");
+    // Counted when written (as `publish` does), so the rolled-back ten count too; the refused
+    // batch does not.
+    assert_eq!(
+        metrics()
+            .events_published
+            .with_label_values(&[f.producer.as_str(), "arflow.test.v1.Changed"])
+            .get(),
+        310
+    );
+
+    let relay = f.start_relay();
+    let consumer = f.start_consumer(&g, "c-1", rec.clone());
+    f.wait_effects(&g, 300).await?;
+    f.wait_settled(&g).await?;
+    assert_eq!(f.effects(&g).await?, (300, 300));
+    assert_eq!(f.consumed(&g, "ok"), 300);
+    let mut last: HashMap<String, i64> = HashMap::new();
+    for (aggregate, version) in rec.seen.lock().unwrap().iter() {
+        let prev = last.insert(aggregate.clone(), *version).unwrap_or(0);
+        assert_eq!(
+            *version,
+            prev + 1,
+            "{aggregate}: version {version} after {prev}"
+        );
+    }
+    consumer.stop().await?;
     relay.stop().await
 }
 
@@ -897,6 +1018,46 @@ async fn retention_never_trims_pending(kind: Kind) -> anyhow::Result<()> {
     relay.stop().await
 }
 
+/// A handler that swallows a failed statement and returns Ok, last in its batch: Postgres
+/// aborted the transaction, so its COMMIT would silently roll back the whole batch while the
+/// entries are acknowledged. The bus notices: the batch mates are applied (one by one), the
+/// offending event counts as failed and is dead-lettered in the end, never acknowledged
+/// without its effects.
+async fn swallowed_statement_error_is_a_failure(kind: Kind) -> anyhow::Result<()> {
+    assert_eq!(kind, Kind::Redis);
+    let f = Fixture::new(kind, test_config()).await?;
+    let g = f.group("swallow");
+    let rec = Recorder::new(&g);
+    let events = f.events(1, 6);
+    let bad = events[5].event_id.clone();
+    rec.swallow.lock().unwrap().insert(bad.clone());
+    let relay = f.start_relay();
+    let consumer = f.start_consumer(&g, "c-1", rec.clone());
+    f.publish(&events, 6).await?;
+    let dead = eventually(WAIT, || async {
+        let dead = f.bus.dead_letters(&g, 10).await.ok()?;
+        (!dead.is_empty()).then_some(dead)
+    })
+    .await?;
+    assert_eq!(dead[0].event_id, bad);
+    f.wait_settled(&g).await?;
+    assert_eq!(
+        f.effects(&g).await?,
+        (5, 5),
+        "every other event applied once"
+    );
+    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM test_effects WHERE event_id = $1")
+        .bind(&bad)
+        .fetch_one(f.db.pool())
+        .await?;
+    assert_eq!(applied, 0);
+    assert_eq!(f.consumed(&g, "ok"), 5);
+    assert_eq!(f.consumed(&g, "error"), 3);
+    assert_eq!(f.consumed(&g, "dead_letter"), 1);
+    consumer.stop().await?;
+    relay.stop().await
+}
+
 /// The event ids of a stream's entries, in order.
 async fn stream_event_ids(
     conn: &redis::aio::MultiplexedConnection,
@@ -1000,8 +1161,11 @@ conformance!(
         handler_panic_is_retried,
         consumer_restart_resumes,
         concurrent_relays_take_turns,
+        batch_failure_falls_back_one_by_one,
+        publish_many_is_transactional_and_ordered,
         nogroup_recovery,
         retention_never_trims_pending,
+        swallowed_statement_error_is_a_failure,
     ]
 );
 
@@ -1017,6 +1181,8 @@ conformance!(
         handler_panic_is_retried,
         consumer_restart_resumes,
         concurrent_relays_take_turns,
+        batch_failure_falls_back_one_by_one,
+        publish_many_is_transactional_and_ordered,
         embedded_retention_keeps_unfinished,
     ]
 );

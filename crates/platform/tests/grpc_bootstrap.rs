@@ -146,6 +146,68 @@ impl ClaimsService for Mock {
     ) -> Result<Response<GetClaimHistoryResponse>, Status> {
         unimplemented()
     }
+    async fn scrub_claim(
+        &self,
+        _: Request<arflow_api::claims::v1::ScrubClaimRequest>,
+    ) -> Result<Response<arflow_api::claims::v1::ScrubClaimResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn post_remittance(
+        &self,
+        _: Request<arflow_api::claims::v1::PostRemittanceRequest>,
+    ) -> Result<Response<arflow_api::claims::v1::PostRemittanceResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn post_status_report(
+        &self,
+        _: Request<arflow_api::claims::v1::PostStatusReportRequest>,
+    ) -> Result<Response<arflow_api::claims::v1::PostStatusReportResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn list_denials(
+        &self,
+        _: Request<arflow_api::claims::v1::ListDenialsRequest>,
+    ) -> Result<Response<arflow_api::claims::v1::ListDenialsResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn summarize_denials(
+        &self,
+        _: Request<arflow_api::claims::v1::SummarizeDenialsRequest>,
+    ) -> Result<Response<arflow_api::claims::v1::SummarizeDenialsResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn list_unmatched_payments(
+        &self,
+        _: Request<arflow_api::claims::v1::ListUnmatchedPaymentsRequest>,
+    ) -> Result<Response<arflow_api::claims::v1::ListUnmatchedPaymentsResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn get_claim_payments(
+        &self,
+        _: Request<arflow_api::claims::v1::GetClaimPaymentsRequest>,
+    ) -> Result<Response<arflow_api::claims::v1::GetClaimPaymentsResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn correct_claim(
+        &self,
+        _: Request<arflow_api::claims::v1::CorrectClaimRequest>,
+    ) -> Result<Response<arflow_api::claims::v1::CorrectClaimResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn export_claim837(
+        &self,
+        _: Request<arflow_api::claims::v1::ExportClaim837Request>,
+    ) -> Result<Response<arflow_api::claims::v1::ExportClaim837Response>, Status> {
+        unimplemented()
+    }
 }
 
 struct Server {

@@ -67,8 +67,6 @@ pub enum ProblemKind {
     LegacyCode,
     /// A loop structure that cannot be built (HL parent missing, duplicate HL id...).
     Structure,
-    /// A sum of amounts does not fit in 64-bit cents.
-    Overflow,
     /// More than [`MAX_PROBLEMS`] problems; the rest were counted, not kept.
     TooManyProblems,
 }

@@ -12,6 +12,8 @@ use arflow_domain::Money;
 use chrono::NaiveDate;
 use serde::{Serialize, Serializer};
 
+use crate::text::Text;
+
 /// Why an `R` value was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NumberError {
@@ -27,9 +29,7 @@ impl fmt::Display for NumberError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             NumberError::Syntax => "is not an X12 decimal number",
-            NumberError::TooPrecise => {
-                "has more than 2 decimal places (cents); it is not rounded"
-            }
+            NumberError::TooPrecise => "has more than 2 decimal places (cents); it is not rounded",
             NumberError::Overflow => "is too large",
         })
     }
@@ -65,6 +65,18 @@ fn split_decimal(s: &str) -> Result<(bool, &[u8], &[u8]), NumberError> {
 /// ```
 pub fn parse_amount(s: &str) -> Result<Money, NumberError> {
     let (neg, int, frac) = split_decimal(s.trim())?;
+    // Fast path: up to 16 integer digits and 2 decimals fit in i64 without overflow checks.
+    if int.len() <= 16 && frac.len() <= 2 {
+        let mut cents: i64 = 0;
+        for &d in int {
+            cents = cents * 10 + i64::from(d - b'0');
+        }
+        let mut f = frac.iter();
+        for _ in 0..2 {
+            cents = cents * 10 + f.next().map_or(0, |&d| i64::from(d - b'0'));
+        }
+        return Ok(Money::from_cents(if neg { -cents } else { cents }));
+    }
     // i128 so that i64::MIN cents (whose magnitude is no i64) still parses.
     let mut cents: i128 = 0;
     for &d in int {
@@ -137,7 +149,8 @@ impl Decimal {
                 .and_then(|c| c.checked_add(i128::from(d - b'0')))
                 .ok_or(NumberError::Overflow)?;
         }
-        let mantissa = i64::try_from(if neg { -m } else { m }).map_err(|_| NumberError::Overflow)?;
+        let mantissa =
+            i64::try_from(if neg { -m } else { m }).map_err(|_| NumberError::Overflow)?;
         Ok(Decimal { mantissa, scale }.normalized())
     }
 
@@ -179,8 +192,9 @@ fn digits_value(b: &[u8]) -> Option<u32> {
     if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    b.iter()
-        .try_fold(0u32, |acc, &d| acc.checked_mul(10)?.checked_add(u32::from(d - b'0')))
+    b.iter().try_fold(0u32, |acc, &d| {
+        acc.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+    })
 }
 
 /// CCYYMMDD (data element 373) into a date; `None` when it is not a real day.
@@ -232,6 +246,11 @@ pub fn format_date6(d: NaiveDate) -> String {
 /// An element as an owned string, `None` when empty.
 pub fn opt(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_owned())
+}
+
+/// An element as [`Text`], `None` when empty.
+pub fn opt_text(s: &str) -> Option<Text> {
+    (!s.is_empty()).then(|| Text::new(s))
 }
 
 #[cfg(test)]

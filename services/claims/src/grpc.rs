@@ -3,6 +3,7 @@
 use arflow_api::claims::v1 as pb;
 use arflow_api::claims::v1::claims_service_server::ClaimsService;
 use arflow_api::common::v1 as common;
+use arflow_domain::rules::{PayerRuleSet, ScrubFinding, Severity};
 use arflow_domain::{
     ClaimInput, ClaimStatus, Credential, FieldViolation, Frequency, Money, PatientInput,
     PayerInput, ProviderInput, ServiceLineInput, ValidClaim, validate_claim,
@@ -18,7 +19,7 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::store::{self, NewClaim, StoredClaim, TenantId};
+use crate::store::{self, NewClaim, StoredClaim, StoredFinding, TenantId};
 
 /// How many streamed claims are written per transaction by ImportClaims.
 const IMPORT_CHUNK: usize = 200;
@@ -35,14 +36,175 @@ const WRITERS: &[Role] = &[
 
 #[derive(Clone)]
 pub struct ClaimsApi {
-    db: Db,
-    clock: Clock,
+    pub(crate) db: Db,
+    pub(crate) clock: Clock,
+    pub(crate) payer_rules: std::sync::Arc<PayerRuleSet>,
 }
 
 impl ClaimsApi {
-    pub fn new(db: Db, clock: Clock) -> ClaimsApi {
-        ClaimsApi { db, clock }
+    pub fn new(db: Db, clock: Clock, payer_rules: PayerRuleSet) -> ClaimsApi {
+        ClaimsApi {
+            db,
+            clock,
+            payer_rules: std::sync::Arc::new(payer_rules),
+        }
     }
+
+    /// Scrubs a validated claim against the rule pack and its payer's rules, with the
+    /// patient's earlier services with that payer as history (`replacing`: the claim a
+    /// correction replaces, left out of the history).
+    /// Scrubs and writes one ImportClaims chunk; an outcome per item, by stream index.
+    async fn write_chunk(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+        chunk: Vec<(usize, String, String, ValidClaim)>,
+    ) -> Result<Vec<ChunkOutcome>, Status> {
+        let claims: Vec<&ValidClaim> = chunk.iter().map(|(_, _, _, c)| c).collect();
+        let findings = self.scrub_batch(tenant, &claims).await?;
+        let mut outcomes = Vec::with_capacity(chunk.len());
+        let mut items = Vec::with_capacity(chunk.len());
+        let mut positions = Vec::with_capacity(chunk.len());
+        for ((i, request_id, hash, claim), findings) in chunk.into_iter().zip(findings) {
+            if arflow_domain::rules::has_errors(&findings) {
+                let violations = findings
+                    .iter()
+                    .filter(|f| f.severity == Severity::Error)
+                    .map(|f| common::FieldViolation {
+                        field: format!("claim.{}", f.field),
+                        description: format!("{} [{}]", f.message, f.rule_id),
+                    })
+                    .collect();
+                outcomes.push(ChunkOutcome::Refused(i, violations));
+                continue;
+            }
+            positions.push(i);
+            items.push(NewClaim {
+                request_id,
+                request_hash: hash,
+                claim,
+                warnings: stored_warnings(&findings),
+            });
+        }
+        let written = store::create_claims(&self.db, tenant, actor, &items, self.clock.now()).await;
+        for (i, outcome) in positions.into_iter().zip(written) {
+            outcomes.push(match outcome {
+                Ok(created) => ChunkOutcome::Created(i, created.claim.id, created.replayed),
+                Err(store::Error::Db(e)) => return Err(internal(e)),
+                Err(e) => ChunkOutcome::Failed(i, e.to_string()),
+            });
+        }
+        Ok(outcomes)
+    }
+
+    /// [`ClaimsApi::scrub`] for a bulk chunk, with one history query for all of it. Claims of
+    /// the same chunk do not count as each other's history.
+    pub(crate) async fn scrub_batch(
+        &self,
+        tenant: &TenantId,
+        claims: &[&ValidClaim],
+    ) -> Result<Vec<Vec<ScrubFinding>>, Status> {
+        let histories = store::prior_services_many(&self.db, tenant, claims, None)
+            .await
+            .map_err(internal)?;
+        let today = self.clock.today();
+        Ok(claims
+            .iter()
+            .zip(histories)
+            .map(|(claim, history)| {
+                let payer = self.payer_rules.for_payer(
+                    tenant.as_str(),
+                    &claim.payer.id,
+                    claim.first_service_date(),
+                );
+                let mut findings = arflow_domain::rules::scrub(claim, payer, &history, today);
+                findings.sort_by_key(|f| f.severity);
+                findings
+            })
+            .collect())
+    }
+
+    pub(crate) async fn scrub(
+        &self,
+        tenant: &TenantId,
+        claim: &ValidClaim,
+        replacing: Option<&str>,
+    ) -> Result<Vec<ScrubFinding>, Status> {
+        let on = claim.first_service_date();
+        let payer = self
+            .payer_rules
+            .for_payer(tenant.as_str(), &claim.payer.id, on);
+        let history = store::prior_services_many(&self.db, tenant, &[claim], replacing)
+            .await
+            .map_err(internal)?
+            .pop()
+            .unwrap_or_default();
+        let mut findings = arflow_domain::rules::scrub(claim, payer, &history, self.clock.today());
+        findings.sort_by_key(|f| f.severity);
+        Ok(findings)
+    }
+}
+
+/// What became of one ImportClaims item written in a chunk (by stream index).
+enum ChunkOutcome {
+    Created(usize, String, bool),
+    Refused(usize, Vec<common::FieldViolation>),
+    Failed(usize, String),
+}
+
+fn apply_chunk(results: &mut [pb::ImportClaimResult], outcomes: Vec<ChunkOutcome>) {
+    for outcome in outcomes {
+        match outcome {
+            ChunkOutcome::Created(i, id, replayed) => {
+                results[i].claim_id = id;
+                results[i].accepted = true;
+                results[i].replayed = replayed;
+            }
+            ChunkOutcome::Refused(i, violations) => results[i].field_violations = violations,
+            ChunkOutcome::Failed(i, error) => results[i].error = error,
+        }
+    }
+}
+
+pub(crate) fn finding_to_pb(f: &ScrubFinding) -> pb::ScrubFinding {
+    pb::ScrubFinding {
+        rule_id: f.rule_id.clone(),
+        severity: match f.severity {
+            Severity::Error => pb::ScrubSeverity::Error,
+            Severity::Warning => pb::ScrubSeverity::Warning,
+        } as i32,
+        field: format!("claim.{}", f.field),
+        message: f.message.clone(),
+    }
+}
+
+/// INVALID_ARGUMENT naming every scrubber error as a field violation.
+pub(crate) fn findings_status(findings: &[ScrubFinding]) -> Status {
+    invalid_argument(
+        "the claim breaks billing rules",
+        findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| {
+                (
+                    format!("claim.{}", f.field),
+                    format!("{} [{}]", f.message, f.rule_id),
+                )
+            }),
+    )
+}
+
+pub(crate) fn stored_warnings(findings: &[ScrubFinding]) -> Vec<StoredFinding> {
+    findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .map(|f| StoredFinding {
+            rule_id: f.rule_id.clone(),
+            severity: f.severity.as_str().to_string(),
+            field: f.field.clone(),
+            message: f.message.clone(),
+        })
+        .collect()
 }
 
 impl From<store::Error> for Status {
@@ -72,11 +234,11 @@ impl From<store::Error> for Status {
     }
 }
 
-fn tenant(p: &Principal) -> TenantId {
+pub(crate) fn tenant(p: &Principal) -> TenantId {
     TenantId::new(p.tenant_id.clone())
 }
 
-fn actor(p: &Principal) -> String {
+pub(crate) fn actor(p: &Principal) -> String {
     format!("key:{}", p.key_id)
 }
 
@@ -88,7 +250,7 @@ fn date_from_pb(d: &common::Date) -> Option<NaiveDate> {
     )
 }
 
-fn date_to_pb(d: NaiveDate) -> common::Date {
+pub(crate) fn date_to_pb(d: NaiveDate) -> common::Date {
     common::Date {
         year: d.year(),
         month: d.month() as i32,
@@ -97,7 +259,7 @@ fn date_to_pb(d: NaiveDate) -> common::Date {
 }
 
 /// Converts an optional proto date; a malformed one is a violation (and `None` downstream).
-fn opt_date(
+pub(crate) fn opt_date(
     d: Option<&common::Date>,
     field: &str,
     v: &mut Vec<FieldViolation>,
@@ -360,6 +522,18 @@ pub fn claim_to_pb(s: &StoredClaim) -> pb::Claim {
         update_time: Some(timestamp(s.updated_at)),
         version: s.version,
         original_claim_id: c.original_claim_id.clone().unwrap_or_default(),
+        warnings: s
+            .warnings
+            .iter()
+            .map(|w| pb::ScrubFinding {
+                rule_id: w.rule_id.clone(),
+                severity: pb::ScrubSeverity::Warning as i32,
+                field: format!("claim.{}", w.field),
+                message: w.message.clone(),
+            })
+            .collect(),
+        payer_claim_control_number: s.payer_claim_control_number.clone(),
+        paid_cents: s.paid.cents(),
     }
 }
 
@@ -371,7 +545,7 @@ fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
 }
 
 /// SHA-256 of the request's claim: a retry carries the same bytes, a reused id does not.
-fn request_hash(claim: Option<&pb::Claim>) -> String {
+pub(crate) fn request_hash(claim: Option<&pb::Claim>) -> String {
     let bytes = claim.map(Message::encode_to_vec).unwrap_or_default();
     hex::encode(Sha256::digest(bytes))
 }
@@ -391,7 +565,7 @@ fn check_request_id(request_id: &str) -> Result<(), (String, String)> {
 
 /// A claim id must look like one; anything else cannot exist, so it answers NOT_FOUND without
 /// a database round trip.
-fn check_claim_id(id: &str) -> Result<(), Status> {
+pub(crate) fn check_claim_id(id: &str) -> Result<(), Status> {
     if id.is_empty() {
         return Err(invalid_argument(
             "claim_id is required",
@@ -406,7 +580,7 @@ fn check_claim_id(id: &str) -> Result<(), Status> {
 
 /// Applies the caller's clinic scope: a claim of a clinic the key does not cover is as
 /// invisible as another tenant's.
-fn visible(p: &Principal, claim: Option<StoredClaim>) -> Result<StoredClaim, Status> {
+pub(crate) fn visible(p: &Principal, claim: Option<StoredClaim>) -> Result<StoredClaim, Status> {
     match claim {
         Some(c) if p.can_access_clinic(&c.claim.clinic_id) => Ok(c),
         _ => Err(not_found("claim")),
@@ -458,10 +632,15 @@ impl ClaimsService for ClaimsApi {
         let Some(valid) = valid.filter(|_| violations.is_empty()) else {
             return Err(invalid_argument("the claim is not valid", violations));
         };
+        let findings = self.scrub(&tenant(&principal), &valid, None).await?;
+        if arflow_domain::rules::has_errors(&findings) {
+            return Err(findings_status(&findings));
+        }
         let item = NewClaim {
             request_id: req.request_id,
             request_hash: request_hash(req.claim.as_ref()),
             claim: valid,
+            warnings: stored_warnings(&findings),
         };
         let created = store::create_one(
             &self.db,
@@ -579,7 +758,8 @@ impl ClaimsService for ClaimsApi {
         let (tenant, actor) = (tenant(&principal), actor(&principal));
         let mut stream = request.into_inner();
         let mut results: Vec<pb::ImportClaimResult> = Vec::new();
-        let mut pending: Vec<(usize, NewClaim)> = Vec::new();
+        let mut pending: Vec<(usize, String, String, ValidClaim)> = Vec::new();
+        let mut inflight: Option<tokio::task::JoinHandle<Result<Vec<ChunkOutcome>, Status>>> = None;
         let mut index = 0usize;
         let mut stream_error = None;
         loop {
@@ -599,14 +779,11 @@ impl ClaimsService for ClaimsApi {
                     }
                     match claim_from_pb(item.claim.as_ref(), &principal, self.clock.today()) {
                         Ok(valid) if violations.is_empty() => {
-                            let hash = request_hash(item.claim.as_ref());
                             pending.push((
                                 index,
-                                NewClaim {
-                                    request_id: item.request_id,
-                                    request_hash: hash,
-                                    claim: valid,
-                                },
+                                item.request_id,
+                                request_hash(item.claim.as_ref()),
+                                valid,
                             ));
                         }
                         Ok(_) => {}
@@ -631,25 +808,23 @@ impl ClaimsService for ClaimsApi {
                 None => true,
             };
             if pending.len() >= IMPORT_CHUNK || (done && !pending.is_empty()) {
-                let items: Vec<NewClaim> = pending.iter().map(|(_, n)| n.clone()).collect();
-                let outcomes =
-                    store::create_claims(&self.db, &tenant, &actor, &items, self.clock.now()).await;
-                for ((i, _), outcome) in pending.drain(..).zip(outcomes) {
-                    let slot = &mut results[i];
-                    match outcome {
-                        Ok(created) => {
-                            slot.claim_id = created.claim.id;
-                            slot.accepted = true;
-                            slot.replayed = created.replayed;
-                        }
-                        Err(store::Error::Db(e)) => return Err(internal(e)),
-                        Err(e) => slot.error = e.to_string(),
-                    }
+                // Write this chunk while the next one streams in; one write in flight at a time.
+                if let Some(write) = inflight.take() {
+                    apply_chunk(&mut results, write.await.map_err(internal)??);
                 }
+                let api = self.clone();
+                let (tenant, actor, chunk) =
+                    (tenant.clone(), actor.clone(), std::mem::take(&mut pending));
+                inflight = Some(tokio::spawn(async move {
+                    api.write_chunk(&tenant, &actor, chunk).await
+                }));
             }
             if done {
                 break;
             }
+        }
+        if let Some(write) = inflight.take() {
+            apply_chunk(&mut results, write.await.map_err(internal)??);
         }
         if let Some(status) = stream_error {
             tracing::warn!(code = ?status.code(), accepted = results.iter().filter(|r| r.accepted).count(), "import stream ended with an error");
@@ -754,5 +929,68 @@ impl ClaimsService for ClaimsApi {
         });
         audit_objects(&mut response, [id]);
         Ok(response)
+    }
+
+    async fn scrub_claim(
+        &self,
+        request: Request<pb::ScrubClaimRequest>,
+    ) -> Result<Response<pb::ScrubClaimResponse>, Status> {
+        self.do_scrub_claim(request).await
+    }
+
+    async fn post_remittance(
+        &self,
+        request: Request<pb::PostRemittanceRequest>,
+    ) -> Result<Response<pb::PostRemittanceResponse>, Status> {
+        self.do_post_remittance(request).await
+    }
+
+    async fn post_status_report(
+        &self,
+        request: Request<pb::PostStatusReportRequest>,
+    ) -> Result<Response<pb::PostStatusReportResponse>, Status> {
+        self.do_post_status_report(request).await
+    }
+
+    async fn list_denials(
+        &self,
+        request: Request<pb::ListDenialsRequest>,
+    ) -> Result<Response<pb::ListDenialsResponse>, Status> {
+        self.do_list_denials(request).await
+    }
+
+    async fn summarize_denials(
+        &self,
+        request: Request<pb::SummarizeDenialsRequest>,
+    ) -> Result<Response<pb::SummarizeDenialsResponse>, Status> {
+        self.do_summarize_denials(request).await
+    }
+
+    async fn list_unmatched_payments(
+        &self,
+        request: Request<pb::ListUnmatchedPaymentsRequest>,
+    ) -> Result<Response<pb::ListUnmatchedPaymentsResponse>, Status> {
+        self.do_list_unmatched_payments(request).await
+    }
+
+    async fn get_claim_payments(
+        &self,
+        request: Request<pb::GetClaimPaymentsRequest>,
+    ) -> Result<Response<pb::GetClaimPaymentsResponse>, Status> {
+        self.do_get_claim_payments(request).await
+    }
+
+    async fn correct_claim(
+        &self,
+        request: Request<pb::CorrectClaimRequest>,
+    ) -> Result<Response<pb::CorrectClaimResponse>, Status> {
+        self.do_correct_claim(request).await
+    }
+
+    async fn export_claim837(
+        &self,
+        request: Request<pb::ExportClaim837Request>,
+    ) -> Result<Response<pb::ExportClaim837Response>, Status> {
+        self.do_export_claim_837(request).await
     }
 }

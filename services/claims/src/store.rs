@@ -57,9 +57,25 @@ pub struct StoredClaim {
     pub tenant_id: String,
     pub claim: ValidClaim,
     pub balance: Money,
+    /// What payers paid so far (reversals subtract).
+    pub paid: Money,
+    /// CLP07 / REF*1K, once a payer sent one; empty before.
+    pub payer_claim_control_number: String,
+    /// Scrubber warnings found at intake.
+    pub warnings: Vec<StoredFinding>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A scrubber finding as stored with the claim (JSON in `claims.warnings`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredFinding {
+    pub rule_id: String,
+    /// `error` or `warning`.
+    pub severity: String,
+    pub field: String,
+    pub message: String,
 }
 
 /// One claim to create.
@@ -69,6 +85,8 @@ pub struct NewClaim {
     /// SHA-256 (hex) of the request's claim, to tell a retry from a reused request id.
     pub request_hash: String,
     pub claim: ValidClaim,
+    /// Scrubber warnings to keep with the claim.
+    pub warnings: Vec<StoredFinding>,
 }
 
 /// What creating one claim did.
@@ -103,13 +121,13 @@ pub struct ListFilter {
 }
 
 pub const PRODUCER: &str = "claims";
-const CLAIM_COLUMNS: &str = "id, tenant_id, clinic_id, external_id, patient_id, patient_first_name, \
+pub(crate) const CLAIM_COLUMNS: &str = "id, tenant_id, clinic_id, external_id, patient_id, patient_first_name, \
     patient_last_name, patient_birth_date, member_id, payer_id, payer_name, rendering_npi, \
     rendering_name, rendering_credential, billing_npi, billing_name, diagnoses, \
     prior_authorization_number, frequency, original_claim_id, status, submission_date, \
     first_service_date, last_service_date, total_charge_cents, balance_cents, version, \
-    created_at, updated_at";
-const CLAIM_COLUMN_COUNT: usize = 29;
+    created_at, updated_at, payer_claim_control_number, paid_cents, warnings";
+const CLAIM_COLUMN_COUNT: usize = 32;
 const LINE_COLUMNS: &str = "claim_id, tenant_id, line_number, service_date, procedure_code, \
     modifiers, units, minutes, charge_cents, place_of_service, diagnosis_pointers";
 const LINE_COLUMN_COUNT: usize = 11;
@@ -118,7 +136,7 @@ const HISTORY_COLUMNS: &str =
 const REQUEST_COLUMNS: &str = "tenant_id, request_id, request_hash, claim_id, created_at";
 
 /// `($1, $2, …), ($n, …)` for `rows` rows of `cols` placeholders each.
-fn values_clause(rows: usize, cols: usize) -> String {
+pub(crate) fn values_clause(rows: usize, cols: usize) -> String {
     let mut sql = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         sql.push_str(if r == 0 { "(" } else { ", (" });
@@ -133,11 +151,11 @@ fn values_clause(rows: usize, cols: usize) -> String {
     sql
 }
 
-fn join<T: ToString>(items: &[T]) -> String {
+pub(crate) fn join<T: ToString>(items: &[T]) -> String {
     items.iter().map(T::to_string).collect::<Vec<_>>().join(",")
 }
 
-fn split(text: &str) -> Vec<String> {
+pub(crate) fn split(text: &str) -> Vec<String> {
     if text.is_empty() {
         Vec::new()
     } else {
@@ -190,7 +208,7 @@ pub async fn create_one(
         {
             return Err(Error::OriginalNotFound);
         }
-        let stored = new_stored(tenant, &item.claim, now);
+        let stored = new_stored(tenant, item, now);
         match insert_rows(&mut tx, tenant, actor, &[(item, &stored)], now).await {
             Ok(()) => {
                 tx.commit().await?;
@@ -240,10 +258,7 @@ async fn create_batch(
     if !query.fetch_all(&mut *tx).await?.is_empty() {
         return Ok(None);
     }
-    let stored: Vec<StoredClaim> = items
-        .iter()
-        .map(|i| new_stored(tenant, &i.claim, now))
-        .collect();
+    let stored: Vec<StoredClaim> = items.iter().map(|i| new_stored(tenant, i, now)).collect();
     let pairs: Vec<(&NewClaim, &StoredClaim)> = items.iter().zip(stored.iter()).collect();
     match insert_rows(&mut tx, tenant, actor, &pairs, now).await {
         Ok(()) => {}
@@ -262,12 +277,16 @@ async fn create_batch(
     ))
 }
 
-fn new_stored(tenant: &TenantId, claim: &ValidClaim, now: DateTime<Utc>) -> StoredClaim {
+fn new_stored(tenant: &TenantId, item: &NewClaim, now: DateTime<Utc>) -> StoredClaim {
+    let claim = &item.claim;
     StoredClaim {
         id: uuid::Uuid::now_v7().to_string(),
         tenant_id: tenant.as_str().to_string(),
         claim: claim.clone(),
         balance: claim.total_charge,
+        paid: Money::ZERO,
+        payer_claim_control_number: String::new(),
+        warnings: item.warnings.clone(),
         version: 1,
         created_at: now,
         updated_at: now,
@@ -405,7 +424,10 @@ async fn insert_claims(
             .bind(s.balance.cents())
             .bind(s.version)
             .bind(to_micros(s.created_at))
-            .bind(to_micros(s.updated_at));
+            .bind(to_micros(s.updated_at))
+            .bind(s.payer_claim_control_number.as_str())
+            .bind(s.paid.cents())
+            .bind(serde_json::to_string(&s.warnings).unwrap_or_else(|_| "[]".into()));
     }
     q.execute(&mut *conn).await?;
     Ok(())
@@ -444,7 +466,7 @@ async fn insert_lines(
     Ok(())
 }
 
-fn date_msg(d: NaiveDate) -> arflow_api::common::v1::Date {
+pub(crate) fn date_msg(d: NaiveDate) -> arflow_api::common::v1::Date {
     use chrono::Datelike;
     arflow_api::common::v1::Date {
         year: d.year(),
@@ -458,7 +480,7 @@ pub fn status_event_name(status: ClaimStatus) -> String {
     format!("CLAIM_STATUS_{}", status.as_str().to_ascii_uppercase())
 }
 
-fn submitted_event(s: &StoredClaim, now: DateTime<Utc>) -> bus::Envelope {
+pub(crate) fn submitted_event(s: &StoredClaim, now: DateTime<Utc>) -> bus::Envelope {
     let c = &s.claim;
     let payload = events::ClaimSubmitted {
         claim_id: s.id.clone(),
@@ -482,7 +504,7 @@ fn submitted_event(s: &StoredClaim, now: DateTime<Utc>) -> bus::Envelope {
     )
 }
 
-fn status_changed_event(
+pub(crate) fn status_changed_event(
     s: &StoredClaim,
     from: ClaimStatus,
     reason: &str,
@@ -517,7 +539,7 @@ pub async fn get_claim(
     load_claim(&mut conn, tenant, id, false, db.backend()).await
 }
 
-async fn load_claim(
+pub(crate) async fn load_claim(
     conn: &mut AnyConnection,
     tenant: &TenantId,
     id: &str,
@@ -543,7 +565,7 @@ async fn load_claim(
     Ok(claims.pop())
 }
 
-fn claim_from_row(row: &AnyRow) -> Result<StoredClaim, sqlx::Error> {
+pub(crate) fn claim_from_row(row: &AnyRow) -> Result<StoredClaim, sqlx::Error> {
     let decode = |what: &str| sqlx::Error::Decode(format!("bad stored {what}").into());
     let text = |name: &str| row.try_get::<String, _>(name);
     let opt = |name: &str| row.try_get::<Option<String>, _>(name);
@@ -597,6 +619,10 @@ fn claim_from_row(row: &AnyRow) -> Result<StoredClaim, sqlx::Error> {
         tenant_id: text("tenant_id")?,
         claim,
         balance: Money::from_cents(row.try_get("balance_cents")?),
+        paid: Money::from_cents(row.try_get("paid_cents")?),
+        payer_claim_control_number: text("payer_claim_control_number")?,
+        warnings: serde_json::from_str(&text("warnings")?)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         version: row.try_get("version")?,
         created_at: from_micros(row.try_get("created_at")?),
         updated_at: from_micros(row.try_get("updated_at")?),
@@ -604,7 +630,7 @@ fn claim_from_row(row: &AnyRow) -> Result<StoredClaim, sqlx::Error> {
 }
 
 /// Loads the service lines of `claims` with one query.
-async fn attach_lines(
+pub(crate) async fn attach_lines(
     conn: &mut AnyConnection,
     tenant: &TenantId,
     claims: &mut [StoredClaim],
@@ -841,4 +867,63 @@ pub async fn history(
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()
         .map(Some)
+}
+
+/// Each claim's patient history with its payer (same clinic and patient id, same payer): the
+/// lines of earlier claims, without voids, claims since replaced, and `replacing`. One query
+/// for all `claims`.
+pub async fn prior_services_many(
+    db: &Db,
+    tenant: &TenantId,
+    claims: &[&ValidClaim],
+    replacing: Option<&str>,
+) -> Result<Vec<Vec<arflow_domain::rules::PriorService>>, sqlx::Error> {
+    if claims.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut patients: Vec<&str> = claims.iter().map(|c| c.patient.id.as_str()).collect();
+    patients.sort_unstable();
+    patients.dedup();
+    let sql = format!(
+        "SELECT c.clinic_id, c.patient_id, c.payer_id, c.rendering_npi, l.service_date, \
+         l.procedure_code, l.units, l.modifiers, l.place_of_service \
+         FROM claims c JOIN claim_lines l ON l.claim_id = c.id \
+         WHERE c.tenant_id = $1 AND c.frequency <> '8' AND c.id <> $2 \
+         AND NOT EXISTS (SELECT 1 FROM claims r WHERE r.tenant_id = c.tenant_id AND r.original_claim_id = c.id) \
+         AND c.patient_id IN ({})",
+        (0..patients.len())
+            .map(|i| format!("${}", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .bind(replacing.unwrap_or(""));
+    for p in &patients {
+        q = q.bind(*p);
+    }
+    let rows = q.fetch_all(db.pool()).await?;
+    let mut out = vec![Vec::new(); claims.len()];
+    for row in rows {
+        let (clinic, patient, payer): (String, String, String) = (
+            row.try_get("clinic_id")?,
+            row.try_get("patient_id")?,
+            row.try_get("payer_id")?,
+        );
+        let units: i64 = row.try_get("units")?;
+        let service = arflow_domain::rules::PriorService {
+            service_date: date_from_sql(&row.try_get::<String, _>("service_date")?)?,
+            procedure_code: row.try_get("procedure_code")?,
+            units: u32::try_from(units).unwrap_or(0),
+            modifiers: split(&row.try_get::<String, _>("modifiers")?),
+            place_of_service: row.try_get("place_of_service")?,
+            rendering_npi: row.try_get("rendering_npi")?,
+        };
+        for (i, c) in claims.iter().enumerate() {
+            if c.clinic_id == clinic && c.patient.id == patient && c.payer.id == payer {
+                out[i].push(service.clone());
+            }
+        }
+    }
+    Ok(out)
 }

@@ -23,6 +23,7 @@ fn item(pcn: &str, request: &str) -> NewClaim {
         request_id: request.into(),
         request_hash: format!("hash-{pcn}"),
         claim: valid(pcn),
+        warnings: Vec::new(),
     }
 }
 

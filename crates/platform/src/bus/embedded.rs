@@ -43,6 +43,7 @@ pub(super) async fn run_consumer(
     let mut backoff = Backoff::new(poll, Duration::from_secs(5));
     let mut next_stats = Instant::now();
     let mut next_prune = Instant::now();
+    let mut counters = store::Counters::new(&sub.group);
     loop {
         if shutdown.is_cancelled() {
             return Ok(());
@@ -64,7 +65,7 @@ pub(super) async fn run_consumer(
         let mut progressed = false;
         let mut failed = false;
         for stream in &sub.streams {
-            match drain(bus, &sub, stream, &shutdown).await {
+            match drain(bus, &sub, stream, &shutdown, &mut counters).await {
                 Ok(n) => progressed |= n > 0,
                 Err(err) if store::is_crash(&err) => return Err(err),
                 Err(err) => {
@@ -88,13 +89,32 @@ pub(super) async fn run_consumer(
     }
 }
 
+/// A log row after a group's cursor, with the group's failed attempts at it.
+struct LogRow {
+    seq: i64,
+    event_id: String,
+    event_type: String,
+    bytes: Vec<u8>,
+    event: Result<Envelope, prost::DecodeError>,
+    /// Failed attempts so far (0 = none recorded) and when the next one may run (micros).
+    attempts: i64,
+    next_attempt_at: i64,
+}
+
 /// Handles the events after the group's cursor on `stream`, in order, until one has to wait
 /// (a failure backing off) or the batch is done. Returns how many events were processed.
+///
+/// The batch is applied in one transaction ([`store::apply_batch`]) that also moves the cursor
+/// past it. When a handler fails (or anything before it), or when an event of the batch has
+/// failed attempts or does not decode, the events are handled one at a time instead
+/// ([`drain_one_by_one`]); the handler that failed in the batch is not called again for this
+/// attempt.
 async fn drain(
     bus: &Bus,
     sub: &Subscription,
     stream: &str,
     shutdown: &CancellationToken,
+    counters: &mut store::Counters,
 ) -> anyhow::Result<usize> {
     let (db, cfg) = (bus.db(), bus.config());
     let cursor: i64 = sqlx::query_scalar(
@@ -106,54 +126,119 @@ async fn drain(
     .await
     .context("read cursor")?;
     let rows = sqlx::query(
-        "SELECT seq, event_id, event_type, envelope FROM bus_outbox WHERE producer = $1 AND seq > $2 \
-         ORDER BY seq LIMIT $3",
+        "SELECT o.seq, o.event_id, o.event_type, o.envelope, d.attempts, d.next_attempt_at \
+         FROM bus_outbox o LEFT JOIN bus_delivery d \
+         ON d.consumer_group = $2 AND d.event_id = o.event_id \
+         WHERE o.producer = $1 AND o.seq > $3 ORDER BY o.seq LIMIT $4",
     )
     .bind(stream)
+    .bind(&sub.group)
     .bind(cursor)
     .bind(i64::try_from(cfg.batch_size.max(1)).unwrap_or(i64::MAX))
     .fetch_all(db.pool())
     .await
     .context("read log")?;
-    let mut processed = 0;
+    let mut log = Vec::with_capacity(rows.len());
     for row in rows {
+        let bytes: Vec<u8> = row.try_get("envelope")?;
+        log.push(LogRow {
+            seq: row.try_get("seq")?,
+            event_id: row.try_get("event_id")?,
+            event_type: row.try_get("event_type")?,
+            event: Envelope::decode(bytes.as_slice()),
+            bytes,
+            attempts: row.try_get::<Option<i64>, _>("attempts")?.unwrap_or(0),
+            next_attempt_at: row
+                .try_get::<Option<i64>, _>("next_attempt_at")?
+                .unwrap_or(0),
+        });
+    }
+    let Some(last) = log.last() else {
+        return Ok(0);
+    };
+    if shutdown.is_cancelled() {
+        return Ok(0);
+    }
+    let last_seq = last.seq;
+    if log.iter().any(|r| r.attempts > 0 || r.event.is_err()) {
+        return drain_one_by_one(bus, sub, stream, log, None, shutdown, counters).await;
+    }
+    let spans: Vec<tracing::Span> = log
+        .iter()
+        .filter_map(|r| r.event.as_ref().ok())
+        .map(|event| store::handle_span(&sub.group, stream, event))
+        .collect();
+    let items: Vec<(&Envelope, &tracing::Span)> = log
+        .iter()
+        .filter_map(|r| r.event.as_ref().ok())
+        .zip(&spans)
+        .collect();
+    let failed = match store::apply_batch(db, &sub.group, sub.handler.as_ref(), &items).await {
+        Ok((mut tx, applied)) => {
+            advance_cursor(&mut tx, &sub.group, stream, last_seq).await?;
+            tx.commit().await.context("commit consumer transaction")?;
+            for (span, applied) in spans.iter().zip(&applied) {
+                counters.add(stream, applied.outcome(), 1);
+                span.in_scope(|| tracing::debug!(outcome = applied.outcome(), "event handled"));
+            }
+            if bus.fault(Fault::ConsumerCrashAfterCommit) {
+                return Err(InjectedCrash.into());
+            }
+            return Ok(log.len());
+        }
+        Err(store::BatchError::Handler { index, error }) => {
+            Some((index, error, spans[index].clone()))
+        }
+        Err(store::BatchError::Store(err)) => {
+            tracing::warn!(group = %sub.group, %stream, error = %store::error_text(&err), "batched consumer transaction failed; handling the events one by one");
+            None
+        }
+    };
+    drop(items);
+    drain_one_by_one(bus, sub, stream, log, failed, shutdown, counters).await
+}
+
+/// The one-event-per-transaction form of [`drain`] (see there). `failed`: the index in `log`
+/// of an event whose handler already failed in this attempt, its error and span.
+async fn drain_one_by_one(
+    bus: &Bus,
+    sub: &Subscription,
+    stream: &str,
+    log: Vec<LogRow>,
+    mut failed: Option<(usize, anyhow::Error, tracing::Span)>,
+    shutdown: &CancellationToken,
+    counters: &mut store::Counters,
+) -> anyhow::Result<usize> {
+    let (db, cfg) = (bus.db(), bus.config());
+    let mut processed = 0;
+    for (index, row) in log.into_iter().enumerate() {
         if shutdown.is_cancelled() {
             break;
         }
-        let seq: i64 = row.try_get("seq")?;
-        let event_id: String = row.try_get("event_id")?;
-        let event_type: String = row.try_get("event_type")?;
-        let bytes: Vec<u8> = row.try_get("envelope")?;
+        let LogRow {
+            seq,
+            event_id,
+            event_type,
+            bytes,
+            event,
+            attempts: prior_attempts,
+            next_attempt_at,
+        } = row;
+        if prior_attempts > 0 && next_attempt_at > to_micros(Utc::now()) {
+            // Backing off; the stream waits behind this event (strict order).
+            return Ok(processed);
+        }
 
-        let attempt = sqlx::query(
-            "SELECT attempts, next_attempt_at FROM bus_delivery WHERE consumer_group = $1 AND event_id = $2",
-        )
-        .bind(&sub.group)
-        .bind(&event_id)
-        .fetch_optional(db.pool())
-        .await
-        .context("read delivery attempts")?;
-        let prior_attempts = match attempt {
-            Some(a) => {
-                let next_at: i64 = a.try_get("next_attempt_at")?;
-                if next_at > to_micros(Utc::now()) {
-                    // Backing off; the stream waits behind this event (strict order).
-                    return Ok(processed);
-                }
-                a.try_get::<i64, _>("attempts")?
-            }
-            None => 0,
-        };
-
-        let (result, span) = match Envelope::decode(bytes.as_slice()) {
-            Ok(env) => {
+        let (result, span) = match (failed.take_if(|(i, _, _)| *i == index), event) {
+            (Some((_, err, span)), _) => (Err(err), span),
+            (None, Ok(env)) => {
                 let span = store::handle_span(&sub.group, stream, &env);
                 (
                     store::apply(db, &sub.group, sub.handler.as_ref(), &env, &span).await,
                     span,
                 )
             }
-            Err(err) => (
+            (None, Err(err)) => (
                 Err(anyhow::anyhow!("undecodable envelope: {err}")),
                 tracing::info_span!("bus.handle", %event_type, %event_id, group = %sub.group, %stream),
             ),
@@ -165,7 +250,7 @@ async fn drain(
                     clear_attempts(&mut tx, &sub.group, &event_id).await?;
                 }
                 tx.commit().await.context("commit consumer transaction")?;
-                store::count_consumed(&sub.group, stream, applied.outcome());
+                counters.add(stream, applied.outcome(), 1);
                 processed += 1;
                 span.in_scope(|| tracing::debug!(outcome = applied.outcome(), "event handled"));
                 if bus.fault(Fault::ConsumerCrashAfterCommit) {
@@ -175,7 +260,7 @@ async fn drain(
             Err(err) => {
                 let attempts = prior_attempts + 1;
                 let text = store::error_text(&err);
-                store::count_consumed(&sub.group, stream, "error");
+                counters.add(stream, "error", 1);
                 span.in_scope(|| {
                     tracing::warn!(attempts, error = %text, "event handler failed");
                 });

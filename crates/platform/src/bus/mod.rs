@@ -3,9 +3,10 @@
 //!
 //! # Contract
 //!
-//! - **Publishing** ([`publish`]) writes an [`Envelope`] to the `bus_outbox` table in the
-//!   caller's transaction, next to the state change that caused it: the event exists if and only
-//!   if the change committed. Nothing is sent anywhere at that point.
+//! - **Publishing** ([`publish`], or [`publish_many`] for several events in one multi-row
+//!   INSERT) writes an [`Envelope`] to the `bus_outbox` table in the caller's transaction, next
+//!   to the state change that caused it: the event exists if and only if the change committed.
+//!   Nothing is sent anywhere at that point.
 //! - **Delivery is at least once.** Every committed event reaches every consumer group that
 //!   subscribes to its producer's stream, possibly more than once (a relay that crashes after
 //!   XADD republishes; a consumer that crashes after committing but before XACK gets the entry
@@ -14,6 +15,19 @@
 //!   inserts `(group, event_id)` into `bus_inbox`; a redelivered event finds its inbox row and is
 //!   acknowledged without calling the handler again. A handler must therefore do all its effects
 //!   on the connection it is given (and nothing irreversible outside it).
+//! - **Batches.** A consumer applies the events it reads together (one XREADGROUP, or one poll
+//!   of the embedded log: up to `bus.batch_size`) in ONE transaction: one multi-row
+//!   `INSERT INTO bus_inbox … ON CONFLICT DO NOTHING RETURNING event_id` tells which events are
+//!   new; the handler runs for each new one, in stream order, on the same connection (an event
+//!   already in the inbox, or earlier in the batch, is skipped as a duplicate); then one commit,
+//!   and (Redis) one XACK per stream. When a handler fails or panics (or the transaction fails
+//!   before the handlers), the whole batch is rolled back and its events are handled one per
+//!   transaction instead, with the semantics below; the failed event's handler is not called
+//!   again in that pass, so a failing event's handler runs once per delivery. The handler of an
+//!   event *before* the failed one in its batch runs twice in that delivery (the first run was
+//!   rolled back; so does one that returned Ok on an aborted transaction, see Failure, which
+//!   only the one-by-one pass can single out); its effects commit once. Each event keeps its own `bus.handle` span, log
+//!   lines and `events_consumed_total` count.
 //! - **Order**: per stream and group, one consumer processes entries in stream order, and the
 //!   stream is in outbox `seq` order. Producers change an aggregate under a row lock in the same
 //!   transaction that publishes, so per aggregate, seq order is version order. With several
@@ -21,10 +35,12 @@
 //!   order: handlers tolerate it by comparing the envelope's `aggregate_version` with the version
 //!   they last applied ([`version_order`] does the comparison).
 //! - **Failure**: a handler error (or panic, caught and treated as an error) rolls the
-//!   transaction back; the event is delivered again later. After `bus.max_deliveries` deliveries
-//!   it is dead-lettered: recorded in `bus_dead_letter` (both modes) with the envelope, group,
-//!   stream and delivery count ([`Bus::dead_letters`]), counted in
-//!   `events_consumed_total{outcome="dead_letter"}`, logged at WARN; then skipped.
+//!   transaction back (its batch, see above); the event is delivered again later. So does a
+//!   handler that returns Ok on Postgres after one of its statements failed (the transaction is
+//!   aborted, and COMMIT would silently roll back: the bus checks before committing). After
+//!   `bus.max_deliveries` deliveries it is dead-lettered: recorded in `bus_dead_letter` (both
+//!   modes) with the envelope, group, stream and delivery count ([`Bus::dead_letters`]), counted
+//!   in `events_consumed_total{outcome="dead_letter"}`, logged at WARN; then skipped.
 //! - **Logs and traces** carry event ids, types, groups and streams only, never payloads (PHI).
 //!   Each handled event runs in a `bus.handle` span (`event_type`, `event_id`, `group`,
 //!   `stream`, `aggregate_version`) whose parent is the envelope's W3C `traceparent`.
@@ -33,21 +49,30 @@
 //!
 //! - **Streams**: one per producing service, key `{prefix}stream:{producer}`; entry fields
 //!   `event_id` (text) and `envelope` (the encoded [`Envelope`]).
-//! - **Relay** ([`Bus::run_relay`]): reads unpublished outbox rows in seq order, XADDs them in one
-//!   MULTI/EXEC, sets `published_at`, commits. On Postgres each round holds
-//!   `pg_try_advisory_xact_lock` for the duration, so relays of all processes take turns and
-//!   never interleave a stream. A crash between XADD and the commit republishes the batch; the
-//!   inbox absorbs the duplicates. Published rows stay in the outbox for `bus.retention_secs`
-//!   (a copy that outlives a Redis loss, for the reconciler and operators) and are then deleted
-//!   in batches. `outbox_backlog{producer}` counts unpublished rows.
+//! - **Relay** ([`Bus::run_relay`]): reads up to `bus.batch_size` unpublished outbox rows in seq
+//!   order, XADDs them in one MULTI/EXEC, sets `published_at` on exactly those rows (`UPDATE …
+//!   WHERE seq IN (…)`, not a seq range, which could take in a row committed meanwhile that was
+//!   never XADDed), commits. After a full batch it goes again at once; otherwise it waits
+//!   `bus.poll_interval_ms`. On Postgres each round holds `pg_try_advisory_xact_lock` for the
+//!   duration, so relays of all processes take turns and never interleave a stream. A crash
+//!   between XADD and the commit republishes the batch; the inbox absorbs the duplicates. For
+//!   the same reason the relay's commit does not wait for the WAL flush (`synchronous_commit`
+//!   off for its transaction): a database crash that loses it only republishes the batch.
+//!   Published rows stay in the outbox for `bus.retention_secs` (a copy that outlives a Redis
+//!   loss, for the reconciler and operators) and are then deleted in batches.
+//!   `outbox_backlog{producer}` counts unpublished rows.
 //! - **Groups**: one consumer group per [`Subscription::group`] on each stream, created with
 //!   `XGROUP CREATE … 0 MKSTREAM` (a new group reads the retained stream from its start;
 //!   BUSYGROUP is ignored). Replicas of a service share the group; each has its own
 //!   [`Subscription::consumer`] name.
 //! - **Reading**: `XREADGROUP … BLOCK bus.block_ms` on a connection of its own whose response
 //!   timeout is longer than BLOCK (the client's 500 ms default would cut blocking reads,
-//!   redis-rs #1924/#2269). Per entry: begin; inbox insert (duplicate: skip the handler);
-//!   handler; commit; XACK. An error leaves the entry pending.
+//!   redis-rs #1924/#2269). The entries of one read are one batch (see Batches): begin; one
+//!   inbox insert; the handlers; commit; one XACK per stream, pipelined. An error leaves the
+//!   entries pending. One by one (after a failed batch, and for claimed entries, below): per
+//!   entry begin; inbox insert (duplicate: skip the handler); handler; commit; XACK; an error
+//!   leaves that entry pending and the next entries are still handled. A read with an
+//!   undecodable envelope is handled one by one (that entry is dead-lettered).
 //! - **Redelivery**: every `bus.claim_idle_ms / 2` (50 ms to 5 s) a consumer first
 //!   dead-letters pending entries idle longer than `bus.claim_idle_ms` that were delivered
 //!   `bus.max_deliveries` times (XPENDING IDLE), then XAUTOCLAIMs entries idle longer than
@@ -55,9 +80,11 @@
 //!   a crashed replica's entries are taken over by the others. A claimed entry whose delivery
 //!   count passed `max_deliveries` meanwhile is dead-lettered instead, so a handler sees an
 //!   event at most `max_deliveries` times. An entry whose envelope does not decode is
-//!   dead-lettered at once. `claim_idle_ms` must exceed the slowest handler: an entry claimed
-//!   while its first handler still runs is handled twice concurrently, and the inbox's primary
-//!   key lets only one of the two commit its effects.
+//!   dead-lettered at once. Claimed entries are handled one by one. `claim_idle_ms` must exceed
+//!   the slowest batch (an entry stays pending until its whole batch has committed, up to
+//!   `batch_size` handler runs, and one-by-one handling after a failure): an entry claimed while
+//!   its first batch still runs is handled twice concurrently, and the inbox's primary key lets
+//!   only one of the two commit its effects.
 //! - **Dead letters**: besides `bus_dead_letter`, a copy goes to the stream
 //!   `{prefix}dead:{group}` (one per group, approximate MAXLEN 10 000) with fields `envelope`,
 //!   `event_id`, `event_type`, `group`, `stream`, `entry_id`, `deliveries`, for alerting. Two
@@ -80,13 +107,19 @@
 //! - One process on SQLite. The `bus_outbox` rows of a producer are its stream; a group keeps a
 //!   cursor per stream (`bus_cursor.last_seq`), starting at 0: a group that subscribes later
 //!   starts from the beginning of the retained log.
-//! - The consumer polls (`bus.poll_interval_ms`) rows with `seq > cursor` in order; per event,
-//!   in ONE transaction: inbox insert, handler, cursor advance. The cursor moves with the
-//!   effects, so an event cannot be applied twice, even across a crash.
+//! - The consumer polls (`bus.poll_interval_ms`; at once again after progress) up to
+//!   `bus.batch_size` rows with `seq > cursor` in order, with the group's recorded attempts at
+//!   them; a batch, in ONE transaction: inbox rows, handlers, cursor advanced past the batch
+//!   (see Batches). The cursor moves with the effects, so an event cannot be applied twice, even
+//!   across a crash. The transaction holds SQLite's write lock for the whole batch.
+//! - One by one (after a failed batch, or when an event of the batch has failed attempts or does
+//!   not decode): per event, in ONE transaction: inbox insert, handler, cursor advance.
 //! - A handler error records the attempt in `bus_delivery` (outside the failed transaction) and
 //!   retries the event after a backoff (doubling from `bus.poll_interval_ms`, at most
-//!   `bus.claim_idle_ms`); the stream waits behind it for that group (strict order). After
-//!   `bus.max_deliveries` attempts the event is dead-lettered and the cursor advances past it.
+//!   `bus.claim_idle_ms`); the stream waits behind it for that group (strict order: after a
+//!   failed batch, the events before the failed one are applied one by one, the ones after it
+//!   wait). After `bus.max_deliveries` attempts the event is dead-lettered and the cursor
+//!   advances past it.
 //! - [`Bus::run_relay`] has nothing to relay; it keeps retention: outbox rows that every group
 //!   with a cursor on the stream has passed are deleted once older than `bus.retention_secs`.
 //!   A cursor of a group that no longer runs pins the log: delete its `bus_cursor` row.
@@ -164,40 +197,72 @@ pub fn decode_payload<M: prost::Message + Default>(
 }
 
 /// Writes the envelope to the outbox in the caller's transaction (the transactional outbox).
-/// Increments `metrics().events_published`.
+/// Increments `metrics().events_published`. [`publish_many`] with one envelope.
 pub async fn publish(
     conn: &mut sqlx::AnyConnection,
     envelope: &Envelope,
 ) -> Result<(), sqlx::Error> {
+    publish_many(conn, std::slice::from_ref(envelope)).await
+}
+
+/// Writes the envelopes to the outbox in the caller's transaction, in order (their `seq`s
+/// follow the slice): one multi-row INSERT per chunk of up to 256 rows (power-of-two sizes,
+/// so a connection caches a few statement shapes, not one per batch length: 100 envelopes are
+/// 64 + 32 + 4 rows). Every envelope is validated before anything is written. Increments `metrics().events_published`
+/// once the rows are written.
+pub async fn publish_many(
+    conn: &mut sqlx::AnyConnection,
+    envelopes: &[Envelope],
+) -> Result<(), sqlx::Error> {
     use prost::Message as _;
-    if envelope.producer.is_empty() || envelope.producer.contains(char::is_whitespace) {
-        return Err(sqlx::Error::InvalidArgument(
-            "envelope.producer must be a non-empty name without whitespace".into(),
-        ));
+    /// Six bound values per row plus the shared `created_at` ($1): at most 1 537 parameters.
+    static INSERT: store::Shapes = store::Shapes::new(|rows| {
+        let values: Vec<String> = (0..rows)
+            .map(|i| format!("({}, $1)", store::placeholders(2 + 6 * i, 6)))
+            .collect();
+        format!(
+            "INSERT INTO bus_outbox \
+             (event_id, producer, tenant_id, aggregate_id, event_type, envelope, created_at) \
+             VALUES {}",
+            values.join(", ")
+        )
+    });
+    for envelope in envelopes {
+        if envelope.producer.is_empty() || envelope.producer.contains(char::is_whitespace) {
+            return Err(sqlx::Error::InvalidArgument(
+                "envelope.producer must be a non-empty name without whitespace".into(),
+            ));
+        }
+        if envelope.event_id.is_empty() || envelope.event_type.is_empty() {
+            return Err(sqlx::Error::InvalidArgument(
+                "envelope.event_id and event_type must be set".into(),
+            ));
+        }
     }
-    if envelope.event_id.is_empty() || envelope.event_type.is_empty() {
-        return Err(sqlx::Error::InvalidArgument(
-            "envelope.event_id and event_type must be set".into(),
-        ));
+    let created_at = to_micros(Utc::now());
+    let mut rest = envelopes;
+    for rows in store::pow2_chunks(envelopes.len()) {
+        let (chunk, tail) = rest.split_at(rows);
+        rest = tail;
+        let mut insert = sqlx::query(INSERT.sql(rows)).bind(created_at);
+        for e in chunk {
+            insert = insert
+                .bind(e.event_id.as_str())
+                .bind(e.producer.as_str())
+                .bind(e.tenant_id.as_str())
+                .bind(e.aggregate_id.as_str())
+                .bind(e.event_type.as_str())
+                .bind(e.encode_to_vec());
+        }
+        insert.execute(&mut *conn).await?;
     }
-    sqlx::query(
-        "INSERT INTO bus_outbox \
-         (event_id, producer, tenant_id, aggregate_id, event_type, envelope, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&envelope.event_id)
-    .bind(&envelope.producer)
-    .bind(&envelope.tenant_id)
-    .bind(&envelope.aggregate_id)
-    .bind(&envelope.event_type)
-    .bind(envelope.encode_to_vec())
-    .bind(to_micros(Utc::now()))
-    .execute(&mut *conn)
-    .await?;
-    metrics()
-        .events_published
-        .with_label_values(&[envelope.producer.as_str(), envelope.event_type.as_str()])
-        .inc();
+    // One label lookup per run of equal (producer, event type), not per event.
+    for run in envelopes.chunk_by(|a, b| a.producer == b.producer && a.event_type == b.event_type) {
+        metrics()
+            .events_published
+            .with_label_values(&[run[0].producer.as_str(), run[0].event_type.as_str()])
+            .inc_by(run.len() as u64);
+    }
     Ok(())
 }
 
@@ -205,9 +270,13 @@ pub async fn publish(
 #[async_trait::async_trait]
 pub trait Handler: Send + Sync + 'static {
     /// Applies the event's effects on `conn`, inside the consumer's transaction. The bus records
-    /// the event id in the inbox in the same transaction and commits; then (Redis) XACKs.
+    /// the event id in the inbox in the same transaction and commits; then (Redis) XACKs. The
+    /// transaction usually holds a batch: the effects of the events before this one (in stream
+    /// order) are in it too, and locks taken here are held until the batch commits.
     /// Err = not committed; the event is redelivered later (dead-lettered after
-    /// `bus.max_deliveries`). A panic counts as an error.
+    /// `bus.max_deliveries`). A panic counts as an error, and so does returning Ok after a
+    /// failed statement on Postgres (the transaction is aborted). A handler can run again for
+    /// an event whose earlier run was rolled back with a failing batch mate.
     async fn handle(&self, conn: &mut sqlx::AnyConnection, event: &Envelope) -> anyhow::Result<()>;
 }
 

@@ -121,11 +121,16 @@ impl RedisBus {
         let mut tx = db.begin().await.context("begin relay transaction")?;
         if db.backend() == Backend::Postgres {
             // One relay at a time across processes, for the whole round: streams never interleave.
-            let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-                .bind(RELAY_LOCK_KEY)
-                .fetch_one(&mut *tx)
-                .await
-                .context("take relay lock")?;
+            // The commit need not wait for the WAL flush: losing it in a crash only republishes
+            // the batch, which the inbox absorbs (as after a relay crash).
+            let locked: bool = sqlx::query_scalar(
+                "SELECT pg_try_advisory_xact_lock($1) AS locked, \
+                 set_config('synchronous_commit', 'off', true) AS async_commit",
+            )
+            .bind(RELAY_LOCK_KEY)
+            .fetch_one(&mut *tx)
+            .await
+            .context("take relay lock")?;
             if !locked {
                 tx.rollback().await?;
                 return Ok(0);
@@ -167,19 +172,26 @@ impl RedisBus {
             // Dropping the transaction rolls it back: the rows stay unpublished.
             return Err(InjectedCrash.into());
         }
-        let placeholders: Vec<String> = (0..seqs.len()).map(|i| format!("${}", i + 2)).collect();
-        let sql = format!(
-            "UPDATE bus_outbox SET published_at = $1 WHERE seq IN ({})",
-            placeholders.join(", ")
-        );
-        let mut update = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to_micros(Utc::now()));
-        for seq in &seqs {
-            update = update.bind(*seq);
+        // Exactly the rows read (a seq range could include a row committed meanwhile that was
+        // never XADDed). Chunks padded with repeats of their last seq: a few statement shapes.
+        static MARK: store::Shapes = store::Shapes::new(|rows| {
+            format!(
+                "UPDATE bus_outbox SET published_at = $1 WHERE seq IN ({})",
+                store::placeholders(2, rows)
+            )
+        });
+        let now = to_micros(Utc::now());
+        for chunk in seqs.chunks(store::MAX_ROWS) {
+            let rows = store::padded_len(chunk.len());
+            let mut update = sqlx::query(MARK.sql(rows)).bind(now);
+            for i in 0..rows {
+                update = update.bind(chunk[i.min(chunk.len() - 1)]);
+            }
+            update
+                .execute(&mut *tx)
+                .await
+                .context("mark outbox rows published")?;
         }
-        update
-            .execute(&mut *tx)
-            .await
-            .context("mark outbox rows published")?;
         tx.commit().await.context("commit relay transaction")?;
         for (producer, n) in per_producer {
             metrics()
@@ -208,6 +220,7 @@ impl RedisBus {
             r: self,
             conn: self.conn.clone(),
             reader: None,
+            counters: store::Counters::new(&sub.group),
             sub,
             streams,
         };
@@ -266,6 +279,7 @@ struct Consumer<'a> {
     sub: Subscription,
     /// (stream key, stream name = producer)
     streams: Vec<(String, String)>,
+    counters: store::Counters,
 }
 
 impl Consumer<'_> {
@@ -384,7 +398,7 @@ impl Consumer<'_> {
         self.reader.as_mut().context("stream reader")
     }
 
-    /// One XREADGROUP of new entries (blocking up to `block_ms`), each handled in turn.
+    /// One XREADGROUP of new entries (blocking up to `block_ms`), handled as one batch.
     async fn read_new(&mut self, shutdown: &CancellationToken) -> anyhow::Result<()> {
         let cfg = self.bus.config();
         let mut cmd = redis::cmd("XREADGROUP");
@@ -407,16 +421,20 @@ impl Consumer<'_> {
             _ = shutdown.cancelled() => return Ok(()),
             reply = cmd.query_async(reader) => reply.context("XREADGROUP")?,
         };
-        for stream_key in reply.map(|r| r.keys).unwrap_or_default() {
-            for entry in stream_key.ids {
-                if shutdown.is_cancelled() {
-                    // Left pending: claimed again after claim_idle_ms.
-                    return Ok(());
-                }
-                self.handle_entry(&stream_key.key, entry).await?;
-            }
+        let entries: Vec<(String, StreamId)> = reply
+            .map(|r| r.keys)
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|k| {
+                let key = k.key;
+                k.ids.into_iter().map(move |entry| (key.clone(), entry))
+            })
+            .collect();
+        if entries.is_empty() || shutdown.is_cancelled() {
+            // Left pending when cancelled: claimed again after claim_idle_ms.
+            return Ok(());
         }
-        Ok(())
+        self.handle_batch(entries, shutdown).await
     }
 
     fn stream_name<'k>(&'k self, key: &'k str) -> &'k str {
@@ -427,14 +445,109 @@ impl Consumer<'_> {
             .unwrap_or(key)
     }
 
-    /// Handles one entry: inbox + handler in one transaction, commit, XACK. A failure leaves
-    /// the entry pending. Err only for a simulated crash.
+    /// Handles the entries of one read: inbox rows and handlers in one transaction, commit, one
+    /// XACK per stream (pipelined). When a handler fails (or anything before it), the
+    /// transaction is rolled back and the entries are handled one by one instead
+    /// ([`Self::handle_event`]), except the failed one, which stays pending for this delivery
+    /// (its handler is not called twice per delivery). An undecodable entry sends the whole
+    /// read one by one, where it is dead-lettered. Err only for a simulated crash.
+    async fn handle_batch(
+        &mut self,
+        entries: Vec<(String, StreamId)>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let events: Vec<Envelope> = entries
+            .iter()
+            .map_while(|(_, entry)| {
+                let bytes: Option<Vec<u8>> = entry.get("envelope");
+                bytes.and_then(|b| Envelope::decode(b.as_slice()).ok())
+            })
+            .collect();
+        if events.len() < entries.len() {
+            for (key, entry) in entries {
+                if shutdown.is_cancelled() {
+                    return Ok(());
+                }
+                self.handle_entry(&key, entry).await?;
+            }
+            return Ok(());
+        }
+        let group = self.sub.group.clone();
+        let streams: Vec<String> = entries
+            .iter()
+            .map(|(key, _)| self.stream_name(key).to_string())
+            .collect();
+        let spans: Vec<tracing::Span> = events
+            .iter()
+            .zip(&streams)
+            .map(|(event, stream)| store::handle_span(&group, stream, event))
+            .collect();
+        let items: Vec<(&Envelope, &tracing::Span)> = events.iter().zip(&spans).collect();
+        let handler = self.sub.handler.clone();
+        let failed = match store::apply_batch(self.bus.db(), &group, handler.as_ref(), &items).await
+        {
+            Ok((tx, applied)) => {
+                if let Err(err) = tx.commit().await {
+                    for (stream, span) in streams.iter().zip(&spans) {
+                        self.counters.add(stream, "error", 1);
+                        span.in_scope(|| {
+                            tracing::warn!(error = %err, "commit consumer transaction failed; will be redelivered");
+                        });
+                    }
+                    return Ok(());
+                }
+                for ((stream, span), applied) in streams.iter().zip(&spans).zip(&applied) {
+                    self.counters.add(stream, applied.outcome(), 1);
+                    span.in_scope(|| tracing::debug!(outcome = applied.outcome(), "event handled"));
+                }
+                if self.bus.fault(Fault::ConsumerCrashAfterCommit) {
+                    return Err(InjectedCrash.into());
+                }
+                let mut pipe = redis::pipe();
+                for (key, ids) in ids_per_key(&entries) {
+                    pipe.cmd("XACK").arg(key).arg(&group).arg(ids).ignore();
+                }
+                if let Err(err) = pipe.query_async::<()>(&mut self.conn).await {
+                    // Committed: the redelivery will find the inbox rows.
+                    tracing::warn!(%group, entries = entries.len(), error = %err, "XACK failed; the entries will be redelivered and skipped");
+                }
+                return Ok(());
+            }
+            Err(store::BatchError::Handler { index, error }) => {
+                self.counters.add(&streams[index], "error", 1);
+                spans[index].in_scope(|| {
+                    tracing::warn!(error = %store::error_text(&error), "event handler failed; will be redelivered");
+                });
+                Some(index)
+            }
+            Err(store::BatchError::Store(err)) => {
+                tracing::warn!(%group, error = %store::error_text(&err), "batched consumer transaction failed; handling the entries one by one");
+                None
+            }
+        };
+        drop(items);
+        drop(spans);
+        for (i, (((key, entry), stream), event)) in
+            entries.iter().zip(&streams).zip(events).enumerate()
+        {
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
+            if Some(i) != failed {
+                self.handle_event(key, &entry.id, stream, event).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes and handles one entry ([`Self::handle_event`]); an undecodable one is
+    /// dead-lettered. Err only for a simulated crash.
     async fn handle_entry(&mut self, key: &str, entry: StreamId) -> anyhow::Result<()> {
         let stream = self.stream_name(key).to_string();
-        let group = self.sub.group.clone();
         let bytes: Option<Vec<u8>> = entry.get("envelope");
         let Some(event) = bytes.as_deref().and_then(|b| Envelope::decode(b).ok()) else {
             // Poison: no retry can fix it.
+            let group = self.sub.group.clone();
             let source_id = entry.id.clone();
             let event_id: String = entry.get("event_id").unwrap_or_else(|| source_id.clone());
             let dl = DeadLetter {
@@ -449,7 +562,20 @@ impl Consumer<'_> {
             };
             return self.dead_letter(key, &dl).await;
         };
-        let span = store::handle_span(&group, &stream, &event);
+        self.handle_event(key, &entry.id, &stream, event).await
+    }
+
+    /// Handles one event on its own: inbox + handler in one transaction, commit, XACK. A
+    /// failure leaves the entry pending. Err only for a simulated crash.
+    async fn handle_event(
+        &mut self,
+        key: &str,
+        entry_id: &str,
+        stream: &str,
+        event: Envelope,
+    ) -> anyhow::Result<()> {
+        let group = self.sub.group.clone();
+        let span = store::handle_span(&group, stream, &event);
         match store::apply(
             self.bus.db(),
             &group,
@@ -461,13 +587,13 @@ impl Consumer<'_> {
         {
             Ok((tx, applied)) => {
                 if let Err(err) = tx.commit().await {
-                    store::count_consumed(&group, &stream, "error");
+                    self.counters.add(stream, "error", 1);
                     span.in_scope(|| {
                         tracing::warn!(error = %err, "commit consumer transaction failed; will be redelivered");
                     });
                     return Ok(());
                 }
-                store::count_consumed(&group, &stream, applied.outcome());
+                self.counters.add(stream, applied.outcome(), 1);
                 span.in_scope(|| tracing::debug!(outcome = applied.outcome(), "event handled"));
                 if self.bus.fault(Fault::ConsumerCrashAfterCommit) {
                     return Err(InjectedCrash.into());
@@ -475,7 +601,7 @@ impl Consumer<'_> {
                 let acked: Result<i64, RedisError> = redis::cmd("XACK")
                     .arg(key)
                     .arg(&group)
-                    .arg(&entry.id)
+                    .arg(entry_id)
                     .query_async(&mut self.conn)
                     .await;
                 if let Err(err) = acked {
@@ -486,7 +612,7 @@ impl Consumer<'_> {
                 }
             }
             Err(err) => {
-                store::count_consumed(&group, &stream, "error");
+                self.counters.add(stream, "error", 1);
                 span.in_scope(|| {
                     tracing::warn!(error = %store::error_text(&err), "event handler failed; will be redelivered");
                 });
@@ -754,6 +880,18 @@ impl Consumer<'_> {
         }
         Ok(())
     }
+}
+
+/// The entry ids of `entries` per stream key, keys in order of first appearance.
+fn ids_per_key(entries: &[(String, StreamId)]) -> Vec<(&str, Vec<&str>)> {
+    let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (key, entry) in entries {
+        match out.iter_mut().find(|(k, _)| *k == key.as_str()) {
+            Some((_, ids)) => ids.push(entry.id.as_str()),
+            None => out.push((key.as_str(), vec![entry.id.as_str()])),
+        }
+    }
+    out
 }
 
 /// NOGROUP, or a blocked read whose stream was deleted.

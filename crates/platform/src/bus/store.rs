@@ -1,11 +1,14 @@
-//! SQL and bookkeeping shared by both modes: the consumer transaction with its inbox row, dead
-//! letters, inbox pruning, metrics and spans.
+//! SQL and bookkeeping shared by both modes: the consumer transaction with its inbox rows
+//! (one event, or a batch), dead letters, inbox pruning, metrics and spans.
+use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::Utc;
 use futures::FutureExt as _;
+use prometheus::IntCounter;
 use prost::Message as _;
 use sqlx::Row as _;
 use tracing::Instrument as _;
@@ -13,6 +16,75 @@ use tracing::Instrument as _;
 use super::{Envelope, Handler, set_remote_parent};
 use crate::db::{Db, Tx, to_micros};
 use crate::metrics::metrics;
+
+/// Most rows (or ids) one multi-row statement carries. Such statements are only built for
+/// power-of-two counts up to it: sqlx prepares and caches every distinct SQL text per connection
+/// (a miss costs a round trip and can evict the application's own statements), so each
+/// multi-row statement has at most 9 shapes.
+pub(super) const MAX_ROWS: usize = 256;
+
+/// The SQL texts of one multi-row statement, per power-of-two row count up to [`MAX_ROWS`],
+/// built on first use.
+pub(super) struct Shapes {
+    texts: OnceLock<Vec<String>>,
+    build: fn(usize) -> String,
+}
+
+impl Shapes {
+    /// `build(rows)` writes the statement for `rows` rows.
+    pub(super) const fn new(build: fn(usize) -> String) -> Shapes {
+        Shapes {
+            texts: OnceLock::new(),
+            build,
+        }
+    }
+
+    /// The statement for `rows` rows, a power of two at most [`MAX_ROWS`] (see [`pow2_chunks`],
+    /// [`padded_len`]).
+    pub(super) fn sql(&'static self, rows: usize) -> &'static str {
+        debug_assert!(rows.is_power_of_two() && rows <= MAX_ROWS);
+        let texts = self.texts.get_or_init(|| {
+            (0..=MAX_ROWS.trailing_zeros())
+                .map(|k| (self.build)(1 << k))
+                .collect()
+        });
+        let k = rows.clamp(1, MAX_ROWS).next_power_of_two().trailing_zeros();
+        texts[k as usize].as_str()
+    }
+}
+
+/// Splits `n` rows into power-of-two statement sizes, largest first: [`MAX_ROWS`] while at
+/// least that many remain, then the binary digits of the rest (100 -> 64, 32, 4).
+pub(super) fn pow2_chunks(n: usize) -> impl Iterator<Item = usize> {
+    let mut left = n;
+    std::iter::from_fn(move || {
+        if left == 0 {
+            return None;
+        }
+        let size = if left >= MAX_ROWS {
+            MAX_ROWS
+        } else {
+            1 << (usize::BITS - 1 - left.leading_zeros())
+        };
+        left -= size;
+        Some(size)
+    })
+}
+
+/// The statement size for `n` (1..=[`MAX_ROWS`]) rows padded with repeats of the last one:
+/// the next power of two. For statements where a repeat is harmless (`ON CONFLICT DO
+/// NOTHING`, `IN (...)` lists).
+pub(super) fn padded_len(n: usize) -> usize {
+    n.clamp(1, MAX_ROWS).next_power_of_two()
+}
+
+/// `count` placeholders from `$first` on, comma-separated: `$2, $3, $4`.
+pub(super) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// What became of an event handed to [`apply`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,7 +105,8 @@ impl Applied {
 }
 
 /// Begins the consumer transaction, records the event in the group's inbox and runs the
-/// handler (a panic counts as an error). On Ok the transaction is still open: the caller adds
+/// handler (a panic counts as an error, and so does Ok on an aborted transaction, see
+/// [`ensure_not_aborted`]). On Ok the transaction is still open: the caller adds
 /// its own statements and commits. On Err it has been rolled back.
 /// Runs in `span` ([`handle_span`]), in which callers also log the outcome.
 pub(super) async fn apply(
@@ -64,7 +137,10 @@ pub(super) async fn apply(
             .catch_unwind()
             .await;
         let err = match result {
-            Ok(Ok(())) => return Ok((tx, Applied::Handled)),
+            Ok(Ok(())) => match ensure_not_aborted(db, &mut tx).await {
+                Ok(()) => return Ok((tx, Applied::Handled)),
+                Err(err) => err,
+            },
             Ok(Err(err)) => err,
             // The panic message is the handler's text and may quote data: not repeated here.
             Err(_panic) => anyhow::anyhow!("event handler panicked"),
@@ -78,6 +154,127 @@ pub(super) async fn apply(
     .await
 }
 
+/// Why [`apply_batch`] gave up; the transaction has been rolled back.
+pub(super) enum BatchError {
+    /// The handler of `items[index]` failed or panicked (the items before it ran, and were
+    /// rolled back with it; the items after it did not run).
+    Handler { index: usize, error: anyhow::Error },
+    /// Begin or the inbox insert failed; no handler ran.
+    Store(anyhow::Error),
+}
+
+/// The batched form of [`apply`]: begins one transaction, records every event of `items` in
+/// the group's inbox with one multi-row insert per [`MAX_ROWS`] events (`RETURNING` tells which
+/// are new), then runs the handler of each new event in order, each in its span; an event
+/// already in the inbox (or earlier in the same batch) is a duplicate and skipped. On Ok the
+/// transaction is still open: the caller adds its own statements and commits. On Err it has
+/// been rolled back: the caller handles the batch one event at a time instead, without calling
+/// the failed handler again ([`BatchError::Handler`]).
+pub(super) async fn apply_batch(
+    db: &Db,
+    group: &str,
+    handler: &dyn Handler,
+    items: &[(&Envelope, &tracing::Span)],
+) -> Result<(Tx, Vec<Applied>), BatchError> {
+    let mut tx = db
+        .begin()
+        .await
+        .context("begin consumer transaction")
+        .map_err(BatchError::Store)?;
+    let ids: Vec<&str> = items.iter().map(|(e, _)| e.event_id.as_str()).collect();
+    let mut new = match insert_inbox(&mut tx, group, &ids).await {
+        Ok(new) => new,
+        Err(err) => {
+            rollback(tx).await;
+            return Err(BatchError::Store(err));
+        }
+    };
+    let mut applied = Vec::with_capacity(items.len());
+    for (index, (event, span)) in items.iter().enumerate() {
+        if !new.remove(event.event_id.as_str()) {
+            span.in_scope(|| tracing::debug!("duplicate delivery, already in the inbox"));
+            applied.push(Applied::Duplicate);
+            continue;
+        }
+        let result = AssertUnwindSafe(handler.handle(&mut tx, event))
+            .catch_unwind()
+            .instrument((*span).clone())
+            .await;
+        let error = match result {
+            Ok(Ok(())) => {
+                applied.push(Applied::Handled);
+                continue;
+            }
+            Ok(Err(err)) => err,
+            Err(_panic) => anyhow::anyhow!("event handler panicked"),
+        };
+        rollback(tx).await;
+        return Err(BatchError::Handler { index, error });
+    }
+    if let Err(err) = ensure_not_aborted(db, &mut tx).await {
+        // Which handler swallowed the error is unknown: one by one finds it.
+        rollback(tx).await;
+        return Err(BatchError::Store(err));
+    }
+    Ok((tx, applied))
+}
+
+/// Fails when the transaction is aborted. Postgres ignores every statement after a failed one
+/// until the transaction ends, and then turns COMMIT into a silent ROLLBACK (sqlx reports
+/// success): a handler that swallowed a database error and returned Ok would lose its effects
+/// and inbox row (and those of its whole batch) while the entries are acknowledged. One cheap
+/// statement tells. (SQLite has no such state.)
+async fn ensure_not_aborted(db: &Db, conn: &mut sqlx::AnyConnection) -> anyhow::Result<()> {
+    if db.backend() == crate::db::Backend::Postgres {
+        sqlx::query("SELECT 1")
+            .execute(conn)
+            .await
+            .context("the handler returned Ok after a failed statement (transaction aborted)")?;
+    }
+    Ok(())
+}
+
+async fn rollback(tx: Tx) {
+    if let Err(err) = tx.rollback().await {
+        tracing::debug!(error = %err, "rollback of the consumer transaction failed");
+    }
+}
+
+/// Inserts the group's inbox rows of `ids` (duplicates allowed); returns the ids that were not
+/// there yet.
+async fn insert_inbox(
+    conn: &mut sqlx::AnyConnection,
+    group: &str,
+    ids: &[&str],
+) -> anyhow::Result<HashSet<String>> {
+    static INSERT: Shapes = Shapes::new(|rows| {
+        let values: Vec<String> = (0..rows).map(|i| format!("($1, ${}, $2)", i + 3)).collect();
+        format!(
+            "INSERT INTO bus_inbox (consumer_group, event_id, processed_at) VALUES {} \
+             ON CONFLICT DO NOTHING RETURNING event_id",
+            values.join(", ")
+        )
+    });
+    let now = to_micros(Utc::now());
+    let mut new = HashSet::with_capacity(ids.len());
+    for chunk in ids.chunks(MAX_ROWS) {
+        let rows = padded_len(chunk.len());
+        let mut query = sqlx::query(INSERT.sql(rows)).bind(group).bind(now);
+        for i in 0..rows {
+            // Padding repeats the last id: a conflict within the statement, skipped.
+            query = query.bind(chunk[i.min(chunk.len() - 1)]);
+        }
+        for row in query
+            .fetch_all(&mut *conn)
+            .await
+            .context("insert inbox rows")?
+        {
+            new.insert(row.try_get::<String, _>("event_id")?);
+        }
+    }
+    Ok(new)
+}
+
 /// The span of one handled event: ids and names only, never the payload.
 pub(super) fn handle_span(group: &str, stream: &str, event: &Envelope) -> tracing::Span {
     let span = tracing::info_span!(
@@ -88,7 +285,8 @@ pub(super) fn handle_span(group: &str, stream: &str, event: &Envelope) -> tracin
         stream = %stream,
         aggregate_version = event.aggregate_version,
     );
-    if !event.traceparent.is_empty() {
+    // Parsing the traceparent is wasted on a span no subscriber records.
+    if !event.traceparent.is_empty() && !span.is_disabled() {
         set_remote_parent(&span, &event.traceparent);
     }
     span
@@ -99,6 +297,46 @@ pub(super) fn count_consumed(group: &str, stream: &str, outcome: &str) {
         .events_consumed
         .with_label_values(&[group, stream, outcome])
         .inc();
+}
+
+/// A consumer's `events_consumed_total` counters, looked up once per stream (not per event).
+pub(super) struct Counters {
+    group: String,
+    by_stream: HashMap<String, [IntCounter; 4]>,
+}
+
+const OUTCOMES: [&str; 4] = ["ok", "duplicate", "error", "dead_letter"];
+
+impl Counters {
+    pub(super) fn new(group: &str) -> Counters {
+        Counters {
+            group: group.to_string(),
+            by_stream: HashMap::new(),
+        }
+    }
+
+    /// Adds `n` to `events_consumed_total{group, stream, outcome}`.
+    pub(super) fn add(&mut self, stream: &str, outcome: &str, n: u64) {
+        let Some(i) = OUTCOMES.iter().position(|o| *o == outcome) else {
+            metrics()
+                .events_consumed
+                .with_label_values(&[self.group.as_str(), stream, outcome])
+                .inc_by(n);
+            return;
+        };
+        if !self.by_stream.contains_key(stream) {
+            let group = self.group.as_str();
+            let counters = OUTCOMES.map(|o| {
+                metrics()
+                    .events_consumed
+                    .with_label_values(&[group, stream, o])
+            });
+            self.by_stream.insert(stream.to_string(), counters);
+        }
+        if let Some(counters) = self.by_stream.get(stream) {
+            counters[i].inc_by(n);
+        }
+    }
 }
 
 /// A dead letter as recorded in `bus_dead_letter`.
@@ -282,4 +520,37 @@ pub(super) fn error_text(err: &anyhow::Error) -> String {
         text.truncate(cut);
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_powers_of_two_covering_all_rows() {
+        assert_eq!(pow2_chunks(0).count(), 0);
+        assert_eq!(pow2_chunks(1).collect::<Vec<_>>(), [1]);
+        assert_eq!(pow2_chunks(100).collect::<Vec<_>>(), [64, 32, 4]);
+        assert_eq!(pow2_chunks(256).collect::<Vec<_>>(), [256]);
+        assert_eq!(pow2_chunks(600).collect::<Vec<_>>(), [256, 256, 64, 16, 8]);
+        for n in 0..2000 {
+            let sizes: Vec<usize> = pow2_chunks(n).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), n);
+            assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= MAX_ROWS));
+        }
+        assert_eq!(padded_len(1), 1);
+        assert_eq!(padded_len(3), 4);
+        assert_eq!(padded_len(100), 128);
+        assert_eq!(padded_len(256), 256);
+        assert_eq!(placeholders(2, 3), "$2, $3, $4");
+    }
+
+    #[test]
+    fn shapes_build_one_statement_per_size() {
+        static S: Shapes = Shapes::new(|rows| format!("rows {rows}"));
+        assert_eq!(S.sql(1), "rows 1");
+        assert_eq!(S.sql(64), "rows 64");
+        assert_eq!(S.sql(MAX_ROWS), "rows 256");
+        assert!(std::ptr::eq(S.sql(8), S.sql(8)));
+    }
 }

@@ -1,0 +1,648 @@
+//! Transport of the posting, denial and correction methods of ClaimsService (the trait impl in
+//! `grpc` delegates here): request checks, X12 mapping (`x12_map`), proto conversion.
+use arflow_api::claims::v1 as pb;
+use arflow_api::common::v1 as common;
+use arflow_domain::{Frequency, Money};
+use arflow_platform::auth::{self, Role};
+use arflow_platform::grpc::{audit_objects, internal, invalid_argument};
+use tonic::{Request, Response, Status};
+
+use crate::grpc::{
+    ClaimsApi, actor, claim_from_pb, claim_to_pb, date_to_pb, opt_date, status_to_pb, tenant,
+    visible,
+};
+use crate::posting::{self, DenialFilter, DenialRow};
+use crate::store::{self, NewClaim};
+use crate::x12_map;
+
+/// Roles that post payer files (a partner's clearinghouse feed, a biller, the service itself).
+const POSTERS: &[Role] = &[
+    Role::Admin,
+    Role::Supervisor,
+    Role::Specialist,
+    Role::Partner,
+    Role::Service,
+];
+/// Largest X12 file accepted in one call (the gRPC message limit applies first).
+const MAX_PAGE_SIZE: usize = 1000;
+
+fn page_size(n: i32) -> Result<usize, Status> {
+    match n {
+        0 => Ok(100),
+        n if n < 0 => Err(invalid_argument(
+            "page_size must not be negative",
+            [("page_size".into(), "must not be negative".into())],
+        )),
+        n => Ok((n as usize).min(MAX_PAGE_SIZE)),
+    }
+}
+
+fn decode_token(token: &str, kind: &str) -> Result<Option<String>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let bad = || {
+        invalid_argument(
+            "invalid page_token",
+            [("page_token".into(), "not a token from this method".into())],
+        )
+    };
+    let text = String::from_utf8(hex::decode(token).map_err(|_| bad())?).map_err(|_| bad())?;
+    let id = text
+        .strip_prefix(kind)
+        .and_then(|t| t.strip_prefix(':'))
+        .ok_or_else(bad)?;
+    uuid::Uuid::parse_str(id).map_err(|_| bad())?;
+    Ok(Some(id.to_string()))
+}
+
+fn encode_token(kind: &str, id: &str) -> String {
+    hex::encode(format!("{kind}:{id}"))
+}
+
+pub fn category_to_pb(category: &str) -> pb::DenialCategory {
+    pb::DenialCategory::from_str_name(&format!(
+        "DENIAL_CATEGORY_{}",
+        category.to_ascii_uppercase()
+    ))
+    .unwrap_or(pb::DenialCategory::Other)
+}
+
+fn category_from_pb(c: i32) -> Result<Option<String>, Status> {
+    match pb::DenialCategory::try_from(c) {
+        Ok(pb::DenialCategory::Unspecified) => Ok(None),
+        Ok(c) => Ok(Some(
+            c.as_str_name()
+                .trim_start_matches("DENIAL_CATEGORY_")
+                .to_ascii_lowercase(),
+        )),
+        Err(_) => Err(invalid_argument(
+            "unknown category",
+            [("category".into(), "unknown denial category".into())],
+        )),
+    }
+}
+
+pub fn denial_to_pb(d: &DenialRow) -> pb::Denial {
+    pb::Denial {
+        id: d.id.clone(),
+        claim_id: d.claim_id.clone(),
+        clinic_id: d.clinic_id.clone(),
+        payer_id: d.payer_id.clone(),
+        procedure_code: d.procedure_code.clone(),
+        group_code: d.group_code.clone(),
+        reason_code: d.reason_code.clone(),
+        remark_codes: d.remark_codes.clone(),
+        category: category_to_pb(&d.category) as i32,
+        appealable: d.appealable,
+        resolution: d.resolution.clone(),
+        owner: d.owner.clone(),
+        evidence: d.evidence.clone(),
+        amount_cents: d.amount.cents(),
+        denial_date: Some(date_to_pb(d.denial_date)),
+        remittance_id: d.remittance_id.clone(),
+    }
+}
+
+fn check_file(content: &[u8]) -> Result<(), Status> {
+    if content.is_empty() {
+        return Err(invalid_argument(
+            "content is empty",
+            [("content".into(), "required: the X12 file".into())],
+        ));
+    }
+    Ok(())
+}
+
+impl ClaimsApi {
+    pub(crate) async fn do_scrub_claim(
+        &self,
+        request: Request<pb::ScrubClaimRequest>,
+    ) -> Result<Response<pb::ScrubClaimResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        let req = request.into_inner();
+        let today = self.clock.today();
+        let valid = match claim_from_pb(req.claim.as_ref(), &principal, today) {
+            Ok(valid) => valid,
+            Err(violations) => {
+                return Ok(Response::new(pb::ScrubClaimResponse {
+                    accepted: false,
+                    field_violations: violations
+                        .into_iter()
+                        .map(|v| common::FieldViolation {
+                            field: v.field,
+                            description: v.description,
+                        })
+                        .collect(),
+                    findings: Vec::new(),
+                }));
+            }
+        };
+        let findings = self.scrub(&tenant(&principal), &valid, None).await?;
+        let accepted = !arflow_domain::rules::has_errors(&findings);
+        Ok(Response::new(pb::ScrubClaimResponse {
+            accepted,
+            field_violations: Vec::new(),
+            findings: findings.iter().map(crate::grpc::finding_to_pb).collect(),
+        }))
+    }
+
+    pub(crate) async fn do_post_remittance(
+        &self,
+        request: Request<pb::PostRemittanceRequest>,
+    ) -> Result<Response<pb::PostRemittanceResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        principal.require_role(POSTERS)?;
+        let req = request.into_inner();
+        check_file(&req.content)?;
+        let (tenant, actor) = (tenant(&principal), actor(&principal));
+        let now = self.clock.now();
+        // The raw file first: whatever happens next, the evidence is kept.
+        let file_id = posting::store_file(
+            &self.db,
+            &tenant,
+            "835",
+            &req.file_name,
+            &req.content,
+            &actor,
+            now,
+        )
+        .await
+        .map_err(internal)?;
+        let parsed = x12_map::remittances_from_835(&req.content);
+        let mut results = Vec::new();
+        let mut touched = Vec::new();
+        for item in parsed.remittances {
+            let posted =
+                posting::post_remittance(&self.db, &tenant, &file_id, &item.remit, &actor, now)
+                    .await
+                    .map_err(|posting::Error::Db(e)| internal(e))?;
+            touched.push(posted.remittance_id.clone());
+            let claims = posted
+                .claims
+                .iter()
+                .map(|c| {
+                    touched.extend(c.claim_id.clone());
+                    pb::RemittanceClaimResult {
+                        patient_control_number: c.patient_control_number.clone(),
+                        claim_id: c.claim_id.clone().unwrap_or_default(),
+                        status_code: c.status_code.clone(),
+                        charge_cents: c.charge.cents(),
+                        paid_cents: c.paid.cents(),
+                        claim_status: c
+                            .claim_status
+                            .map(status_to_pb)
+                            .unwrap_or(pb::ClaimStatus::Unspecified)
+                            as i32,
+                        balance_cents: c.balance.map(Money::cents).unwrap_or_default(),
+                        unmatched_reason: c.unmatched_reason.clone().unwrap_or_default(),
+                        denials: c.denials.iter().map(denial_to_pb).collect(),
+                        reversal: c.reversal,
+                    }
+                })
+                .collect();
+            results.push(pb::RemittanceResult {
+                remittance_id: posted.remittance_id,
+                trace_number: item.remit.trace_number.clone(),
+                payer_id: item.remit.payer_id.clone(),
+                payee_id: item.remit.payee_id.clone(),
+                payment_cents: item.remit.payment.cents(),
+                already_posted: posted.already_posted,
+                claims,
+                provider_adjustment_cents: if posted.already_posted {
+                    0
+                } else {
+                    posted.provider_adjustment.cents()
+                },
+                balance_problems: item.balance_problems,
+            });
+        }
+        touched.push(file_id.clone());
+        let mut response = Response::new(pb::PostRemittanceResponse {
+            file_id,
+            remittances: results,
+            problems: parsed.problems,
+        });
+        audit_objects(&mut response, touched);
+        Ok(response)
+    }
+
+    pub(crate) async fn do_post_status_report(
+        &self,
+        request: Request<pb::PostStatusReportRequest>,
+    ) -> Result<Response<pb::PostStatusReportResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        principal.require_role(POSTERS)?;
+        let req = request.into_inner();
+        check_file(&req.content)?;
+        let (tenant, actor) = (tenant(&principal), actor(&principal));
+        let now = self.clock.now();
+        let file_id = posting::store_file(
+            &self.db,
+            &tenant,
+            "277",
+            &req.file_name,
+            &req.content,
+            &actor,
+            now,
+        )
+        .await
+        .map_err(internal)?;
+        let parsed = x12_map::statuses_from_277(&req.content);
+        let mut claims = Vec::with_capacity(parsed.statuses.len());
+        let mut touched = vec![file_id.clone()];
+        for status in &parsed.statuses {
+            let out = posting::post_status(&self.db, &tenant, status, &parsed.source, &actor, now)
+                .await?;
+            touched.extend(out.claim_id.clone());
+            claims.push(pb::StatusReportClaimResult {
+                patient_control_number: out.patient_control_number,
+                claim_id: out.claim_id.unwrap_or_default(),
+                category_code: out.category,
+                status_code: out.status_code,
+                claim_status: out
+                    .claim_status
+                    .map(status_to_pb)
+                    .unwrap_or(pb::ClaimStatus::Unspecified) as i32,
+                note: out.note,
+            });
+        }
+        let mut response = Response::new(pb::PostStatusReportResponse {
+            file_id,
+            claims,
+            problems: parsed.problems,
+        });
+        audit_objects(&mut response, touched);
+        Ok(response)
+    }
+
+    pub(crate) async fn do_list_denials(
+        &self,
+        request: Request<pb::ListDenialsRequest>,
+    ) -> Result<Response<pb::ListDenialsResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        let req = request.into_inner();
+        let size = page_size(req.page_size)?;
+        let mut dv = Vec::new();
+        let from = opt_date(req.denied_from.as_ref(), "denied_from", &mut dv);
+        let to = opt_date(req.denied_to.as_ref(), "denied_to", &mut dv);
+        if !dv.is_empty() {
+            return Err(invalid_argument(
+                "invalid dates",
+                dv.into_iter().map(|v| (v.field, v.description)),
+            ));
+        }
+        let clinic_id = Some(req.clinic_id).filter(|c| !c.is_empty());
+        if clinic_id
+            .as_deref()
+            .is_some_and(|c| !principal.can_access_clinic(c))
+        {
+            return Ok(Response::new(pb::ListDenialsResponse::default()));
+        }
+        let filter = DenialFilter {
+            clinic_id,
+            clinic_scope: principal.clinic_ids.clone(),
+            payer_id: Some(req.payer_id).filter(|p| !p.is_empty()),
+            category: category_from_pb(req.category)?,
+            claim_id: Some(req.claim_id).filter(|c| !c.is_empty()),
+            from,
+            to,
+        };
+        let after = decode_token(&req.page_token, "d1")?;
+        let (denials, next) = posting::list_denials(
+            &self.db,
+            &tenant(&principal),
+            &filter,
+            after.as_deref(),
+            size,
+        )
+        .await
+        .map_err(internal)?;
+        let ids: Vec<String> = denials.iter().map(|d| d.claim_id.clone()).collect();
+        let mut response = Response::new(pb::ListDenialsResponse {
+            denials: denials.iter().map(denial_to_pb).collect(),
+            next_page_token: next.map(|id| encode_token("d1", &id)).unwrap_or_default(),
+        });
+        audit_objects(&mut response, ids);
+        Ok(response)
+    }
+
+    pub(crate) async fn do_summarize_denials(
+        &self,
+        request: Request<pb::SummarizeDenialsRequest>,
+    ) -> Result<Response<pb::SummarizeDenialsResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        let req = request.into_inner();
+        let mut dv = Vec::new();
+        let from = opt_date(req.denied_from.as_ref(), "denied_from", &mut dv);
+        let to = opt_date(req.denied_to.as_ref(), "denied_to", &mut dv);
+        let mut violations: Vec<(String, String)> =
+            dv.into_iter().map(|v| (v.field, v.description)).collect();
+        if req.denied_from.is_none() {
+            violations.push((
+                "denied_from".into(),
+                "required: the first day of the period".into(),
+            ));
+        }
+        if req.denied_to.is_none() {
+            violations.push((
+                "denied_to".into(),
+                "required: the last day of the period".into(),
+            ));
+        }
+        if let (Some(f), Some(t)) = (from, to)
+            && f > t
+        {
+            violations.push(("denied_to".into(), "must not be before denied_from".into()));
+        }
+        if !violations.is_empty() {
+            return Err(invalid_argument("invalid period", violations));
+        }
+        let clinic_id = Some(req.clinic_id).filter(|c| !c.is_empty());
+        if clinic_id
+            .as_deref()
+            .is_some_and(|c| !principal.can_access_clinic(c))
+        {
+            return Ok(Response::new(pb::SummarizeDenialsResponse::default()));
+        }
+        let filter = DenialFilter {
+            clinic_id,
+            clinic_scope: principal.clinic_ids.clone(),
+            payer_id: Some(req.payer_id).filter(|p| !p.is_empty()),
+            from,
+            to,
+            ..Default::default()
+        };
+        let rows = posting::summarize_denials(&self.db, &tenant(&principal), &filter)
+            .await
+            .map_err(internal)?;
+        Ok(Response::new(pb::SummarizeDenialsResponse {
+            total_count: rows.iter().map(|r| r.count).sum(),
+            total_amount_cents: rows.iter().map(|r| r.amount.cents()).sum(),
+            rows: rows
+                .into_iter()
+                .map(|r| pb::DenialSummaryRow {
+                    category: category_to_pb(&r.category) as i32,
+                    payer_id: r.payer_id,
+                    procedure_code: r.procedure_code,
+                    clinic_id: r.clinic_id,
+                    count: r.count,
+                    amount_cents: r.amount.cents(),
+                })
+                .collect(),
+        }))
+    }
+
+    pub(crate) async fn do_list_unmatched_payments(
+        &self,
+        request: Request<pb::ListUnmatchedPaymentsRequest>,
+    ) -> Result<Response<pb::ListUnmatchedPaymentsResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        // Unmatched payments belong to no clinic yet: only tenant-wide keys see them.
+        if !principal.clinic_ids.is_empty() {
+            return Ok(Response::new(pb::ListUnmatchedPaymentsResponse::default()));
+        }
+        let req = request.into_inner();
+        let size = page_size(req.page_size)?;
+        let after = decode_token(&req.page_token, "u1")?;
+        let (rows, next) =
+            posting::list_unmatched(&self.db, &tenant(&principal), after.as_deref(), size)
+                .await
+                .map_err(internal)?;
+        Ok(Response::new(pb::ListUnmatchedPaymentsResponse {
+            payments: rows
+                .into_iter()
+                .map(|u| pb::UnmatchedPayment {
+                    remittance_id: u.remittance_id,
+                    patient_control_number: u.patient_control_number,
+                    payer_claim_control_number: u.payer_claim_control_number,
+                    payer_id: u.payer_id,
+                    paid_cents: u.paid.cents(),
+                    reason: u.reason,
+                })
+                .collect(),
+            next_page_token: next.map(|id| encode_token("u1", &id)).unwrap_or_default(),
+        }))
+    }
+
+    pub(crate) async fn do_get_claim_payments(
+        &self,
+        request: Request<pb::GetClaimPaymentsRequest>,
+    ) -> Result<Response<pb::GetClaimPaymentsResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        let id = request.into_inner().claim_id;
+        crate::grpc::check_claim_id(&id)?;
+        let tenant = tenant(&principal);
+        visible(
+            &principal,
+            store::get_claim(&self.db, &tenant, &id)
+                .await
+                .map_err(internal)?,
+        )?;
+        let payments = posting::claim_payments(&self.db, &tenant, &id)
+            .await
+            .map_err(internal)?;
+        let mut response = Response::new(pb::GetClaimPaymentsResponse {
+            payments: payments
+                .into_iter()
+                .map(|p| pb::ClaimPayment {
+                    id: p.id,
+                    remittance_id: p.remittance_id,
+                    status_code: p.status_code,
+                    charge_cents: p.charge.cents(),
+                    paid_cents: p.paid.cents(),
+                    patient_responsibility_cents: p.patient_responsibility.cents(),
+                    payer_claim_control_number: p.payer_claim_control_number,
+                    reverses_payment_id: p.reverses_payment_id.unwrap_or_default(),
+                    adjustments: p
+                        .adjustments
+                        .into_iter()
+                        .map(|(group, reason, amount, line)| pb::Adjustment {
+                            group_code: group,
+                            reason_code: reason,
+                            amount_cents: amount.cents(),
+                            line_number: line as i32,
+                        })
+                        .collect(),
+                    payment_date: p.payment_date.map(date_to_pb),
+                })
+                .collect(),
+        });
+        audit_objects(&mut response, [id]);
+        Ok(response)
+    }
+
+    pub(crate) async fn do_correct_claim(
+        &self,
+        request: Request<pb::CorrectClaimRequest>,
+    ) -> Result<Response<pb::CorrectClaimResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        principal.require_role(POSTERS)?;
+        let req = request.into_inner();
+        let tenant = tenant(&principal);
+        crate::grpc::check_claim_id(&req.original_claim_id).map_err(|_| {
+            invalid_argument(
+                "original_claim_id is required",
+                [(
+                    "original_claim_id".into(),
+                    "the claim being corrected".into(),
+                )],
+            )
+        })?;
+        let original = visible(
+            &principal,
+            store::get_claim(&self.db, &tenant, &req.original_claim_id)
+                .await
+                .map_err(internal)?,
+        )?;
+        let mut claim = req.claim.clone().unwrap_or_default();
+        claim.original_claim_id = original.id.clone();
+        if claim.frequency == pb::ClaimFrequency::Unspecified as i32 {
+            claim.frequency = pb::ClaimFrequency::Replacement as i32;
+        }
+        if claim.external_id.is_empty() {
+            claim.external_id = original.claim.external_id.clone();
+        }
+        let mut violations: Vec<(String, String)> = Vec::new();
+        if req.request_id.is_empty() {
+            violations.push((
+                "request_id".into(),
+                "required: a client-chosen id that makes retries safe".into(),
+            ));
+        }
+        if claim.frequency == pb::ClaimFrequency::Original as i32 {
+            violations.push((
+                "claim.frequency".into(),
+                "a correction is a replacement (7) or a void (8)".into(),
+            ));
+        }
+        if claim.clinic_id != original.claim.clinic_id {
+            violations.push((
+                "claim.clinic_id".into(),
+                "must be the original claim's clinic".into(),
+            ));
+        }
+        let valid = match claim_from_pb(Some(&claim), &principal, self.clock.today()) {
+            Ok(v) => Some(v),
+            Err(v) => {
+                violations.extend(v.into_iter().map(|f| (f.field, f.description)));
+                None
+            }
+        };
+        let Some(valid) = valid.filter(|_| violations.is_empty()) else {
+            return Err(invalid_argument(
+                "the corrected claim is not valid",
+                violations,
+            ));
+        };
+        let findings = if valid.frequency == Frequency::Void {
+            Vec::new()
+        } else {
+            self.scrub(&tenant, &valid, Some(&original.id)).await?
+        };
+        if arflow_domain::rules::has_errors(&findings) {
+            return Err(crate::grpc::findings_status(&findings));
+        }
+        let item = NewClaim {
+            request_id: req.request_id,
+            request_hash: crate::grpc::request_hash(Some(&claim)),
+            claim: valid,
+            warnings: crate::grpc::stored_warnings(&findings),
+        };
+        let created = store::create_one(
+            &self.db,
+            &tenant,
+            &actor(&principal),
+            &item,
+            self.clock.now(),
+        )
+        .await?;
+        let mut response = Response::new(pb::CorrectClaimResponse {
+            claim: Some(claim_to_pb(&created.claim)),
+            replayed: created.replayed,
+        });
+        audit_objects(&mut response, [created.claim.id, original.id]);
+        Ok(response)
+    }
+
+    pub(crate) async fn do_export_claim_837(
+        &self,
+        request: Request<pb::ExportClaim837Request>,
+    ) -> Result<Response<pb::ExportClaim837Response>, Status> {
+        let principal = auth::principal(&request)?;
+        let req = request.into_inner();
+        crate::grpc::check_claim_id(&req.claim_id)?;
+        let violations = export_violations(&req);
+        if !violations.is_empty() {
+            return Err(invalid_argument(
+                "the 837P needs more than the claim holds",
+                violations,
+            ));
+        }
+        let tenant = tenant(&principal);
+        let claim = visible(
+            &principal,
+            store::get_claim(&self.db, &tenant, &req.claim_id)
+                .await
+                .map_err(internal)?,
+        )?;
+        let original_ccn = match &claim.claim.original_claim_id {
+            Some(id) => store::get_claim(&self.db, &tenant, id)
+                .await
+                .map_err(internal)?
+                .map(|o| o.payer_claim_control_number)
+                .unwrap_or_default(),
+            None => String::new(),
+        };
+        let content = x12_map::claim_to_837(&claim, &original_ccn, &req, self.clock.now())
+            .map_err(|message| {
+                Status::failed_precondition(format!("cannot render this claim as 837P: {message}"))
+            })?;
+        let mut response = Response::new(pb::ExportClaim837Response {
+            file_name: format!("{}.837p.x12", claim.claim.external_id),
+            content,
+        });
+        audit_objects(&mut response, [claim.id]);
+        Ok(response)
+    }
+}
+
+/// What the 837P needs from the request (the claim record does not hold it).
+fn export_violations(req: &pb::ExportClaim837Request) -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    let mut required = |field: &str, value: &str| {
+        if value.trim().is_empty() {
+            v.push((field.to_string(), "required for the 837P".to_string()));
+        }
+    };
+    required("submitter_id", &req.submitter_id);
+    required("submitter_name", &req.submitter_name);
+    required("receiver_id", &req.receiver_id);
+    required("receiver_name", &req.receiver_name);
+    required("claim_filing_indicator", &req.claim_filing_indicator);
+    for (name, address) in [
+        ("billing_provider_address", &req.billing_provider_address),
+        ("subscriber_address", &req.subscriber_address),
+    ] {
+        let a = address.clone().unwrap_or_default();
+        required(&format!("{name}.line1"), &a.line1);
+        required(&format!("{name}.city"), &a.city);
+        required(&format!("{name}.state"), &a.state);
+        required(&format!("{name}.postal_code"), &a.postal_code);
+    }
+    if !(req.billing_provider_tax_id.len() == 9
+        && req
+            .billing_provider_tax_id
+            .chars()
+            .all(|c| c.is_ascii_digit()))
+    {
+        v.push((
+            "billing_provider_tax_id".into(),
+            "the billing provider's 9-digit EIN (REF*EI)".into(),
+        ));
+    }
+    if !matches!(req.subscriber_gender.as_str(), "F" | "M" | "U") {
+        v.push(("subscriber_gender".into(), "F, M or U".into()));
+    }
+    v
+}
