@@ -104,17 +104,43 @@ pub fn denial_to_pb(d: &DenialRow) -> pb::Denial {
     }
 }
 
-fn check_file(content: &[u8]) -> Result<(), Status> {
-    if content.is_empty() {
-        return Err(invalid_argument(
-            "content is empty",
-            [("content".into(), "required: the X12 file".into())],
-        ));
-    }
-    Ok(())
+/// A payer file accepted for posting.
+struct Received {
+    tenant: crate::store::TenantId,
+    actor: String,
+    now: chrono::DateTime<chrono::Utc>,
+    file_id: String,
 }
 
 impl ClaimsApi {
+    /// Checks the caller and the file, then stores the raw file before anything is posted from
+    /// it: whatever happens next, the evidence is kept.
+    async fn receive_file(
+        &self,
+        principal: &auth::Principal,
+        kind: &str,
+        file_name: &str,
+        content: &[u8],
+    ) -> Result<Received, Status> {
+        principal.require_role(POSTERS)?;
+        if content.is_empty() {
+            return Err(invalid_argument(
+                "content is empty",
+                [("content".into(), "required: the X12 file".into())],
+            ));
+        }
+        let (tenant, actor, now) = (tenant(principal), actor(principal), self.clock.now());
+        let file_id = posting::store_file(&self.db, &tenant, kind, file_name, content, &actor, now)
+            .await
+            .map_err(internal)?;
+        Ok(Received {
+            tenant,
+            actor,
+            now,
+            file_id,
+        })
+    }
+
     pub(crate) async fn do_scrub_claim(
         &self,
         request: Request<pb::ScrubClaimRequest>,
@@ -152,23 +178,15 @@ impl ClaimsApi {
         request: Request<pb::PostRemittanceRequest>,
     ) -> Result<Response<pb::PostRemittanceResponse>, Status> {
         let principal = auth::principal(&request)?;
-        principal.require_role(POSTERS)?;
         let req = request.into_inner();
-        check_file(&req.content)?;
-        let (tenant, actor) = (tenant(&principal), actor(&principal));
-        let now = self.clock.now();
-        // The raw file first: whatever happens next, the evidence is kept.
-        let file_id = posting::store_file(
-            &self.db,
-            &tenant,
-            "835",
-            &req.file_name,
-            &req.content,
-            &actor,
+        let Received {
+            tenant,
+            actor,
             now,
-        )
-        .await
-        .map_err(internal)?;
+            file_id,
+        } = self
+            .receive_file(&principal, "835", &req.file_name, &req.content)
+            .await?;
         let parsed = x12_map::remittances_from_835(&req.content);
         let mut results = Vec::new();
         let mut touched = Vec::new();
@@ -232,22 +250,15 @@ impl ClaimsApi {
         request: Request<pb::PostStatusReportRequest>,
     ) -> Result<Response<pb::PostStatusReportResponse>, Status> {
         let principal = auth::principal(&request)?;
-        principal.require_role(POSTERS)?;
         let req = request.into_inner();
-        check_file(&req.content)?;
-        let (tenant, actor) = (tenant(&principal), actor(&principal));
-        let now = self.clock.now();
-        let file_id = posting::store_file(
-            &self.db,
-            &tenant,
-            "277",
-            &req.file_name,
-            &req.content,
-            &actor,
+        let Received {
+            tenant,
+            actor,
             now,
-        )
-        .await
-        .map_err(internal)?;
+            file_id,
+        } = self
+            .receive_file(&principal, "277", &req.file_name, &req.content)
+            .await?;
         let parsed = x12_map::statuses_from_277(&req.content);
         let mut claims = Vec::with_capacity(parsed.statuses.len());
         let mut touched = vec![file_id.clone()];

@@ -375,11 +375,12 @@ async fn insert_rows(
                 .bind(to_micros(now));
         }
         q.execute(&mut *conn).await?;
-        for (_, s) in chunk {
-            if s.claim.status == ClaimStatus::Submitted {
-                bus::publish(conn, &submitted_event(s, now)).await?;
-            }
-        }
+        let events: Vec<bus::Envelope> = chunk
+            .iter()
+            .filter(|(_, s)| s.claim.status == ClaimStatus::Submitted)
+            .map(|(_, s)| submitted_event(s, now))
+            .collect();
+        bus::publish_many(conn, &events).await?;
     }
     Ok(())
 }

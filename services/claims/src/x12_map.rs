@@ -59,7 +59,12 @@ fn adjustments(list: &[Adjustment]) -> Vec<AdjIn> {
 fn line(svc: &ServicePayment) -> LinePayIn {
     LinePayIn {
         procedure_code: svc.procedure.code.to_string(),
-        modifiers: svc.procedure.modifiers.iter().map(|m| m.to_string()).collect(),
+        modifiers: svc
+            .procedure
+            .modifiers
+            .iter()
+            .map(|m| m.to_string())
+            .collect(),
         original_procedure_code: svc
             .original_procedure
             .as_ref()
@@ -74,7 +79,11 @@ fn line(svc: &ServicePayment) -> LinePayIn {
             .filter(|r| r.qualifier == "HE")
             .map(|r| r.code.to_string())
             .collect(),
-        line_control_number: svc.line_item_control_number.as_deref().unwrap_or_default().to_string(),
+        line_control_number: svc
+            .line_item_control_number
+            .as_deref()
+            .unwrap_or_default()
+            .to_string(),
         service_date: svc.service_date.or(svc.period_start),
     }
 }
@@ -93,7 +102,11 @@ fn claim(clp: &ClaimPayment) -> ClaimPayIn {
         charge: clp.charge.unwrap_or(Money::ZERO),
         paid: clp.paid.unwrap_or(Money::ZERO),
         patient_responsibility: clp.patient_responsibility.unwrap_or(Money::ZERO),
-        payer_claim_control_number: clp.payer_claim_control_number.as_deref().unwrap_or_default().to_string(),
+        payer_claim_control_number: clp
+            .payer_claim_control_number
+            .as_deref()
+            .unwrap_or_default()
+            .to_string(),
         adjustments: adjustments(&clp.adjustments),
         remarks,
         lines: clp.lines.iter().map(line).collect(),
@@ -129,8 +142,16 @@ fn remittance(control_number: &str, r: &Remittance835) -> RemitIn {
         payer_name: payer.map(|p| text(&p.name)).unwrap_or_default(),
         payee_id,
         trace_number: trace.map(|t| text(&t.trace_number)).unwrap_or_default(),
-        payment: r.payment.as_ref().and_then(|p| p.amount).unwrap_or(Money::ZERO),
-        method: r.payment.as_ref().map(|p| opt_text(p.method.as_ref())).unwrap_or_default(),
+        payment: r
+            .payment
+            .as_ref()
+            .and_then(|p| p.amount)
+            .unwrap_or(Money::ZERO),
+        method: r
+            .payment
+            .as_ref()
+            .map(|p| opt_text(p.method.as_ref()))
+            .unwrap_or_default(),
         payment_date: r.payment.as_ref().and_then(|p| p.date),
         claims: r.claims.iter().map(claim).collect(),
         provider_adjustments: r
