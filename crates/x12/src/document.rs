@@ -879,17 +879,13 @@ pub fn read(bytes: &[u8]) -> Document {
     reader.close_set(None);
     reader.close_group(None);
     reader.close_interchange(None);
-    let mut problems = tokens.problems;
-    problems.extend(reader.problems.into_vec());
-    // Tokenizer problems first in file order, then the rest by position: a stable order for
-    // reports and tests.
-    problems.sort_by_key(|p| (p.segment_index.unwrap_or(usize::MAX), p.line.unwrap_or(0)));
-    if problems.len() > crate::problem::MAX_PROBLEMS + 1 {
-        problems.truncate(crate::problem::MAX_PROBLEMS + 1);
+    for p in tokens.problems {
+        reader.problems.push(p);
     }
+    reader.problems.add_dropped(tokens.dropped);
     Document {
         interchanges: reader.interchanges,
-        problems,
+        problems: reader.problems.into_vec(),
         segment_count: count,
     }
 }
@@ -993,6 +989,17 @@ mod tests {
         let doc = read(text.as_bytes());
         assert_eq!(doc.problems.len(), 2);
         assert!(doc.problems.iter().all(|p| p.severity == Severity::Warning));
+    }
+
+    #[test]
+    fn problems_are_capped_with_a_summary() {
+        // Every segment id is invalid and every segment is outside a transaction.
+        let text = format!("{ISA}{}", "x*1~".repeat(3000));
+        let doc = read(text.as_bytes());
+        assert_eq!(doc.problems.len(), crate::problem::MAX_PROBLEMS + 1);
+        let last = doc.problems.last().unwrap();
+        assert_eq!(last.kind, ProblemKind::TooManyProblems);
+        assert!(last.message.starts_with("5001 more"), "{}", last.message);
     }
 
     #[test]

@@ -125,7 +125,7 @@ pub struct RemittanceSummary {
     pub trace_number: Option<Text>,
     /// N1*PR N102.
     pub payer: Option<Text>,
-    /// N1*PE N103:N104, e.g. `XX:1234567893`.
+    /// N1*PE N103:N104, e.g. `XX:1234567893`; `null` without N104.
     pub payee: Option<String>,
     /// Σ CLP04, cents.
     pub total_paid: Option<Money>,
@@ -361,12 +361,9 @@ fn transaction_report(t: &TransactionSet) -> TransactionReport {
                 payment_date: pay.and_then(|p| p.date),
                 trace_number: rm.trace.as_ref().map(|t| t.trace_number.clone()),
                 payer: rm.payer.as_ref().map(|p| p.name.clone()),
-                payee: rm.payee.as_ref().map(|p| {
-                    format!(
-                        "{}:{}",
-                        p.id_qualifier.as_deref().unwrap_or(""),
-                        p.id.as_deref().unwrap_or("")
-                    )
+                payee: rm.payee.as_ref().and_then(|p| {
+                    let id = p.id.as_deref()?;
+                    Some(format!("{}:{id}", p.id_qualifier.as_deref().unwrap_or("")))
                 }),
                 total_paid,
                 total_provider_adjustments: total_plb,

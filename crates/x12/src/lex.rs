@@ -366,7 +366,10 @@ pub struct Tokenizer<'a> {
     done: bool,
     /// Whether the current delimiters were guessed for a fragment (no ISA).
     pub fragment: bool,
+    /// The first [`crate::problem::MAX_PROBLEMS`] problems found.
     pub problems: Vec<Problem>,
+    /// Problems found beyond those kept.
+    pub dropped: usize,
 }
 
 impl<'a> Tokenizer<'a> {
@@ -380,6 +383,7 @@ impl<'a> Tokenizer<'a> {
             done: false,
             fragment: false,
             problems: Vec::new(),
+            dropped: 0,
         }
     }
 
@@ -412,6 +416,8 @@ impl<'a> Tokenizer<'a> {
         };
         if self.problems.len() < crate::problem::MAX_PROBLEMS {
             self.problems.push(p);
+        } else {
+            self.dropped += 1;
         }
     }
 

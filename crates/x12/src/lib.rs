@@ -15,7 +15,8 @@
 //! - writers: [`inquiry::write_276`] and [`professional::write_837p`] on the shared envelope
 //!   machinery of [`write`], which refuses data X12 cannot carry.
 //! - shared pieces: [`problem`] (located problems), [`value`] (exact amounts, decimals,
-//!   dates), [`text`] (a string that keeps short values inline), [`common`] (NM1, REF, N3/N4, PER, AMT, DTP, procedure composites).
+//!   dates), [`text`] (a string that keeps short values inline), [`common`] (NM1, REF,
+//!   N3/N4, PER, AMT, DTP, procedure composites).
 //!
 //! Two promises hold everywhere: reading never panics and never returns an error for bad
 //! content (everything wrong becomes a located [`Problem`]; the crate is fuzzed, see

@@ -175,6 +175,11 @@ impl Problems {
         }
     }
 
+    /// Counts problems that were found (and capped) elsewhere.
+    pub fn add_dropped(&mut self, n: usize) {
+        self.dropped += n;
+    }
+
     pub fn len(&self) -> usize {
         self.list.len() + self.dropped
     }
@@ -183,7 +188,11 @@ impl Problems {
         self.len() == 0
     }
 
+    /// The problems kept, in file order (by segment, whole-file problems last), then the
+    /// summary of those not kept.
     pub fn into_vec(mut self) -> Vec<Problem> {
+        self.list
+            .sort_by_key(|p| (p.segment_index.unwrap_or(usize::MAX), p.line.unwrap_or(0)));
         if self.dropped > 0 {
             self.list.push(Problem::error(
                 ProblemKind::TooManyProblems,
