@@ -190,3 +190,107 @@ fn a_postgres_url_without_redis_is_refused_with_what_to_set() {
     );
     assert!(text.contains("mode: distributed"));
 }
+
+/// A small, balanced 835 for the command-line tests (one claim, paid with a contractual
+/// adjustment).
+fn small_835(pcn: &str) -> String {
+    [
+        "ISA*00*          *00*          *ZZ*PAYER          *ZZ*ARFLOW         *261101*1200*^*00501*000000201*0*T*:~",
+        "GS*HP*PAYER*ARFLOW*20261101*1200*201*X*005010X221A1~",
+        "ST*835*0001~",
+        "BPR*I*150*C*ACH*CCP*01*999999999*DA*123456*1512345678**01*999988880*DA*98765*20261101~",
+        "TRN*1*CLI-CHK-1*1512345678~",
+        "N1*PR*UNITEDHEALTHCARE*XV*87726~",
+        "N1*PE*CALM HARBOR COUNSELING*XX*1245319599~",
+        "LX*1~",
+        &format!("CLP*{pcn}*1*205*150*0*12*CLI-ICN-1~"),
+        "SVC*HC:90837:95*180*130**1~",
+        "CAS*CO*45*50~",
+        "SVC*HC:90785:95*25*20**1~",
+        "CAS*CO*45*5~",
+        "SE*12*0001~",
+        "GE*1*201~",
+        "IEA*1*000000201~",
+    ]
+    .join("\n")
+}
+
+#[tokio::test]
+async fn era_import_and_x12_inspect_from_the_command_line() {
+    let scratch = SqliteFile::create().unwrap();
+    let env = embedded_env(&scratch.dir);
+    let server = Server::start(env.clone());
+    let key = std::fs::read_to_string(scratch.dir.join("admin.key"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let mut api = server.client(&key).await;
+    let c = api
+        .create_claim(create(claim("clinic-a", "CLI-1"), "cli-1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .claim
+        .unwrap();
+    let file = scratch.dir.join("remit.835");
+    std::fs::write(&file, small_835("CLI-1")).unwrap();
+
+    // inspect: local, JSON, balanced.
+    let out = arflow(&["x12", "inspect", "--json", file.to_str().unwrap()], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["format"], "arflow.x12.inspect/1");
+    assert_eq!(report["summary"]["ok"], true);
+    let text = arflow(&["x12", "inspect", file.to_str().unwrap()], &[]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("balanced"));
+
+    // era import posts once; the second time says so.
+    let run = || {
+        arflow(
+            &[
+                "era",
+                "import",
+                file.to_str().unwrap(),
+                "--addr",
+                &server.grpc,
+                "--key",
+                &key,
+            ],
+            &[],
+        )
+    };
+    let first = run();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).contains("1 claims posted, 0 unmatched"));
+    let second = run();
+    assert!(String::from_utf8_lossy(&second.stdout).contains("already posted"));
+    let paid = api
+        .get_claim(pb::GetClaimRequest { claim_id: c.id })
+        .await
+        .unwrap()
+        .into_inner()
+        .claim
+        .unwrap();
+    assert_eq!(
+        (paid.status, paid.balance_cents, paid.paid_cents),
+        (pb::ClaimStatus::Paid as i32, 0, 15_000)
+    );
+
+    // A broken file: inspect reports it and fails.
+    std::fs::write(
+        &file,
+        small_835("CLI-1").replace("SE*12*0001", "SE*99*0001"),
+    )
+    .unwrap();
+    let broken = arflow(&["x12", "inspect", file.to_str().unwrap()], &[]);
+    assert!(!broken.status.success());
+    assert!(String::from_utf8_lossy(&broken.stdout).contains("SE01"));
+}

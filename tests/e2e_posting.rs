@@ -737,3 +737,52 @@ async fn public_835_samples_post() {
     };
     assert_eq!(paid, clp_paid, "every payment reached its claim");
 }
+
+/// Public 277CA samples: claims are created for their patient control numbers, then posted.
+#[tokio::test]
+async fn public_277ca_samples_post() {
+    let Ok(folder) = std::env::var("ARFLOW_X12_SAMPLES") else {
+        eprintln!("ARFLOW_X12_SAMPLES is not set: public sample files skipped");
+        return;
+    };
+    let dir = std::path::Path::new(&folder).join("imsweb__x12-parser");
+    let (Ok(accepted), Ok(rejected)) = (
+        std::fs::read(dir.join("x12_277CA_accepted.txt")),
+        std::fs::read(dir.join("x12_277CA_rejected.txt")),
+    ) else {
+        eprintln!("imsweb 277CA samples not found: skipped");
+        return;
+    };
+    let pg = PgDatabase::create().await.unwrap();
+    let redis = RedisPrefix::new();
+    let server = Server::start(Server::env_for(&pg, &redis));
+    let mut api = server.client(&server.key("acme", "partner", &[])).await;
+    // The claim-level TRN02s of the two files (the README lists their STC categories).
+    let ok = new_claim(&mut api, "5781").await;
+    let bad = new_claim(&mut api, "3920394930203").await;
+    for (name, content) in [("accepted", accepted), ("rejected", rejected)] {
+        let report = api
+            .post_status_report(pb::PostStatusReportRequest {
+                file_name: name.into(),
+                content,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            report.problems.iter().all(|p| !p.blocking),
+            "{name}: {:?}",
+            report.problems
+        );
+    }
+    assert_eq!(
+        get(&mut api, &ok.id).await.status,
+        pb::ClaimStatus::Accepted as i32,
+        "STC A2"
+    );
+    assert_eq!(
+        get(&mut api, &bad.id).await.status,
+        pb::ClaimStatus::Rejected as i32,
+        "STC A7:562"
+    );
+}
