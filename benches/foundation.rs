@@ -7,10 +7,11 @@
 //!   Budget: Postgres ImportClaims >= 25% of raw.
 //! - Bus: publish (outbox, in transactions of 100) -> relay -> Redis -> consumer commit (inbox +
 //!   one effect row), beside raw XADD (pipelined in batches of the same size) with
-//!   XREADGROUP/XACK. Budget: >= 30% of raw.
+//!   XREADGROUP/XACK, budget >= 30% of raw; and, for scale, beside raw one-message-at-a-time
+//!   XADD + XREADGROUP COUNT 1 + XACK.
 //!
 //! Run: `./scripts/bench` (starts Postgres and Redis when needed). Sizes: ARFLOW_BENCH_CLAIMS
-//! (default 5000), ARFLOW_BENCH_EVENTS (default 20000).
+//! (default 5000), ARFLOW_BENCH_EVENTS (default 20000); ARFLOW_BENCH_ONLY=import skips the bus.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -316,20 +317,22 @@ async fn bus_rate(n: usize) -> f64 {
     };
     let start = Instant::now();
     for batch in 0..n.div_ceil(100) {
+        let envelopes: Vec<Envelope> = (0..100.min(n - batch * 100))
+            .map(|i| {
+                let agg = format!("agg-{}", (batch * 100 + i) % 1000);
+                bus::new_envelope(
+                    "benchsvc",
+                    "arflow.events.v1.ClaimStatusChanged",
+                    "bench",
+                    &agg,
+                    1,
+                    clock.now(),
+                    &payload,
+                )
+            })
+            .collect();
         let mut tx = db.begin().await.unwrap();
-        for i in 0..100.min(n - batch * 100) {
-            let agg = format!("agg-{}", (batch * 100 + i) % 1000);
-            let env = bus::new_envelope(
-                "benchsvc",
-                "arflow.events.v1.ClaimStatusChanged",
-                "bench",
-                &agg,
-                1,
-                clock.now(),
-                &payload,
-            );
-            bus::publish(&mut tx, &env).await.unwrap();
-        }
+        bus::publish_many(&mut tx, &envelopes).await.unwrap();
         tx.commit().await.unwrap();
     }
     while done.load(Ordering::Relaxed) < n {
@@ -419,6 +422,56 @@ async fn raw_redis_rate(n: usize) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Raw Redis one message at a time: each XADD its own round trip, the reader XREADGROUP COUNT 1
+/// and XACK per entry (what a publisher and consumer without batching do).
+async fn raw_redis_single_rate(n: usize) -> f64 {
+    use redis::AsyncCommands as _;
+    let redis = RedisPrefix::new();
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let stream = format!("{}raw1", redis.prefix);
+    let mut writer = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&stream)
+        .arg("g")
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(&mut writer)
+        .await
+        .unwrap();
+    let envelope = vec![7u8; 120];
+    let start = Instant::now();
+    let reader = tokio::spawn({
+        let (client, stream) = (client.clone(), stream.clone());
+        async move {
+            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            let mut seen = 0;
+            while seen < n {
+                let opts = redis::streams::StreamReadOptions::default()
+                    .group("g", "c")
+                    .count(1)
+                    .block(100);
+                let reply: redis::streams::StreamReadReply =
+                    conn.xread_options(&[&stream], &[">"], &opts).await.unwrap();
+                for key in reply.keys {
+                    for e in key.ids {
+                        let _: i64 = conn.xack(&stream, "g", &[&e.id]).await.unwrap();
+                        seen += 1;
+                    }
+                }
+            }
+        }
+    });
+    for _ in 0..n {
+        let _: String = writer
+            .xadd(&stream, "*", &[("envelope", &envelope)])
+            .await
+            .unwrap();
+    }
+    reader.await.unwrap();
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
 fn line(name: &str, ours: f64, raw: f64, unit: &str, budget: f64) {
     let ratio = ours / raw;
     println!(
@@ -488,7 +541,12 @@ async fn main() {
         0.0,
     );
 
+    if std::env::var("ARFLOW_BENCH_ONLY").is_ok_and(|v| v == "import") {
+        return;
+    }
     let bus = bus_rate(n_events).await;
     let raw = raw_redis_rate(n_events).await;
     line("Bus publish->commit", bus, raw, "events/s", 0.30);
+    let single = raw_redis_single_rate(n_events / 4).await;
+    line("  vs raw one at a time", bus, single, "events/s", 0.0);
 }

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 /// Every role this build knows, in start order.
-pub const ROLES: &[&str] = &["claims"];
+pub const ROLES: &[&str] = &["claims", "scheduler", "assignment"];
 
 /// A process's resources, shared by its roles.
 #[derive(Clone)]
@@ -137,7 +137,7 @@ pub async fn run(
         });
     }
 
-    let mut routes: Option<tonic::service::Routes> = None;
+    let mut routes = tonic::service::RoutesBuilder::default();
     let mut health_names: Vec<&'static str> = Vec::new();
     for role in &roles {
         match *role {
@@ -149,18 +149,52 @@ pub async fn run(
                     payer_rules: load_payer_rules(&config)?,
                 });
                 let svc = claims.grpc_service();
-                routes = Some(match routes.take() {
-                    Some(r) => r.add_service(svc),
-                    None => tonic::service::Routes::new(svc),
-                });
+                routes.add_service(svc);
                 health_names.push(arflow_claims::HEALTH_NAME);
                 let token = shutdown.clone();
                 tasks.spawn(async move { claims.run(token).await.context("claims service") });
             }
+            "scheduler" => {
+                let scheduler = arflow_scheduler::build(arflow_scheduler::Options {
+                    db: db.clone(),
+                    clock: clock.clone(),
+                    bus: bus.clone(),
+                    replica: replica_name("scheduler"),
+                    settings: arflow_scheduler::Settings::default(),
+                    payer_rules: load_payer_rules(&config)?,
+                    max_message_bytes: config.grpc.max_message_bytes,
+                    claim_source: None,
+                })?;
+                let svc = scheduler.grpc_service();
+                routes.add_service(svc);
+                health_names.push(arflow_scheduler::HEALTH_NAME);
+                let token = shutdown.clone();
+                tasks.spawn(async move { scheduler.run(token).await.context("scheduler service") });
+            }
+            "assignment" => {
+                let mut options = arflow_assignment::Options::new(
+                    db.clone(),
+                    clock.clone(),
+                    bus.clone(),
+                    replica_name("assignment"),
+                );
+                options.max_message_bytes = config.grpc.max_message_bytes;
+                let assignment = arflow_assignment::build(options);
+                let svc = assignment.grpc_service();
+                routes.add_service(svc);
+                health_names.push(arflow_assignment::HEALTH_NAME);
+                let token = shutdown.clone();
+                tasks.spawn(
+                    async move { assignment.run(token).await.context("assignment service") },
+                );
+            }
             other => bail!("role {other} is not wired"),
         }
     }
-    let routes = routes.context("no service enabled")?;
+    if health_names.is_empty() {
+        bail!("no service enabled");
+    }
+    let routes = routes.routes();
     tracing::info!(grpc = %bound.grpc, roles = ?roles, "arflow serving");
     let options = ServerOptions {
         grpc: config.grpc.clone(),
@@ -206,4 +240,10 @@ pub fn load_payer_rules(config: &Config) -> anyhow::Result<arflow_domain::rules:
         .with_context(|| format!("read claims.payer_rules_file {path}"))?;
     arflow_domain::rules::PayerRuleSet::from_json(&text)
         .with_context(|| format!("payer rules in {path}"))
+}
+
+/// This process's consumer name within a role's group: unique per replica.
+fn replica_name(role: &str) -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
+    format!("{role}-{host}-{}", std::process::id())
 }

@@ -11,6 +11,8 @@ ALTER TABLE claims ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
 CREATE INDEX claims_tenant_external ON claims (tenant_id, external_id);
 -- The scrubber reads a patient's earlier services (frequency limits, session counts).
 CREATE INDEX claims_tenant_patient ON claims (tenant_id, patient_id);
+-- "Has this claim been replaced?" (history and matching skip replaced originals).
+CREATE INDEX claims_original ON claims (tenant_id, original_claim_id) WHERE original_claim_id IS NOT NULL;
 
 -- Every X12 file received, stored before anything is posted from it: the raw bytes are the
 -- evidence a billing team goes back to. One row per distinct content (SHA-256) per tenant.

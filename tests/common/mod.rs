@@ -52,8 +52,18 @@ impl Server {
     }
 
     pub fn start(env: Vec<(String, String)>) -> Server {
+        let roles: Vec<String> = env
+            .iter()
+            .find(|(k, _)| k == "ARFLOW_TEST_ROLES")
+            .map(|(_, v)| {
+                v.split(',')
+                    .flat_map(|r| ["--service".to_string(), r.to_string()])
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut child = Command::new(env!("CARGO_BIN_EXE_arflow"))
             .arg("serve")
+            .args(roles)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env_remove("ARFLOW_CONFIG")
             .stdout(Stdio::piped())
@@ -214,5 +224,44 @@ pub fn create(pcn_claim: pb::Claim, request_id: &str) -> pb::CreateClaimRequest 
     pb::CreateClaimRequest {
         request_id: request_id.into(),
         claim: Some(pcn_claim),
+    }
+}
+
+pub type AssignmentClient =
+    arflow_api::assignment::v1::assignment_service_client::AssignmentServiceClient<
+        InterceptedService<Channel, arflow::client::Auth>,
+    >;
+
+pub async fn assignment_client(addr: &str, key: &str) -> AssignmentClient {
+    let channel = Channel::from_shared(addr.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect to arflow");
+    let value = format!("Bearer {key}").parse::<MetadataValue<_>>().unwrap();
+    arflow_api::assignment::v1::assignment_service_client::AssignmentServiceClient::with_interceptor(
+        channel,
+        arflow::client::Auth::new(Some(value)),
+    )
+}
+
+/// Replaces (or adds) one variable of a server environment.
+pub fn set_env(env: &mut Vec<(String, String)>, key: &str, value: &str) {
+    env.retain(|(k, _)| k != key);
+    env.push((key.to_string(), value.to_string()));
+}
+
+impl Server {
+    /// Starts `arflow serve` with only the given roles.
+    pub fn start_roles(env: Vec<(String, String)>, roles: &[&str]) -> Server {
+        let mut env = env;
+        set_env(&mut env, "ARFLOW_TEST_ROLES", &roles.join(","));
+        Server::start(env)
+    }
+
+    /// Kills the process at once (SIGKILL): a replica dying mid-batch.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -3,6 +3,8 @@
 //! - [`common::v1`]: shared messages (dates, field violations).
 //! - [`events::v1`]: the event envelope and every event payload.
 //! - [`claims::v1`]: the claims service.
+//! - [`scheduler::v1`]: durable timers and cron jobs.
+//! - [`assignment::v1`]: specialists, follow-up tasks and queues.
 //! - [`FILE_DESCRIPTOR_SET`]: all of the above, for gRPC server reflection.
 #![allow(clippy::all, clippy::pedantic, missing_docs)]
 
@@ -21,6 +23,18 @@ pub mod events {
 pub mod claims {
     pub mod v1 {
         tonic::include_proto!("arflow.claims.v1");
+    }
+}
+
+pub mod scheduler {
+    pub mod v1 {
+        tonic::include_proto!("arflow.scheduler.v1");
+    }
+}
+
+pub mod assignment {
+    pub mod v1 {
+        tonic::include_proto!("arflow.assignment.v1");
     }
 }
 

@@ -23,7 +23,7 @@ use sqlx::Row as _;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-const WAIT: Duration = Duration::from_secs(15);
+const WAIT: Duration = Duration::from_secs(30);
 
 /// Everything the bus logs during the suite (debug level and up), to check that no payload
 /// (the stand-in for PHI, `patient-data-…`) is ever logged. Set ARFLOW_TEST_LOG=1 to also see it.

@@ -34,12 +34,14 @@ impl PgDatabase {
         conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .await?;
         conn.close().await?;
-        let base = admin
-            .rsplit_once('/')
-            .map(|(b, _)| b.to_string())
-            .unwrap_or(admin);
+        // Same server and options (e.g. `?sslmode=disable`), another database.
+        let (path, query) = match admin.split_once('?') {
+            Some((p, q)) => (p, format!("?{q}")),
+            None => (admin.as_str(), String::new()),
+        };
+        let base = path.rsplit_once('/').map(|(b, _)| b).unwrap_or(path);
         Ok(PgDatabase {
-            url: format!("{base}/{name}"),
+            url: format!("{base}/{name}{query}"),
             name,
         })
     }

@@ -21,8 +21,12 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::store::{self, NewClaim, StoredClaim, StoredFinding, TenantId};
 
-/// How many streamed claims are written per transaction by ImportClaims.
-const IMPORT_CHUNK: usize = 200;
+/// How many streamed claims are written per transaction by ImportClaims. Measured with the
+/// foundation benchmark: Postgres is fastest around 200 (500 was 15% slower); SQLite binding
+/// cost grows faster than linearly with the statement's parameter count, so it takes smaller
+/// chunks.
+const IMPORT_CHUNK_POSTGRES: usize = 200;
+const IMPORT_CHUNK_SQLITE: usize = 25;
 const MAX_PAGE_SIZE: usize = 1000;
 const DEFAULT_PAGE_SIZE: usize = 100;
 /// Roles that may create claims and change their status.
@@ -759,6 +763,10 @@ impl ClaimsService for ClaimsApi {
         let mut stream = request.into_inner();
         let mut results: Vec<pb::ImportClaimResult> = Vec::new();
         let mut pending: Vec<(usize, String, String, ValidClaim)> = Vec::new();
+        let chunk_size = match self.db.backend() {
+            arflow_platform::Backend::Postgres => IMPORT_CHUNK_POSTGRES,
+            arflow_platform::Backend::Sqlite => IMPORT_CHUNK_SQLITE,
+        };
         let mut inflight: Option<tokio::task::JoinHandle<Result<Vec<ChunkOutcome>, Status>>> = None;
         let mut index = 0usize;
         let mut stream_error = None;
@@ -807,7 +815,7 @@ impl ClaimsService for ClaimsApi {
                 }
                 None => true,
             };
-            if pending.len() >= IMPORT_CHUNK || (done && !pending.is_empty()) {
+            if pending.len() >= chunk_size || (done && !pending.is_empty()) {
                 // Write this chunk while the next one streams in; one write in flight at a time.
                 if let Some(write) = inflight.take() {
                     apply_chunk(&mut results, write.await.map_err(internal)??);

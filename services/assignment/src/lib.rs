@@ -1,0 +1,153 @@
+//! The assignment service: specialists, follow-up tasks, their queues and the follow-up log.
+//!
+//! - [`consumer`]: claim and scheduler events -> tasks (bus group `assignment`, streams
+//!   `claims` and `scheduler`), and the per-claim projection it keeps (we never read the
+//!   claims tables).
+//! - [`store`]: the SQL: specialists and their coverage, tasks (one OPEN task per claim and
+//!   kind), assignment under concurrency, ClaimNextTask, the follow-up log, the change log
+//!   WatchQueues streams; the events written to the outbox with each change (TaskCreated,
+//!   TaskAssigned, TaskCompleted, TaskUnassigned, FollowUpScheduled on stream `assignment`).
+//! - [`priority`]: the pure priority score and its reasons.
+//! - [`grpc`]: `arflow.assignment.v1.AssignmentService` — proto <-> store, roles, scoping,
+//!   errors.
+//!
+//! Shape (DESIGN §1): [`Options`] -> [`build`] -> [`Assignment::run`] (the event consumer, and
+//! the sweep that retries the unassigned queue and rescores open tasks daily); the binary mounts
+//! [`Assignment::grpc_service`] on the shared server.
+pub mod consumer;
+pub mod grpc;
+pub mod priority;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arflow_api::assignment::v1::assignment_service_server::AssignmentServiceServer;
+use arflow_platform::bus::{Bus, Subscription};
+use arflow_platform::{Clock, Db};
+use tokio_util::sync::CancellationToken;
+
+/// gRPC health name of the service.
+pub const HEALTH_NAME: &str = "arflow.assignment.v1.AssignmentService";
+
+/// What the assignment service needs from the process.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub db: Db,
+    pub clock: Clock,
+    /// The process's event bus (the consumer reads `claims` and `scheduler` through it).
+    pub bus: Bus,
+    /// This replica's consumer name, unique within the group (e.g. `assignment-<host>-<pid>`).
+    pub consumer_name: String,
+    /// Largest gRPC message accepted or sent.
+    pub max_message_bytes: usize,
+    /// How often the unassigned queue is retried (capacity freed, a specialist added or back
+    /// in office). Real time.
+    pub sweep_interval: Duration,
+    /// How often an open WatchQueues stream looks for new changes. Real time.
+    pub watch_poll_interval: Duration,
+}
+
+impl Options {
+    /// Options with the default intervals (sweep 1 s, watch poll 200 ms).
+    pub fn new(db: Db, clock: Clock, bus: Bus, consumer_name: impl Into<String>) -> Options {
+        Options {
+            db,
+            clock,
+            bus,
+            consumer_name: consumer_name.into(),
+            max_message_bytes: 4 * 1024 * 1024,
+            sweep_interval: Duration::from_secs(1),
+            watch_poll_interval: Duration::from_millis(200),
+        }
+    }
+}
+
+/// A built assignment service. Cheap to clone.
+#[derive(Clone)]
+pub struct Assignment {
+    api: grpc::AssignmentApi,
+    options: Options,
+}
+
+pub fn build(options: Options) -> Assignment {
+    Assignment {
+        api: grpc::AssignmentApi::new(
+            options.db.clone(),
+            options.clock.clone(),
+            options.watch_poll_interval,
+        ),
+        options,
+    }
+}
+
+/// Tasks retried per sweep transaction.
+const SWEEP_BATCH: i64 = 50;
+
+impl Assignment {
+    pub fn grpc_service(&self) -> AssignmentServiceServer<grpc::AssignmentApi> {
+        AssignmentServiceServer::new(self.api.clone())
+            .max_decoding_message_size(self.options.max_message_bytes)
+            .max_encoding_message_size(self.options.max_message_bytes)
+    }
+
+    /// The event consumer and the unassigned-queue sweep, until `shutdown`. Open WatchQueues
+    /// streams end with it too.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let o = &self.options;
+        let subscription = Subscription {
+            group: consumer::GROUP.to_string(),
+            consumer: o.consumer_name.clone(),
+            streams: consumer::STREAMS.iter().map(|s| s.to_string()).collect(),
+            handler: Arc::new(consumer::TaskHandler {
+                backend: o.db.backend(),
+                clock: o.clock.clone(),
+            }),
+        };
+        let consume = o.bus.run_consumer(subscription, shutdown.clone());
+        let sweep = sweep(
+            o.db.clone(),
+            o.clock.clone(),
+            o.sweep_interval,
+            shutdown.clone(),
+        );
+        let result = tokio::try_join!(consume, sweep).map(|_| ());
+        self.api.shutdown();
+        result
+    }
+}
+
+/// Retries the unassigned queue (a task waits there when nobody had room, and someone may
+/// have room now) and rescores open tasks once a day. A failed round is logged and retried
+/// next interval.
+async fn sweep(
+    db: Db,
+    clock: Clock,
+    interval: Duration,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut scored_on = None;
+    loop {
+        // Once per (possibly simulated) day, and at start: ages and deadlines moved.
+        let today = clock.today();
+        if scored_on != Some(today) {
+            match store::rescore_open(&db, today).await {
+                Ok(_) => scored_on = Some(today),
+                Err(e) => tracing::warn!(error = %e, "priority rescoring failed"),
+            }
+        }
+        // Go again at once while a full batch got assigned; otherwise wait.
+        let wait = match store::assign_waiting(&db, SWEEP_BATCH, clock.now()).await {
+            Ok(n) if n as i64 == SWEEP_BATCH => Duration::ZERO,
+            Ok(_) => interval,
+            Err(e) => {
+                tracing::warn!(error = %e, "assignment sweep failed");
+                interval
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}

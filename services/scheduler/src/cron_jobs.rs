@@ -1,0 +1,301 @@
+//! Cron jobs, in each tenant's time zone, each run exactly once per scheduled instant across
+//! replicas: the daily aging snapshot, the weekly denial digest, and (when a claims source is
+//! wired) the daily reconciler of [`crate::reconcile`].
+//!
+//! Exactly once: a run is one transaction that first inserts the row (job, tenant, instant)
+//! of `scheduler_cron_runs`, then computes, publishes its event and records its summary. A
+//! replica whose insert conflicts skips the instant (on Postgres the insert waits for the
+//! transaction that holds the row, so the loser only learns once the winner committed); a run
+//! that fails rolls its row back and is retried on the next tick.
+//!
+//! Catch-up: each tick runs the instants after the last recorded run of (job, tenant), up to
+//! now, within `cron_catch_up_secs`; a (job, tenant) that never ran starts with its most recent
+//! instant. So a restart after an outage runs the missed snapshots once each, and a new tenant
+//! does not get a week of them at once.
+//!
+//! The jobs read only the scheduler's own tables (its projection of claims and the denials it
+//! saw), never the claims service's: a snapshot is "as the scheduler knows it when it runs".
+use std::collections::HashMap;
+use std::str::FromStr as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arflow_api::events::v1 as events;
+use arflow_platform::bus;
+use arflow_platform::db::{from_micros, to_micros};
+use arflow_platform::{Clock, Db};
+use chrono::{DateTime, Datelike as _, TimeDelta, Utc};
+use chrono_tz::Tz;
+use tokio_util::sync::CancellationToken;
+
+use crate::events::timestamp;
+use crate::policy::Settings;
+use crate::reconcile::{ClaimSource, RECONCILE};
+use crate::store::{self, TenantId};
+use crate::timers::PRODUCER;
+
+pub const AGING_SNAPSHOT: &str = "aging_snapshot";
+pub const DENIAL_DIGEST: &str = "denial_digest";
+/// Instants run per (job, tenant) per tick; the rest follow on the next ticks.
+const MAX_RUNS_PER_TICK: usize = 64;
+
+/// A job and its schedule.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub name: &'static str,
+    pub schedule: cron::Schedule,
+}
+
+/// The reconciler's means: the consumer's handler (repairs go through it) and the claims
+/// service.
+#[derive(Clone, Debug)]
+pub struct Reconciler {
+    pub handler: Arc<crate::events::ClaimEvents>,
+    pub source: Arc<dyn ClaimSource>,
+}
+
+/// The jobs of the settings (validated by `Settings::validate`); `reconcile` only when a
+/// claims source is wired.
+pub fn jobs(settings: &Settings, with_reconcile: bool) -> anyhow::Result<Vec<Job>> {
+    let mut jobs = vec![
+        Job {
+            name: AGING_SNAPSHOT,
+            schedule: cron::Schedule::from_str(&settings.aging_snapshot_cron)?,
+        },
+        Job {
+            name: DENIAL_DIGEST,
+            schedule: cron::Schedule::from_str(&settings.denial_digest_cron)?,
+        },
+    ];
+    if with_reconcile {
+        jobs.push(Job {
+            name: RECONCILE,
+            schedule: cron::Schedule::from_str(&settings.reconcile_cron)?,
+        });
+    }
+    Ok(jobs)
+}
+
+/// The cron loop until `shutdown`: a tick every `poll_interval_ms` of real time; missed
+/// instants are found from the runs table, so the tick rate never drops or doubles a run.
+pub async fn run(
+    db: Db,
+    clock: Clock,
+    settings: Arc<Settings>,
+    replica: String,
+    reconciler: Option<Reconciler>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let jobs = jobs(&settings, reconciler.is_some())?;
+    let poll = Duration::from_millis(settings.poll_interval_ms);
+    while !shutdown.is_cancelled() {
+        if let Err(e) = tick(&db, &clock, &settings, &jobs, &replica, reconciler.as_ref()).await {
+            tracing::warn!(error = %e, "scheduler: cron tick failed; retrying");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(poll) => {}
+            () = shutdown.cancelled() => break,
+        }
+    }
+    Ok(())
+}
+
+/// One pass over every (job, tenant); returns the runs this replica made.
+pub async fn tick(
+    db: &Db,
+    clock: &Clock,
+    settings: &Settings,
+    jobs: &[Job],
+    replica: &str,
+    reconciler: Option<&Reconciler>,
+) -> anyhow::Result<usize> {
+    let now = clock.now();
+    let known = store::known_tenants(db).await?;
+    let last = store::last_runs(db).await?;
+    let window_start = now
+        - TimeDelta::seconds(i64::try_from(settings.cron_catch_up_secs).unwrap_or(i64::MAX / 2));
+    let mut policies = HashMap::new();
+    let mut made = 0;
+    for job in jobs {
+        // The reconciler answers for the tenants it has keys for, including one whose every
+        // event was lost (the scheduler would not know it).
+        let tenants: Vec<TenantId> = match (job.name, reconciler) {
+            (RECONCILE, Some(r)) => r.source.tenants().into_iter().map(TenantId::new).collect(),
+            (RECONCILE, None) => continue,
+            _ => known.clone(),
+        };
+        for tenant in &tenants {
+            if !policies.contains_key(tenant) {
+                let mut conn = db.pool().acquire().await?;
+                let policy = store::load_policy(&mut conn, tenant, settings).await?;
+                policies.insert(tenant.clone(), policy);
+            }
+            let Some(policy) = policies.get(tenant) else {
+                continue;
+            };
+            let tz = policy.time_zone;
+            let previous = last
+                .get(&(job.name.to_string(), tenant.as_str().to_string()))
+                .map(|m| from_micros(*m));
+            let since = previous.map_or(window_start, |p| p.max(window_start));
+            let mut due: Vec<DateTime<Utc>> = job
+                .schedule
+                .after(&since.with_timezone(&tz))
+                .map(|t| t.with_timezone(&Utc))
+                .take_while(|t| *t <= now)
+                .take(if previous.is_some() && job.name != RECONCILE {
+                    MAX_RUNS_PER_TICK
+                } else {
+                    usize::MAX
+                })
+                .collect();
+            if previous.is_none() || job.name == RECONCILE {
+                // Never ran: only the most recent instant. The reconciler re-derives
+                // everything, so one run covers every missed one.
+                due = due.pop().into_iter().collect();
+            }
+            for instant in due {
+                let ran = match (job.name, reconciler) {
+                    (RECONCILE, Some(r)) => {
+                        crate::reconcile::run_once(
+                            db,
+                            clock,
+                            &r.handler,
+                            r.source.as_ref(),
+                            tenant,
+                            instant,
+                            replica,
+                        )
+                        .await?
+                    }
+                    _ => {
+                        run_once(
+                            db,
+                            clock,
+                            job.name,
+                            tenant,
+                            tz,
+                            policy.basis,
+                            instant,
+                            replica,
+                        )
+                        .await?
+                    }
+                };
+                if ran {
+                    made += 1;
+                }
+            }
+        }
+    }
+    Ok(made)
+}
+
+/// Runs (job, tenant, instant) unless it has run; true when this call ran it.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_once(
+    db: &Db,
+    clock: &Clock,
+    job: &str,
+    tenant: &TenantId,
+    tz: Tz,
+    basis: crate::policy::AgingBasis,
+    instant: DateTime<Utc>,
+    replica: &str,
+) -> anyhow::Result<bool> {
+    let mut tx = db.begin().await?;
+    let Some(run_id) =
+        store::claim_run(&mut tx, job, tenant, instant, clock.now(), replica).await?
+    else {
+        tx.rollback().await?;
+        return Ok(false);
+    };
+    let (summary, envelope) = match job {
+        AGING_SNAPSHOT => {
+            let as_of = instant.with_timezone(&tz).date_naive();
+            let buckets = store::aging_buckets(&mut tx, tenant, basis, as_of).await?;
+            let summary = serde_json::json!({
+                "as_of": store::date_text(as_of),
+                "buckets": buckets.iter().map(|(b, n, cents)| serde_json::json!({
+                    "bucket": b, "claims": n, "balance_cents": cents,
+                })).collect::<Vec<_>>(),
+            });
+            let payload = events::AgingSnapshotTaken {
+                run_id: run_id.clone(),
+                scheduled_time: Some(timestamp(instant)),
+                as_of: Some(arflow_api::common::v1::Date {
+                    year: as_of.year(),
+                    month: i32::try_from(as_of.month()).unwrap_or(0),
+                    day: i32::try_from(as_of.day()).unwrap_or(0),
+                }),
+                buckets: buckets
+                    .into_iter()
+                    .map(
+                        |(bucket, claim_count, balance_cents)| events::AgingBucketTotal {
+                            bucket,
+                            claim_count,
+                            balance_cents,
+                        },
+                    )
+                    .collect(),
+            };
+            let envelope = bus::new_envelope(
+                PRODUCER,
+                "arflow.events.v1.AgingSnapshotTaken",
+                tenant.as_str(),
+                &run_id,
+                1,
+                clock.now(),
+                &payload,
+            );
+            (summary, envelope)
+        }
+        DENIAL_DIGEST => {
+            let from = instant - TimeDelta::days(7);
+            let lines = store::denial_digest(&mut tx, tenant, from, instant).await?;
+            let summary = serde_json::json!({
+                "from": to_micros(from),
+                "to": to_micros(instant),
+                "categories": lines.iter().map(|(c, n, cents)| serde_json::json!({
+                    "category": c, "denials": n, "amount_cents": cents,
+                })).collect::<Vec<_>>(),
+            });
+            let payload = events::DenialDigestCompiled {
+                run_id: run_id.clone(),
+                scheduled_time: Some(timestamp(instant)),
+                period_start_time: Some(timestamp(from)),
+                period_end_time: Some(timestamp(instant)),
+                lines: lines
+                    .into_iter()
+                    .map(
+                        |(category, denial_count, amount_cents)| events::DenialDigestLine {
+                            category,
+                            denial_count,
+                            amount_cents,
+                        },
+                    )
+                    .collect(),
+            };
+            let envelope = bus::new_envelope(
+                PRODUCER,
+                "arflow.events.v1.DenialDigestCompiled",
+                tenant.as_str(),
+                &run_id,
+                1,
+                clock.now(),
+                &payload,
+            );
+            (summary, envelope)
+        }
+        other => anyhow::bail!("unknown cron job {other}"),
+    };
+    bus::publish(&mut tx, &envelope).await?;
+    store::finish_run(&mut tx, &run_id, &summary.to_string(), clock.now()).await?;
+    tx.commit().await?;
+    crate::metrics::metrics()
+        .cron_runs
+        .with_label_values(&[job])
+        .inc();
+    tracing::info!(job, tenant = tenant.as_str(), scheduled_at = %instant, "cron job ran");
+    Ok(true)
+}

@@ -1,0 +1,363 @@
+//! Transport of the scheduler: `arflow.scheduler.v1.SchedulerService`. Proto <-> store,
+//! tenant and clinic scoping, field violations, audit objects. No SQL here.
+use arflow_api::scheduler::v1 as pb;
+use arflow_api::scheduler::v1::scheduler_service_server::SchedulerService;
+use arflow_platform::auth::{self, Principal, Role};
+use arflow_platform::db::to_micros;
+use arflow_platform::grpc::{
+    audit_objects, failed_precondition, internal, invalid_argument, not_found,
+};
+use arflow_platform::{Clock, Db};
+use chrono::{DateTime, TimeZone as _, Utc};
+use tonic::{Request, Response, Status};
+
+use crate::events::timestamp;
+use crate::policy::kinds;
+use crate::store::{self, NewTimer, StoredTimer, TenantId, TimerFilter, TimerPayload, TimerState};
+use crate::timers::kind_of;
+
+const DEFAULT_PAGE_SIZE: usize = 100;
+const MAX_PAGE_SIZE: usize = 1000;
+/// Who may look at timers and runs.
+const READERS: &[Role] = &[
+    Role::Admin,
+    Role::Supervisor,
+    Role::Specialist,
+    Role::Service,
+];
+/// Who may set and cancel timers.
+const WRITERS: &[Role] = &[
+    Role::Admin,
+    Role::Supervisor,
+    Role::Specialist,
+    Role::Service,
+];
+
+#[derive(Clone)]
+pub struct SchedulerApi {
+    pub(crate) db: Db,
+    pub(crate) clock: Clock,
+}
+
+impl From<store::Error> for Status {
+    fn from(e: store::Error) -> Status {
+        match e {
+            store::Error::NotFound => not_found("timer"),
+            store::Error::AlreadyFired => failed_precondition("the timer has already fired"),
+            store::Error::Db(e) => internal(e),
+        }
+    }
+}
+
+type Violations = Vec<(String, String)>;
+
+fn page_size(value: i32, field: &str, violations: &mut Violations) -> usize {
+    match value {
+        0 => DEFAULT_PAGE_SIZE,
+        n if n < 0 || n as usize > MAX_PAGE_SIZE => {
+            violations.push((
+                field.to_string(),
+                format!("must be between 1 and {MAX_PAGE_SIZE} (0 = {DEFAULT_PAGE_SIZE})"),
+            ));
+            DEFAULT_PAGE_SIZE
+        }
+        n => n as usize,
+    }
+}
+
+/// Page tokens are `{micros}.{id}` of the last item returned: opaque to clients, stable under
+/// inserts.
+fn parse_token(token: &str, field: &str, violations: &mut Violations) -> Option<(i64, String)> {
+    if token.is_empty() {
+        return None;
+    }
+    let parsed = token
+        .split_once('.')
+        .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_string())))
+        .filter(|(_, id)| uuid::Uuid::parse_str(id).is_ok());
+    if parsed.is_none() {
+        violations.push((
+            field.to_string(),
+            "is not a token this service issued".into(),
+        ));
+    }
+    parsed
+}
+
+fn instant(
+    ts: Option<&prost_types::Timestamp>,
+    field: &str,
+    violations: &mut Violations,
+) -> Option<DateTime<Utc>> {
+    let ts = ts?;
+    let at = u32::try_from(ts.nanos)
+        .ok()
+        .and_then(|n| Utc.timestamp_opt(ts.seconds, n).single());
+    if at.is_none() {
+        violations.push((field.to_string(), "is not a valid timestamp".into()));
+    }
+    at
+}
+
+fn check_id(id: &str, field: &str, violations: &mut Violations) {
+    if uuid::Uuid::parse_str(id).is_err() {
+        violations.push((field.to_string(), "must be a UUID".into()));
+    }
+}
+
+fn short_text(text: &str, field: &str, max: usize, violations: &mut Violations) {
+    if text.len() > max {
+        violations.push((field.to_string(), format!("must be at most {max} bytes")));
+    }
+}
+
+fn refuse_if(violations: Violations) -> Result<(), Status> {
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid_argument("the request is not valid", violations))
+    }
+}
+
+fn state_pb(state: TimerState) -> pb::TimerState {
+    match state {
+        TimerState::Pending => pb::TimerState::Pending,
+        TimerState::Fired => pb::TimerState::Fired,
+        TimerState::Cancelled => pb::TimerState::Cancelled,
+    }
+}
+
+fn timer_pb(t: StoredTimer) -> pb::Timer {
+    let p = t.payload;
+    let int = |v: Option<u32>| v.map_or(0, |n| i32::try_from(n).unwrap_or(i32::MAX));
+    pb::Timer {
+        kind: kind_of(&t.kind) as i32,
+        id: t.id,
+        subject: t.subject,
+        kind_name: t.kind,
+        due_time: Some(timestamp(t.due_at)),
+        state: state_pb(t.state) as i32,
+        fire_time: t.fired_at.map(timestamp),
+        cancel_time: t.cancelled_at.map(timestamp),
+        create_time: Some(timestamp(t.created_at)),
+        clinic_id: t.clinic_id,
+        payer_id: p.payer_id.unwrap_or_default(),
+        threshold_days: int(p.threshold_days),
+        sequence: int(p.sequence),
+        deadline: p.deadline.unwrap_or_default(),
+        denial_id: p.denial_id.unwrap_or_default(),
+        note: p.note.unwrap_or_default(),
+    }
+}
+
+/// A timer the principal may see: its tenant (the query's) and, for a clinic-scoped key, one
+/// of its clinics. Anything else answers NOT_FOUND like a missing timer.
+fn visible(principal: &Principal, t: &StoredTimer) -> bool {
+    principal.can_access_clinic(&t.clinic_id)
+}
+
+#[tonic::async_trait]
+impl SchedulerService for SchedulerApi {
+    async fn list_timers(
+        &self,
+        request: Request<pb::ListTimersRequest>,
+    ) -> Result<Response<pb::ListTimersResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        principal.require_role(READERS)?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        let limit = page_size(r.page_size, "page_size", &mut v);
+        let after = parse_token(&r.page_token, "page_token", &mut v);
+        let state = match pb::TimerState::try_from(r.state) {
+            Ok(pb::TimerState::Unspecified) => None,
+            Ok(pb::TimerState::Pending) => Some(TimerState::Pending),
+            Ok(pb::TimerState::Fired) => Some(TimerState::Fired),
+            Ok(pb::TimerState::Cancelled) => Some(TimerState::Cancelled),
+            Err(_) => {
+                v.push(("state".into(), "is not a TimerState".into()));
+                None
+            }
+        };
+        let due_from = instant(r.due_after.as_ref(), "due_after", &mut v);
+        let due_before = instant(r.due_before.as_ref(), "due_before", &mut v);
+        if let (Some(a), Some(b)) = (due_from, due_before)
+            && a >= b
+        {
+            v.push(("due_before".into(), "must be after due_after".into()));
+        }
+        short_text(&r.subject, "subject", 200, &mut v);
+        short_text(&r.kind_name, "kind_name", 100, &mut v);
+        refuse_if(v)?;
+        let filter = TimerFilter {
+            subject: (!r.subject.is_empty()).then_some(r.subject),
+            kind: (!r.kind_name.is_empty()).then_some(r.kind_name),
+            state,
+            due_from,
+            due_before,
+            clinic_ids: principal.clinic_ids.clone(),
+            after,
+        };
+        let tenant = TenantId::new(&principal.tenant_id);
+        // One more than asked tells whether another page exists.
+        let mut timers = store::list_timers(&self.db, &tenant, &filter, limit + 1)
+            .await
+            .map_err(internal)?;
+        let next_page_token = if timers.len() > limit {
+            timers.truncate(limit);
+            timers
+                .last()
+                .map(|t| format!("{}.{}", to_micros(t.due_at), t.id))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let ids: Vec<String> = timers.iter().map(|t| t.id.clone()).collect();
+        let mut response = Response::new(pb::ListTimersResponse {
+            timers: timers.into_iter().map(timer_pb).collect(),
+            next_page_token,
+        });
+        audit_objects(&mut response, ids);
+        Ok(response)
+    }
+
+    async fn create_timer(
+        &self,
+        request: Request<pb::CreateTimerRequest>,
+    ) -> Result<Response<pb::CreateTimerResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        principal.require_role(WRITERS)?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        if r.subject.trim().is_empty() {
+            v.push(("subject".into(), "is required".into()));
+        }
+        short_text(&r.subject, "subject", 200, &mut v);
+        short_text(&r.clinic_id, "clinic_id", 100, &mut v);
+        short_text(&r.payer_id, "payer_id", 100, &mut v);
+        short_text(&r.note, "note", 500, &mut v);
+        let due = instant(r.due_time.as_ref(), "due_time", &mut v);
+        if r.due_time.is_none() {
+            v.push(("due_time".into(), "is required".into()));
+        }
+        if !r.clinic_id.is_empty() && !principal.can_access_clinic(&r.clinic_id) {
+            v.push(("clinic_id".into(), "is outside the key's clinics".into()));
+        }
+        if r.clinic_id.is_empty() && !principal.clinic_ids.is_empty() {
+            v.push((
+                "clinic_id".into(),
+                "is required for a clinic-scoped key".into(),
+            ));
+        }
+        refuse_if(v)?;
+        let Some(due_at) = due else {
+            return Err(invalid_argument(
+                "the request is not valid",
+                [("due_time".to_string(), "is required".to_string())],
+            ));
+        };
+        let timer = NewTimer {
+            tenant_id: principal.tenant_id.clone(),
+            subject: r.subject,
+            kind: kinds::FOLLOW_UP.to_string(),
+            due_at,
+            clinic_id: r.clinic_id,
+            payload: TimerPayload {
+                payer_id: (!r.payer_id.is_empty()).then_some(r.payer_id),
+                note: (!r.note.is_empty()).then_some(r.note),
+                ..TimerPayload::default()
+            },
+        };
+        let stored = store::create_timer(&self.db, &timer, self.clock.now()).await?;
+        let id = stored.id.clone();
+        let mut response = Response::new(pb::CreateTimerResponse {
+            timer: Some(timer_pb(stored)),
+        });
+        audit_objects(&mut response, [id]);
+        Ok(response)
+    }
+
+    async fn cancel_timer(
+        &self,
+        request: Request<pb::CancelTimerRequest>,
+    ) -> Result<Response<pb::CancelTimerResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        principal.require_role(WRITERS)?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        check_id(&r.timer_id, "timer_id", &mut v);
+        refuse_if(v)?;
+        let tenant = TenantId::new(&principal.tenant_id);
+        // Scope first: a timer of a clinic outside the key is NOT_FOUND, never cancelled.
+        let current = store::get_timer(&self.db, &tenant, &r.timer_id).await?;
+        if !visible(&principal, &current) {
+            return Err(not_found("timer"));
+        }
+        let timer = store::cancel_timer(&self.db, &tenant, &r.timer_id, self.clock.now()).await?;
+        let mut response = Response::new(pb::CancelTimerResponse {
+            timer: Some(timer_pb(timer)),
+        });
+        audit_objects(&mut response, [r.timer_id]);
+        Ok(response)
+    }
+
+    async fn list_cron_runs(
+        &self,
+        request: Request<pb::ListCronRunsRequest>,
+    ) -> Result<Response<pb::ListCronRunsResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        principal.require_role(READERS)?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        let limit = page_size(r.page_size, "page_size", &mut v);
+        let before = parse_token(&r.page_token, "page_token", &mut v);
+        if !r.job.is_empty()
+            && ![
+                crate::cron_jobs::AGING_SNAPSHOT,
+                crate::cron_jobs::DENIAL_DIGEST,
+                crate::reconcile::RECONCILE,
+            ]
+            .contains(&r.job.as_str())
+        {
+            v.push((
+                "job".into(),
+                "must be aging_snapshot, denial_digest or reconcile".into(),
+            ));
+        }
+        refuse_if(v)?;
+        let tenant = TenantId::new(&principal.tenant_id);
+        let job = (!r.job.is_empty()).then_some(r.job.as_str());
+        let mut runs = store::list_runs(&self.db, &tenant, job, before, limit + 1)
+            .await
+            .map_err(internal)?;
+        let next_page_token = if runs.len() > limit {
+            runs.truncate(limit);
+            runs.last()
+                .map(|run| format!("{}.{}", to_micros(run.scheduled_at), run.id))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let ids: Vec<String> = runs.iter().map(|run| run.id.clone()).collect();
+        let mut response = Response::new(pb::ListCronRunsResponse {
+            runs: runs
+                .into_iter()
+                .map(|run| pb::CronRun {
+                    id: run.id,
+                    job: run.job,
+                    scheduled_time: Some(timestamp(run.scheduled_at)),
+                    state: match run.state.as_str() {
+                        "succeeded" => pb::CronRunState::Succeeded as i32,
+                        "running" => pb::CronRunState::Running as i32,
+                        _ => pb::CronRunState::Unspecified as i32,
+                    },
+                    start_time: Some(timestamp(run.started_at)),
+                    finish_time: run.finished_at.map(timestamp),
+                    summary_json: run.summary,
+                })
+                .collect(),
+            next_page_token,
+        });
+        audit_objects(&mut response, ids);
+        Ok(response)
+    }
+}

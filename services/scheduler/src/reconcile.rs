@@ -1,0 +1,345 @@
+//! The reconciler: Redis is a signal, not the only copy (DESIGN §3). Once a day (cron job
+//! `reconcile`, per tenant) the scheduler asks the claims service, through its gRPC API and
+//! never its tables, which claims are open, and repairs what a lost event left wrong:
+//!
+//! - an open claim the scheduler never saw, or saw at an older version, gets its projection
+//!   row and its timers (the same planning as ClaimSubmitted; existing timers are kept by the
+//!   unique key, so nothing is set twice);
+//! - a claim the scheduler still thinks open that the claims service no longer lists as open
+//!   is looked up one by one; when it is closed, what is left of its timers is cancelled.
+//!
+//! Repairs go through the consumer's own handler methods with an event synthesised from the
+//! claim (its real aggregate version), so the ordering rules are the same as for live events:
+//! a claim the scheduler has seen at a newer version than the answer is left alone.
+//!
+//! Unlike the other cron jobs, a reconcile run is not one transaction: it makes network calls,
+//! which must not hold a database transaction (on SQLite, the write lock). Its row is inserted
+//! and committed first (state `running`, the replica that wins the insert runs it), each claim
+//! is repaired in its own transaction, and the row is marked `succeeded` at the end. A replica
+//! that dies mid-run leaves the row `running`; the next day's run repairs what it did not.
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use arflow_api::claims::v1 as claims;
+use arflow_api::claims::v1::claims_service_client::ClaimsServiceClient;
+use arflow_api::common::v1::Date;
+use arflow_api::events::v1 as events;
+use arflow_platform::bus;
+use arflow_platform::{Clock, Db};
+use chrono::{DateTime, Utc};
+use tonic::transport::Channel;
+
+use crate::events::{CLAIM_STATUS_CHANGED, CLAIM_SUBMITTED, ClaimEvents};
+use crate::store::{self, TenantId};
+
+pub const RECONCILE: &str = "reconcile";
+
+/// Statuses the claims service calls open: something may still be collected.
+pub const OPEN_STATUSES: [claims::ClaimStatus; 7] = [
+    claims::ClaimStatus::Submitted,
+    claims::ClaimStatus::Accepted,
+    claims::ClaimStatus::Rejected,
+    claims::ClaimStatus::Pending,
+    claims::ClaimStatus::PartiallyPaid,
+    claims::ClaimStatus::Denied,
+    claims::ClaimStatus::Appealed,
+];
+
+/// What the reconciler needs of a claim (no patient data).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimSnapshot {
+    pub claim_id: String,
+    pub clinic_id: String,
+    pub payer_id: String,
+    /// claims.v1 enum name, e.g. `CLAIM_STATUS_ACCEPTED`.
+    pub status: String,
+    pub submission_date: Option<Date>,
+    pub first_service_date: Option<Date>,
+    pub balance_cents: i64,
+    pub total_charge_cents: i64,
+    pub version: i64,
+}
+
+/// Where the reconciler learns the truth about claims: the claims service.
+#[async_trait::async_trait]
+pub trait ClaimSource: Send + Sync + std::fmt::Debug + 'static {
+    /// Tenants this source can answer for.
+    fn tenants(&self) -> Vec<String>;
+    /// Every open claim of the tenant.
+    async fn open_claims(&self, tenant: &str) -> anyhow::Result<Vec<ClaimSnapshot>>;
+    /// One claim; None when it does not exist (for this tenant).
+    async fn claim(&self, tenant: &str, claim_id: &str) -> anyhow::Result<Option<ClaimSnapshot>>;
+}
+
+/// The claims service over gRPC, with one API key (role `service`) per tenant it reconciles.
+#[derive(Clone)]
+pub struct GrpcClaimSource {
+    channel: Channel,
+    keys: Arc<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for GrpcClaimSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The keys are secrets: name the tenants only.
+        let mut tenants: Vec<&String> = self.keys.keys().collect();
+        tenants.sort();
+        f.debug_struct("GrpcClaimSource")
+            .field("tenants", &tenants)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GrpcClaimSource {
+    /// `keys`: tenant id -> API key of that tenant (`afk_…`).
+    pub fn new(channel: Channel, keys: HashMap<String, String>) -> GrpcClaimSource {
+        GrpcClaimSource {
+            channel,
+            keys: Arc::new(keys),
+        }
+    }
+
+    fn request<T>(&self, tenant: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
+        let key = self
+            .keys
+            .get(tenant)
+            .ok_or_else(|| anyhow::anyhow!("no reconcile key for tenant {tenant}"))?;
+        let mut request = tonic::Request::new(message);
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {key}").parse()?);
+        Ok(request)
+    }
+}
+
+fn snapshot(c: claims::Claim) -> ClaimSnapshot {
+    let status = claims::ClaimStatus::try_from(c.status)
+        .unwrap_or(claims::ClaimStatus::Unspecified)
+        .as_str_name()
+        .to_string();
+    let first_service_date = c
+        .service_lines
+        .iter()
+        .filter_map(|l| l.service_date)
+        .min_by_key(|d| (d.year, d.month, d.day));
+    ClaimSnapshot {
+        claim_id: c.id,
+        clinic_id: c.clinic_id,
+        payer_id: c.payer.map(|p| p.id).unwrap_or_default(),
+        status,
+        submission_date: c.submission_date,
+        first_service_date,
+        balance_cents: c.balance_cents,
+        total_charge_cents: c.total_charge_cents,
+        version: c.version,
+    }
+}
+
+#[async_trait::async_trait]
+impl ClaimSource for GrpcClaimSource {
+    fn tenants(&self) -> Vec<String> {
+        let mut t: Vec<String> = self.keys.keys().cloned().collect();
+        t.sort();
+        t
+    }
+
+    async fn open_claims(&self, tenant: &str) -> anyhow::Result<Vec<ClaimSnapshot>> {
+        let mut client = ClaimsServiceClient::new(self.channel.clone());
+        let mut out = Vec::new();
+        for status in OPEN_STATUSES {
+            let mut token = String::new();
+            loop {
+                let page = client
+                    .list_claims(self.request(
+                        tenant,
+                        claims::ListClaimsRequest {
+                            status: status as i32,
+                            page_size: 1000,
+                            page_token: token.clone(),
+                            ..Default::default()
+                        },
+                    )?)
+                    .await?
+                    .into_inner();
+                out.extend(page.claims.into_iter().map(snapshot));
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                token = page.next_page_token;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn claim(&self, tenant: &str, claim_id: &str) -> anyhow::Result<Option<ClaimSnapshot>> {
+        let mut client = ClaimsServiceClient::new(self.channel.clone());
+        match client
+            .get_claim(self.request(
+                tenant,
+                claims::GetClaimRequest {
+                    claim_id: claim_id.to_string(),
+                },
+            )?)
+            .await
+        {
+            Ok(r) => Ok(r.into_inner().claim.map(snapshot)),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+            Err(s) => Err(s.into()),
+        }
+    }
+}
+
+/// What a reconcile run found and did, for the run's summary.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Report {
+    /// Open claims the claims service listed.
+    pub open_claims: usize,
+    /// Claims whose projection and timers were repaired (missed or stale).
+    pub repaired: usize,
+    /// Claims closed at the source whose timers were cancelled here.
+    pub closed: usize,
+}
+
+/// Reconciles one tenant against `source`.
+pub async fn reconcile_tenant(
+    db: &Db,
+    handler: &ClaimEvents,
+    source: &dyn ClaimSource,
+    tenant: &TenantId,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Report> {
+    let open = source.open_claims(tenant.as_str()).await?;
+    let mut report = Report {
+        open_claims: open.len(),
+        ..Report::default()
+    };
+    let open_ids: HashSet<&str> = open.iter().map(|c| c.claim_id.as_str()).collect();
+    for claim in &open {
+        let mut tx = db.begin().await?;
+        let known = store::get_claim(&mut tx, tenant, &claim.claim_id).await?;
+        let behind = match &known {
+            None => true,
+            Some(k) => {
+                k.last_version < claim.version
+                    || (k.submission_date.is_none() && k.last_version <= claim.version)
+            }
+        };
+        if behind {
+            apply(handler, &mut tx, tenant, claim, now).await?;
+            report.repaired += 1;
+        }
+        tx.commit().await?;
+    }
+    // Open here, not open there: look each one up before closing anything (a list read while
+    // claims change can miss one).
+    for claim_id in store::open_claim_ids(db, tenant).await? {
+        if open_ids.contains(claim_id.as_str()) {
+            continue;
+        }
+        let Some(claim) = source.claim(tenant.as_str(), &claim_id).await? else {
+            continue;
+        };
+        if !store::is_closed(&claim.status, claim.balance_cents) {
+            continue;
+        }
+        let mut tx = db.begin().await?;
+        apply(handler, &mut tx, tenant, &claim, now).await?;
+        tx.commit().await?;
+        report.closed += 1;
+    }
+    Ok(report)
+}
+
+/// Applies a claim's current state as the events that would have carried it: the status
+/// (closing or reopening timers), then the submission (planning them).
+async fn apply(
+    handler: &ClaimEvents,
+    conn: &mut sqlx::AnyConnection,
+    tenant: &TenantId,
+    claim: &ClaimSnapshot,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let status = bus::new_envelope(
+        "claims",
+        CLAIM_STATUS_CHANGED,
+        tenant.as_str(),
+        &claim.claim_id,
+        claim.version,
+        now,
+        &events::ClaimStatusChanged {
+            claim_id: claim.claim_id.clone(),
+            clinic_id: claim.clinic_id.clone(),
+            payer_id: claim.payer_id.clone(),
+            from_status: String::new(),
+            to_status: claim.status.clone(),
+            reason: "reconciled".into(),
+            balance_cents: claim.balance_cents,
+        },
+    );
+    arflow_platform::bus::Handler::handle(handler, conn, &status).await?;
+    if store::is_closed(&claim.status, claim.balance_cents) {
+        return Ok(());
+    }
+    let submitted = bus::new_envelope(
+        "claims",
+        CLAIM_SUBMITTED,
+        tenant.as_str(),
+        &claim.claim_id,
+        claim.version,
+        now,
+        &events::ClaimSubmitted {
+            claim_id: claim.claim_id.clone(),
+            clinic_id: claim.clinic_id.clone(),
+            payer_id: claim.payer_id.clone(),
+            status: claim.status.clone(),
+            submission_date: claim.submission_date,
+            first_service_date: claim.first_service_date,
+            last_service_date: None,
+            total_charge_cents: claim.total_charge_cents,
+            balance_cents: claim.balance_cents,
+        },
+    );
+    arflow_platform::bus::Handler::handle(handler, conn, &submitted).await?;
+    Ok(())
+}
+
+/// Runs the reconcile job of (tenant, instant) unless another replica has; true when this
+/// call ran it. See the module docs for why this is not one transaction.
+pub async fn run_once(
+    db: &Db,
+    clock: &Clock,
+    handler: &ClaimEvents,
+    source: &dyn ClaimSource,
+    tenant: &TenantId,
+    instant: DateTime<Utc>,
+    replica: &str,
+) -> anyhow::Result<bool> {
+    let mut tx = db.begin().await?;
+    let Some(run_id) =
+        store::claim_run(&mut tx, RECONCILE, tenant, instant, clock.now(), replica).await?
+    else {
+        tx.rollback().await?;
+        return Ok(false);
+    };
+    tx.commit().await?;
+    let report = reconcile_tenant(db, handler, source, tenant, clock.now()).await?;
+    let mut tx = db.begin().await?;
+    store::finish_run(
+        &mut tx,
+        &run_id,
+        &serde_json::to_string(&report)?,
+        clock.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    crate::metrics::metrics()
+        .cron_runs
+        .with_label_values(&[RECONCILE])
+        .inc();
+    tracing::info!(
+        tenant = tenant.as_str(),
+        repaired = report.repaired,
+        closed = report.closed,
+        "reconcile ran"
+    );
+    Ok(true)
+}

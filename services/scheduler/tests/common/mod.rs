@@ -1,0 +1,282 @@
+//! Fixtures of the scheduler tests: a fresh database (Postgres with a Redis prefix, or a SQLite
+//! file), scheduler replicas on a chosen clock, claim events published the way the claims
+//! service publishes them (outbox in a transaction; the relay moves them), and counters over
+//! the outbox.
+#![allow(dead_code, clippy::unwrap_used)]
+use std::time::Duration;
+
+use arflow_api::common::v1::Date;
+use arflow_api::events::v1 as events;
+use arflow_domain::rules::PayerRuleSet;
+use arflow_platform::bus::{self, Bus};
+use arflow_platform::config::BusConfig;
+use arflow_platform::{Clock, Db};
+use arflow_scheduler::{Options, Scheduler, Settings};
+use arflow_testkit::{PgDatabase, RedisPrefix, SqliteFile};
+use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
+use sqlx::Row as _;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Postgres + Redis Streams (distributed mode).
+    Postgres,
+    /// SQLite with the embedded bus.
+    Sqlite,
+}
+
+pub fn bus_config() -> BusConfig {
+    BusConfig {
+        poll_interval_ms: 20,
+        batch_size: 64,
+        block_ms: 100,
+        claim_idle_ms: 2_000,
+        max_deliveries: 5,
+        retention_secs: 3600,
+    }
+}
+
+pub fn settings() -> Settings {
+    Settings {
+        poll_interval_ms: 50,
+        fire_batch_size: 200,
+        default_time_zone: "America/New_York".into(),
+        ..Settings::default()
+    }
+}
+
+pub fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+}
+
+pub fn date(d: NaiveDate) -> Date {
+    Date {
+        year: d.year(),
+        month: d.month() as i32,
+        day: d.day() as i32,
+    }
+}
+
+/// One database (and bus) that replicas share.
+pub struct Env {
+    pub kind: Kind,
+    pub db: Db,
+    pub bus: Bus,
+    redis: Option<RedisPrefix>,
+    _pg: Option<PgDatabase>,
+    _sqlite: Option<SqliteFile>,
+    relay: Option<(CancellationToken, JoinHandle<anyhow::Result<()>>)>,
+}
+
+impl Env {
+    pub async fn new(kind: Kind) -> Env {
+        match kind {
+            Kind::Postgres => {
+                let pg = PgDatabase::create().await.unwrap();
+                let db = Db::connect(&pg.url, 16).await.unwrap();
+                db.migrate().await.unwrap();
+                let prefix = RedisPrefix::new();
+                let bus = Bus::redis(db.clone(), &prefix.url, &prefix.prefix, bus_config())
+                    .await
+                    .unwrap();
+                let token = CancellationToken::new();
+                let relay = tokio::spawn({
+                    let (bus, token) = (bus.clone(), token.clone());
+                    async move { bus.run_relay(token).await }
+                });
+                Env {
+                    kind,
+                    db,
+                    bus,
+                    redis: Some(prefix),
+                    _pg: Some(pg),
+                    _sqlite: None,
+                    relay: Some((token, relay)),
+                }
+            }
+            Kind::Sqlite => {
+                let file = SqliteFile::create().unwrap();
+                let db = Db::connect(&file.url, 4).await.unwrap();
+                db.migrate().await.unwrap();
+                let bus = Bus::embedded(db.clone(), bus_config());
+                Env {
+                    kind,
+                    db,
+                    bus,
+                    redis: None,
+                    _pg: None,
+                    _sqlite: Some(file),
+                    relay: None,
+                }
+            }
+        }
+    }
+
+    /// A new replica: its own pool (and, on Redis, its own bus connection), as another process
+    /// would have.
+    pub async fn replica(&self, name: &str, clock: Clock, settings: Settings) -> Replica {
+        let (db, bus) = match self.kind {
+            Kind::Postgres => {
+                let db = Db::connect(&self._pg.as_ref().unwrap().url, 8)
+                    .await
+                    .unwrap();
+                let r = self.redis.as_ref().unwrap();
+                let bus = Bus::redis(db.clone(), &r.url, &r.prefix, bus_config())
+                    .await
+                    .unwrap();
+                (db, bus)
+            }
+            Kind::Sqlite => (self.db.clone(), self.bus.clone()),
+        };
+        let scheduler = arflow_scheduler::build(Options {
+            db,
+            clock,
+            bus,
+            replica: name.to_string(),
+            settings,
+            payer_rules: PayerRuleSet::builtin(),
+            max_message_bytes: 4 * 1024 * 1024,
+            claim_source: None,
+        })
+        .unwrap();
+        Replica {
+            scheduler,
+            task: None,
+        }
+    }
+
+    /// Publishes `payload` on stream `claims` as the claims service does.
+    pub async fn publish_claim_event<M: prost::Message>(
+        &self,
+        event_type: &str,
+        tenant: &str,
+        claim_id: &str,
+        version: i64,
+        occur: DateTime<Utc>,
+        payload: &M,
+    ) {
+        let envelope = bus::new_envelope(
+            "claims",
+            &format!("arflow.events.v1.{event_type}"),
+            tenant,
+            claim_id,
+            version,
+            occur,
+            payload,
+        );
+        let mut tx = self.db.begin().await.unwrap();
+        bus::publish(&mut tx, &envelope).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    pub async fn submit(
+        &self,
+        tenant: &str,
+        claim_id: &str,
+        submitted: NaiveDate,
+        occur: DateTime<Utc>,
+    ) {
+        self.publish_claim_event(
+            "ClaimSubmitted",
+            tenant,
+            claim_id,
+            1,
+            occur,
+            &submitted_payload(claim_id, submitted),
+        )
+        .await;
+    }
+
+    /// TimerFired events in the outbox: (timer id, kind name).
+    pub async fn fired_events(&self) -> Vec<(String, String)> {
+        let rows = sqlx::query(
+            "SELECT envelope FROM bus_outbox WHERE event_type = 'arflow.events.v1.TimerFired' \
+             ORDER BY seq",
+        )
+        .fetch_all(self.db.pool())
+        .await
+        .unwrap();
+        rows.iter()
+            .map(|r| {
+                let bytes: Vec<u8> = r.try_get("envelope").unwrap();
+                let env = <bus::Envelope as prost::Message>::decode(bytes.as_slice()).unwrap();
+                let p: events::TimerFired = bus::decode_payload(&env).unwrap();
+                (p.timer_id, p.kind_name)
+            })
+            .collect()
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_one(self.db.pool())
+            .await
+            .unwrap()
+            .try_get::<i64, _>(0)
+            .unwrap()
+    }
+
+    /// (kind, state) of a claim's timers, by due order.
+    pub async fn timers_of(&self, claim_id: &str) -> Vec<(String, String)> {
+        sqlx::query(
+            "SELECT kind, state FROM scheduler_timers WHERE subject = $1 ORDER BY due_at, kind",
+        )
+        .bind(claim_id)
+        .fetch_all(self.db.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.try_get("kind").unwrap(), r.try_get("state").unwrap()))
+        .collect()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some((token, _)) = &self.relay {
+            token.cancel();
+        }
+    }
+}
+
+pub fn submitted_payload(claim_id: &str, submitted: NaiveDate) -> events::ClaimSubmitted {
+    events::ClaimSubmitted {
+        claim_id: claim_id.to_string(),
+        clinic_id: "clinic-1".into(),
+        payer_id: "87726".into(),
+        status: "CLAIM_STATUS_SUBMITTED".into(),
+        submission_date: Some(date(submitted)),
+        first_service_date: Some(date(submitted)),
+        last_service_date: Some(date(submitted)),
+        total_charge_cents: 15_000,
+        balance_cents: 15_000,
+    }
+}
+
+/// A scheduler replica, running or not.
+pub struct Replica {
+    pub scheduler: Scheduler,
+    task: Option<(CancellationToken, JoinHandle<anyhow::Result<()>>)>,
+}
+
+impl Replica {
+    pub fn start(&mut self) {
+        let token = CancellationToken::new();
+        let s = self.scheduler.clone();
+        let t = token.clone();
+        self.task = Some((token, tokio::spawn(async move { s.run(t).await })));
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some((token, task)) = self.task.take() {
+            token.cancel();
+            tokio::time::timeout(WAIT, task)
+                .await
+                .expect("scheduler stops in time")
+                .unwrap()
+                .unwrap();
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Cron jobs run exactly once per scheduled instant across replicas, in the tenant's time
+//! zone, and catch up without gaps: three replicas on one Postgres, a simulated clock at a day
+//! per 200 ms.
+#![allow(clippy::unwrap_used)]
+mod common;
+
+use arflow_api::events::v1 as events;
+use arflow_platform::Clock;
+use arflow_platform::bus;
+use arflow_scheduler::cron_jobs;
+use arflow_scheduler::policy::{AgingBasis, AgingPolicy};
+use arflow_scheduler::store::{self, TenantId};
+use arflow_testkit::eventually;
+use chrono::{NaiveDate, TimeDelta, Timelike as _, Utc};
+use common::{Env, Kind, WAIT, at, settings};
+use sqlx::Row as _;
+
+async fn snapshot_events(env: &Env) -> Vec<events::AgingSnapshotTaken> {
+    sqlx::query(
+        "SELECT envelope FROM bus_outbox WHERE event_type = 'arflow.events.v1.AgingSnapshotTaken' \
+         ORDER BY seq",
+    )
+    .fetch_all(env.db.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        let bytes: Vec<u8> = r.try_get("envelope").unwrap();
+        let e = <bus::Envelope as prost::Message>::decode(bytes.as_slice()).unwrap();
+        bus::decode_payload(&e).unwrap()
+    })
+    .collect()
+}
+
+async fn cron_runs_once_per_instant(kind: Kind, replicas: usize) {
+    let env = Env::new(kind).await;
+    let start = at("2026-03-01T00:00:00Z");
+    let tenant = TenantId::new("t-cron");
+    store::set_policy(
+        &env.db,
+        &tenant,
+        &AgingPolicy {
+            basis: AgingBasis::Submission,
+            thresholds_days: vec![30, 60, 90],
+            time_zone: chrono_tz::America::Chicago,
+        },
+        start,
+    )
+    .await
+    .unwrap();
+    // One open claim submitted Jan 10 (about 50 days old) and one paid.
+    let mut tx = env.db.begin().await.unwrap();
+    for (id, status, balance) in [
+        ("c-open", "CLAIM_STATUS_ACCEPTED", 12_500),
+        ("c-paid", "CLAIM_STATUS_PAID", 0),
+    ] {
+        store::upsert_claim(
+            &mut tx,
+            &store::ProjectedClaim {
+                tenant_id: "t-cron".into(),
+                claim_id: id.into(),
+                clinic_id: "clinic-1".into(),
+                payer_id: "87726".into(),
+                status: status.into(),
+                submission_date: NaiveDate::from_ymd_opt(2026, 1, 10),
+                first_service_date: NaiveDate::from_ymd_opt(2026, 1, 10),
+                balance_cents: balance,
+                last_version: 1,
+            },
+            start,
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    // A day per 200 ms of real time; every replica polls every 20 ms.
+    let clock = Clock::simulated(start, Utc::now(), 5.0 * 86_400.0);
+    let fast = arflow_scheduler::Settings {
+        poll_interval_ms: 20,
+        ..settings()
+    };
+    let mut running = Vec::new();
+    for i in 0..replicas {
+        let mut r = env
+            .replica(&format!("scheduler-{i}"), clock.clone(), fast.clone())
+            .await;
+        r.start();
+        running.push(r);
+    }
+    eventually(WAIT, || async {
+        (env.count("SELECT COUNT(*) FROM scheduler_cron_runs WHERE job = 'aging_snapshot'")
+            .await
+            >= 8)
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    for r in &mut running {
+        r.stop().await;
+    }
+
+    let runs = store::list_runs(
+        &env.db,
+        &tenant,
+        Some(cron_jobs::AGING_SNAPSHOT),
+        None,
+        1000,
+    )
+    .await
+    .unwrap();
+    let events = snapshot_events(&env).await;
+    assert_eq!(
+        events.len(),
+        runs.len(),
+        "one event per run: no instant ran twice"
+    );
+    // Consecutive days at 06:00 Chicago time (12:00 UTC until DST starts on Mar 8, then
+    // 11:00 UTC): no gap, no double.
+    let mut instants: Vec<_> = runs.iter().map(|r| r.scheduled_at).collect();
+    instants.sort();
+    let local: Vec<_> = instants
+        .iter()
+        .map(|t| t.with_timezone(&chrono_tz::America::Chicago))
+        .collect();
+    for pair in local.windows(2) {
+        assert_eq!(
+            pair[1].date_naive() - pair[0].date_naive(),
+            TimeDelta::days(1),
+            "{instants:?}"
+        );
+    }
+    assert!(local.iter().all(|t| t.hour() == 6 && t.minute() == 0));
+    // Never ran before: the first run is the latest instant before the clock's start.
+    assert_eq!(instants[0], at("2026-02-28T12:00:00Z"));
+
+    // The snapshot counts the open claim, about 50 days old, and not the paid one.
+    let first = events
+        .iter()
+        .find(|e| e.scheduled_time.as_ref().map(|t| t.seconds) == Some(instants[0].timestamp()))
+        .unwrap();
+    let bucket = first.buckets.iter().find(|b| b.bucket == "31-60").unwrap();
+    assert_eq!((bucket.claim_count, bucket.balance_cents), (1, 12_500));
+    assert_eq!(
+        first.buckets.iter().map(|b| b.claim_count).sum::<i64>(),
+        1,
+        "{first:?}"
+    );
+    assert!(
+        runs.iter()
+            .all(|r| r.state == "succeeded" && r.summary.contains("31-60"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cron_runs_once_per_instant_across_three_replicas_postgres() {
+    cron_runs_once_per_instant(Kind::Postgres, 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cron_runs_once_per_instant_sqlite() {
+    cron_runs_once_per_instant(Kind::Sqlite, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weekly_denial_digest_counts_the_week() {
+    let env = Env::new(Kind::Sqlite).await;
+    let tenant = TenantId::new("t1");
+    let mut tx = env.db.begin().await.unwrap();
+    for (i, (category, cents, when)) in [
+        (
+            "DENIAL_CATEGORY_AUTHORIZATION",
+            10_000,
+            "2026-03-03T10:00:00Z",
+        ),
+        (
+            "DENIAL_CATEGORY_AUTHORIZATION",
+            5_000,
+            "2026-03-05T10:00:00Z",
+        ),
+        ("DENIAL_CATEGORY_ELIGIBILITY", 7_000, "2026-03-06T10:00:00Z"),
+        // The week before: not in this digest.
+        ("DENIAL_CATEGORY_ELIGIBILITY", 9_000, "2026-02-20T10:00:00Z"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        store::insert_denial(
+            &mut tx,
+            &store::SeenDenial {
+                tenant_id: "t1".into(),
+                denial_id: format!("d{i}"),
+                claim_id: format!("c{i}"),
+                payer_id: "87726".into(),
+                clinic_id: "clinic-1".into(),
+                category: category.into(),
+                reason_code: "CO-197".into(),
+                amount_cents: cents,
+                denial_date: None,
+                occurred_at: at(when),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    // Monday Mar 9, 07:00 New York.
+    let instant = at("2026-03-09T11:00:00Z");
+    let clock = Clock::simulated(instant, Utc::now(), 0.0);
+    let ran = cron_jobs::run_once(
+        &env.db,
+        &clock,
+        cron_jobs::DENIAL_DIGEST,
+        &tenant,
+        chrono_tz::America::New_York,
+        AgingBasis::Submission,
+        instant,
+        "scheduler-a",
+    )
+    .await
+    .unwrap();
+    assert!(ran);
+    // The same instant again (another replica, or a retry) does not run.
+    let again = cron_jobs::run_once(
+        &env.db,
+        &clock,
+        cron_jobs::DENIAL_DIGEST,
+        &tenant,
+        chrono_tz::America::New_York,
+        AgingBasis::Submission,
+        instant,
+        "scheduler-b",
+    )
+    .await
+    .unwrap();
+    assert!(!again);
+    let row = sqlx::query(
+        "SELECT envelope FROM bus_outbox WHERE event_type = 'arflow.events.v1.DenialDigestCompiled'",
+    )
+    .fetch_all(env.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(row.len(), 1);
+    let bytes: Vec<u8> = row[0].try_get("envelope").unwrap();
+    let e = <bus::Envelope as prost::Message>::decode(bytes.as_slice()).unwrap();
+    let digest: events::DenialDigestCompiled = bus::decode_payload(&e).unwrap();
+    let lines: Vec<(String, i64, i64)> = digest
+        .lines
+        .into_iter()
+        .map(|l| (l.category, l.denial_count, l.amount_cents))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            ("DENIAL_CATEGORY_AUTHORIZATION".to_string(), 2, 15_000),
+            ("DENIAL_CATEGORY_ELIGIBILITY".to_string(), 1, 7_000),
+        ]
+    );
+}
