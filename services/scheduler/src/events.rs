@@ -130,6 +130,12 @@ impl ClaimEvents {
             to_date(p.submission_date.as_ref()).unwrap_or_else(|| occurred.date_naive());
         let first_service_date = to_date(p.first_service_date.as_ref()).unwrap_or(submission_date);
         let existing = store::get_claim(conn, &tenant, &p.claim_id).await?;
+        // Submitted again (after a rejection) on another day: the payer's clock restarts, so
+        // the aging and status checks planned from the earlier submission give way.
+        let resubmitted = existing.as_ref().is_some_and(|c| {
+            c.last_version <= event.aggregate_version
+                && c.submission_date.is_some_and(|d| d != submission_date)
+        });
         let projected = match existing {
             // A newer event was applied first: keep its status and balance, learn the dates.
             Some(c) if c.last_version > event.aggregate_version => ProjectedClaim {
@@ -174,6 +180,10 @@ impl ClaimEvents {
             &calendar,
             payer,
         );
+        if resubmitted {
+            let replaced = store::cancel_replaced(conn, &tenant, &p.claim_id, &timers, now).await?;
+            tracing::debug!(event_id = %event.event_id, replaced, "claim resubmitted");
+        }
         let set = store::insert_timers(conn, &timers, now).await?;
         tracing::debug!(event_id = %event.event_id, timers = set, "claim submitted: timers set");
         Ok(())

@@ -206,6 +206,50 @@ pub async fn cancel_subject(
     .rows_affected())
 }
 
+/// Cancels the pending aging and status-check timers of `subject` that `plan` does not
+/// contain (same kind and due instant): what a resubmission replaces. Deadline warnings and
+/// follow-ups stay. Returns how many it cancelled.
+pub async fn cancel_replaced(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    subject: &str,
+    plan: &[NewTimer],
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, kind, due_at FROM scheduler_timers \
+         WHERE tenant_id = $1 AND subject = $2 AND state = 'pending'",
+    )
+    .bind(tenant.as_str())
+    .bind(subject)
+    .fetch_all(&mut *conn)
+    .await?;
+    let keep: std::collections::HashSet<(&str, i64)> = plan
+        .iter()
+        .map(|t| (t.kind.as_str(), to_micros(t.due_at)))
+        .collect();
+    let mut cancelled = 0;
+    for r in rows {
+        let kind: String = r.try_get("kind")?;
+        let replaceable = kind.starts_with(crate::policy::kinds::AGING_PREFIX)
+            || kind == crate::policy::kinds::STATUS_CHECK;
+        if !replaceable || keep.contains(&(kind.as_str(), r.try_get::<i64, _>("due_at")?)) {
+            continue;
+        }
+        cancelled += sqlx::query(
+            "UPDATE scheduler_timers SET state = 'cancelled', cancelled_at = $3 \
+             WHERE tenant_id = $1 AND id = $2 AND state = 'pending'",
+        )
+        .bind(tenant.as_str())
+        .bind(r.try_get::<String, _>("id")?)
+        .bind(to_micros(now))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    }
+    Ok(cancelled)
+}
+
 /// Restores the cancelled, still future timers of a claim that was reopened (a payment
 /// reversed after it closed the claim). Returns how many.
 pub async fn reopen_subject(
@@ -745,9 +789,18 @@ pub async fn insert_denial(conn: &mut AnyConnection, d: &SeenDenial) -> Result<(
 // ---- cron --------------------------------------------------------------------------------
 
 /// Tenants the scheduler knows: those with claims in its projection or a policy row.
+///
+/// The cron loop asks every tick, so this must not read every claim: the recursive query
+/// walks the primary key from one tenant to the next (a "loose index scan", one index probe
+/// per tenant) on both backends, where `SELECT DISTINCT` would scan the whole projection.
 pub async fn known_tenants(db: &Db) -> Result<Vec<TenantId>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT DISTINCT tenant_id FROM scheduler_claims \
+        "WITH RECURSIVE t(tenant_id) AS ( \
+           SELECT MIN(tenant_id) FROM scheduler_claims \
+           UNION ALL \
+           SELECT (SELECT MIN(c.tenant_id) FROM scheduler_claims c WHERE c.tenant_id > t.tenant_id) \
+           FROM t WHERE t.tenant_id IS NOT NULL) \
+         SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL \
          UNION SELECT tenant_id FROM scheduler_tenant_policies ORDER BY 1",
     )
     .fetch_all(db.pool())

@@ -257,3 +257,59 @@ async fn weekly_denial_digest_counts_the_week() {
         ]
     );
 }
+
+async fn known_tenants_walks_the_projection(kind: Kind) {
+    let env = Env::new(kind).await;
+    let now = at("2026-03-01T00:00:00Z");
+    assert!(store::known_tenants(&env.db).await.unwrap().is_empty());
+    let mut tx = env.db.begin().await.unwrap();
+    for (tenant, claim) in [("b", "1"), ("a", "1"), ("b", "2"), ("c", "9"), ("a", "2")] {
+        store::upsert_claim(
+            &mut tx,
+            &store::ProjectedClaim {
+                tenant_id: tenant.into(),
+                claim_id: claim.into(),
+                clinic_id: "k".into(),
+                payer_id: "p".into(),
+                status: "CLAIM_STATUS_SUBMITTED".into(),
+                submission_date: None,
+                first_service_date: None,
+                balance_cents: 1,
+                last_version: 1,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    store::set_policy(
+        &env.db,
+        &TenantId::new("d"),
+        &AgingPolicy {
+            basis: AgingBasis::DateOfService,
+            thresholds_days: vec![45],
+            time_zone: chrono_tz::UTC,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    let tenants: Vec<String> = store::known_tenants(&env.db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().to_string())
+        .collect();
+    assert_eq!(tenants, ["a", "b", "c", "d"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_tenants_walks_the_projection_postgres() {
+    known_tenants_walks_the_projection(Kind::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_tenants_walks_the_projection_sqlite() {
+    known_tenants_walks_the_projection(Kind::Sqlite).await;
+}

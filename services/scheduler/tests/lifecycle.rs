@@ -22,9 +22,10 @@ fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {
 
 async fn aging_fires_once_and_payment_cancels_the_rest(kind: Kind) {
     let env = Env::new(kind).await;
-    // Five simulated days per real second: day 30 comes after 6 s, day 60 after 12 s.
+    // Three simulated days per real second: day 30 comes after 10 s, day 60 after 20 s, which
+    // leaves a loaded machine 10 s to deliver the payment in between.
     let t0 = at("2026-01-05T00:00:00Z");
-    let clock = Clock::simulated(t0, Utc::now(), 5.0 * 86_400.0);
+    let clock = Clock::simulated(t0, Utc::now(), 3.0 * 86_400.0);
     let mut replica = env.replica("scheduler-a", clock.clone(), settings()).await;
     replica.start();
     env.submit("t1", "claim-1", ymd(2026, 1, 5), t0).await;
@@ -379,6 +380,50 @@ async fn handler_is_idempotent_and_tolerates_reordering(kind: Kind) {
             .await
             .iter()
             .all(|(_, s)| s == "pending")
+    );
+
+    // Rejected, corrected and submitted again on Feb 10 (version 5): aging and status checks
+    // restart from the new submission; the filing deadline (from the date of service) stays.
+    apply(
+        &env,
+        &handler,
+        "ClaimSubmitted",
+        "c1",
+        5,
+        &events::ClaimSubmitted {
+            submission_date: Some(date(ymd(2026, 2, 10))),
+            first_service_date: Some(date(ymd(2026, 1, 5))),
+            balance_cents: 5_000,
+            ..submitted_payload("c1", ymd(2026, 1, 5))
+        },
+    )
+    .await;
+    let pending: Vec<store::StoredTimer> = store::list_timers(
+        &env.db,
+        &store::TenantId::new("t1"),
+        &store::TimerFilter {
+            subject: Some("c1".into()),
+            state: Some(store::TimerState::Pending),
+            ..Default::default()
+        },
+        20,
+    )
+    .await
+    .unwrap();
+    let kinds: Vec<(&str, NaiveDate)> = pending
+        .iter()
+        .map(|t| (t.kind.as_str(), t.due_at.date_naive()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            // 14 business days from Tue Feb 10, skipping Presidents' Day (Feb 16).
+            ("status_check", ymd(2026, 3, 3)),
+            ("aging_30", ymd(2026, 3, 12)),
+            ("timely_filing_warning", ymd(2026, 3, 22)),
+            ("aging_60", ymd(2026, 4, 11)),
+            ("aging_90", ymd(2026, 5, 11)),
+        ]
     );
 
     // An appealable denial gets its appeal-deadline warning (Medicare: 120 days, warned 14
