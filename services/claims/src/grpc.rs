@@ -767,7 +767,15 @@ impl ClaimsService for ClaimsApi {
             arflow_platform::Backend::Postgres => IMPORT_CHUNK_POSTGRES,
             arflow_platform::Backend::Sqlite => IMPORT_CHUNK_SQLITE,
         };
-        let mut inflight: Option<tokio::task::JoinHandle<Result<Vec<ChunkOutcome>, Status>>> = None;
+        // Postgres writes two chunks at once (its second core works while we decode and
+        // scrub); SQLite has one writer, so one.
+        let max_in_flight = match self.db.backend() {
+            arflow_platform::Backend::Postgres => 2,
+            arflow_platform::Backend::Sqlite => 1,
+        };
+        let mut inflight: std::collections::VecDeque<
+            tokio::task::JoinHandle<Result<Vec<ChunkOutcome>, Status>>,
+        > = std::collections::VecDeque::new();
         let mut index = 0usize;
         let mut stream_error = None;
         loop {
@@ -816,14 +824,18 @@ impl ClaimsService for ClaimsApi {
                 None => true,
             };
             if pending.len() >= chunk_size || (done && !pending.is_empty()) {
-                // Write this chunk while the next one streams in; one write in flight at a time.
-                if let Some(write) = inflight.take() {
+                // Write this chunk while the next ones stream in. Concurrent chunks are safe:
+                // a request id or patient control number in two of them trips a unique
+                // constraint and the loser falls back to item-by-item writes.
+                if inflight.len() >= max_in_flight
+                    && let Some(write) = inflight.pop_front()
+                {
                     apply_chunk(&mut results, write.await.map_err(internal)??);
                 }
                 let api = self.clone();
                 let (tenant, actor, chunk) =
                     (tenant.clone(), actor.clone(), std::mem::take(&mut pending));
-                inflight = Some(tokio::spawn(async move {
+                inflight.push_back(tokio::spawn(async move {
                     api.write_chunk(&tenant, &actor, chunk).await
                 }));
             }
@@ -831,7 +843,7 @@ impl ClaimsService for ClaimsApi {
                 break;
             }
         }
-        if let Some(write) = inflight.take() {
+        while let Some(write) = inflight.pop_front() {
             apply_chunk(&mut results, write.await.map_err(internal)??);
         }
         if let Some(status) = stream_error {
