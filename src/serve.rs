@@ -3,6 +3,7 @@
 //! Roles talk only through gRPC and the event bus, also when they share this process, so the
 //! behaviour never depends on the topology (DESIGN §1).
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -160,10 +161,19 @@ pub async fn run(
                     clock: clock.clone(),
                     bus: bus.clone(),
                     replica: replica_name("scheduler"),
-                    settings: arflow_scheduler::Settings::default(),
+                    settings: toml::Value::Table(config.scheduler.clone())
+                        .try_into()
+                        .context("invalid [scheduler] settings")?,
                     payer_rules: load_payer_rules(&config)?,
                     max_message_bytes: config.grpc.max_message_bytes,
-                    claim_source: None,
+                    claim_source: claims_channel(&config, &roles, &bound)?.map(
+                        |(channel, keys)| {
+                            Arc::new(arflow_scheduler::reconcile::GrpcClaimSource::new(
+                                channel, keys,
+                            ))
+                                as Arc<dyn arflow_scheduler::reconcile::ClaimSource>
+                        },
+                    ),
                 })?;
                 let svc = scheduler.grpc_service();
                 routes.add_service(svc);
@@ -246,4 +256,42 @@ pub fn load_payer_rules(config: &Config) -> anyhow::Result<arflow_domain::rules:
 fn replica_name(role: &str) -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
     format!("{role}-{host}-{}", std::process::id())
+}
+
+/// Where the reconcilers reach the claims service, and with which per-tenant keys; None when no
+/// key is configured (the reconcilers then do not run).
+fn claims_channel(
+    config: &Config,
+    roles: &[&'static str],
+    bound: &Bound,
+) -> anyhow::Result<
+    Option<(
+        tonic::transport::Channel,
+        std::collections::HashMap<String, String>,
+    )>,
+> {
+    let r = &config.reconciler;
+    if r.service_keys.is_empty() {
+        return Ok(None);
+    }
+    let addr = if !r.claims_addr.is_empty() {
+        r.claims_addr.clone()
+    } else if roles.contains(&"claims") {
+        format!("http://{}", bound.grpc)
+    } else {
+        bail!(
+            "reconciler.service_keys is set but this process does not run the claims role: set \
+             reconciler.claims_addr to the claims service's gRPC address"
+        );
+    };
+    // Lazy: the claims service may start after us; the reconciler retries on its next run.
+    let channel = tonic::transport::Channel::from_shared(addr.clone())
+        .with_context(|| format!("reconciler.claims_addr {addr:?} is not a URL"))?
+        .connect_lazy();
+    let keys = r
+        .service_keys
+        .iter()
+        .map(|(t, k)| (t.clone(), k.expose().to_string()))
+        .collect();
+    Ok(Some((channel, keys)))
 }

@@ -358,3 +358,103 @@ async fn racing_replicas_make_each_task_once_and_a_killed_replica_loses_nothing(
         "one aging task per claim: {created:?}"
     );
 }
+
+/// Redis is a signal, not the only copy: when a claim's ClaimSubmitted is lost with the stream
+/// before any scheduler read it, the scheduler's daily reconciler asks the claims service
+/// (over gRPC, with a service key) which claims are open and sets the missing timers.
+#[tokio::test]
+async fn reconciler_restores_timers_for_an_event_lost_with_redis() {
+    use arflow_api::scheduler::v1 as sch;
+    let pg = PgDatabase::create().await.unwrap();
+    let redis = RedisPrefix::new();
+    let env = env(&pg, &redis);
+    let claims_only = Server::start_roles(env.clone(), &["claims"]);
+    let mut claims = claims_only
+        .client(&claims_only.key("acme", "partner", &[]))
+        .await;
+    let lost = claims
+        .create_claim(create(fresh_claim("LOST-1"), "lost-1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .claim
+        .unwrap();
+
+    // The relay publishes the event; then Redis loses the stream before any consumer read it.
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let stream = format!("{}stream:claims", redis.prefix);
+    eventually(Duration::from_secs(10), || {
+        let (mut conn, stream) = (conn.clone(), stream.clone());
+        async move { (conn.xlen::<_, i64>(&stream).await.ok()? >= 1).then_some(()) }
+    })
+    .await
+    .unwrap();
+    let _: i64 = conn.del(&stream).await.unwrap();
+
+    // A scheduler with a service key for the tenant, pointed at the claims process.
+    let mut sched_env = env.clone();
+    set_env(
+        &mut sched_env,
+        "ARFLOW_RECONCILER__CLAIMS_ADDR",
+        &claims_only.grpc,
+    );
+    set_env(
+        &mut sched_env,
+        "ARFLOW_RECONCILER__SERVICE_KEYS__ACME",
+        &claims_only.key("acme", "service", &[]),
+    );
+    let scheduler = Server::start_roles(sched_env, &["scheduler"]);
+    let channel = tonic::transport::Channel::from_shared(scheduler.grpc.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let key: tonic::metadata::MetadataValue<_> =
+        format!("Bearer {}", claims_only.key("acme", "supervisor", &[]))
+            .parse()
+            .unwrap();
+    let mut timers = arflow_api::scheduler::v1::scheduler_service_client::SchedulerServiceClient::with_interceptor(
+        channel,
+        arflow::client::Auth::new(Some(key)),
+    );
+    let kinds = eventually(Duration::from_secs(30), || {
+        let (mut t, id) = (timers.clone(), lost.id.clone());
+        async move {
+            let listed = t
+                .list_timers(sch::ListTimersRequest {
+                    subject: id,
+                    page_size: 100,
+                    ..Default::default()
+                })
+                .await
+                .ok()?
+                .into_inner()
+                .timers;
+            let kinds: BTreeSet<String> = listed.into_iter().map(|t| t.kind_name).collect();
+            kinds.contains("aging_90").then_some(kinds)
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        kinds.contains("aging_30") && kinds.contains("aging_60"),
+        "{kinds:?}"
+    );
+    let again = timers
+        .list_timers(sch::ListTimersRequest {
+            subject: lost.id.clone(),
+            kind_name: "aging_60".into(),
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .timers;
+    assert_eq!(
+        again.len(),
+        1,
+        "repairs are idempotent: one timer per threshold"
+    );
+}

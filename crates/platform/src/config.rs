@@ -69,6 +69,23 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     pub auth: AuthConfig,
     pub claims: ClaimsConfig,
+    /// Settings of the scheduler service, read by its own `Settings` (which refuses unknown
+    /// keys): `aging_thresholds_days`, `fire_workers`, cron expressions, ...
+    pub scheduler: toml::Table,
+    pub reconciler: ReconcilerConfig,
+}
+
+/// The daily reconcilers (scheduler: every open claim has its timers; assignment: every denial
+/// has a task) ask the claims service over gRPC, never its tables.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReconcilerConfig {
+    /// gRPC address of the claims service, e.g. `http://claims:50051`. Empty: this process's
+    /// own address, which works when it also runs the claims role.
+    pub claims_addr: String,
+    /// Per tenant id, an API key with role `service` (`arflow keys create --role service`).
+    /// No keys: the reconcilers do not run.
+    pub service_keys: std::collections::BTreeMap<String, Secret>,
 }
 
 /// Settings of the claims service.
@@ -201,6 +218,8 @@ impl Default for Config {
             shutdown: ShutdownConfig::default(),
             auth: AuthConfig::default(),
             claims: ClaimsConfig::default(),
+            scheduler: toml::Table::new(),
+            reconciler: ReconcilerConfig::default(),
         }
     }
 }
@@ -431,6 +450,9 @@ impl Config {
         let mut masked = self.clone();
         masked.database.url = Secret::new(self.database.url.masked());
         masked.redis.url = Secret::new(self.redis.url.masked());
+        for key in masked.reconciler.service_keys.values_mut() {
+            *key = Secret::new("***");
+        }
         toml::to_string_pretty(&masked).context("encode config")
     }
 }
@@ -452,8 +474,12 @@ fn is_reserved_env(key: &str) -> bool {
 fn scalar(raw: &str) -> toml::Value {
     match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
         Ok(mut t) => match t.remove("v") {
+            // Arrays too, so `ARFLOW_SCHEDULER__AGING_THRESHOLDS_DAYS="[30, 60, 90, 120]"` works.
             Some(
-                v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_)),
+                v @ (toml::Value::Integer(_)
+                | toml::Value::Float(_)
+                | toml::Value::Boolean(_)
+                | toml::Value::Array(_)),
             ) => v,
             _ => toml::Value::String(raw.to_string()),
         },
@@ -586,6 +612,18 @@ mod tests {
         assert!(!text.contains("hunter2"));
         assert!(text.contains("postgres://***@db:5432/x"));
         assert!(!format!("{cfg:?}").contains("hunter2"));
+        let cfg = Config::load(
+            None,
+            env(&[("ARFLOW_RECONCILER__SERVICE_KEYS__ACME", "afk_x_secret")]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(cfg.reconciler.service_keys["acme"].expose(), "afk_x_secret");
+        let text = cfg.to_masked_toml().unwrap();
+        assert!(
+            !text.contains("afk_x_secret") && text.contains("***"),
+            "{text}"
+        );
     }
 
     #[test]
