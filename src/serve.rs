@@ -189,6 +189,13 @@ pub async fn run(
                     replica_name("assignment"),
                 );
                 options.max_message_bytes = config.grpc.max_message_bytes;
+                options.denial_source =
+                    claims_channel(&config, &roles, &bound)?.map(|(channel, keys)| {
+                        Arc::new(arflow_assignment::reconcile::GrpcDenialSource::new(
+                            channel, keys,
+                        ))
+                            as Arc<dyn arflow_assignment::reconcile::DenialSource>
+                    });
                 let assignment = arflow_assignment::build(options);
                 let svc = assignment.grpc_service();
                 routes.add_service(svc);

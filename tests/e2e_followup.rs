@@ -458,3 +458,74 @@ async fn reconciler_restores_timers_for_an_event_lost_with_redis() {
         "repairs are idempotent: one timer per threshold"
     );
 }
+
+/// The same for denials: a ClaimDenied lost with Redis still becomes a denial task, because the
+/// assignment service's daily reconciler asks the claims service which denials exist.
+#[tokio::test]
+async fn reconciler_turns_a_denial_lost_with_redis_into_a_task() {
+    let pg = PgDatabase::create().await.unwrap();
+    let redis = RedisPrefix::new();
+    let env = env(&pg, &redis);
+    let claims_only = Server::start_roles(env.clone(), &["claims"]);
+    let mut claims = claims_only
+        .client(&claims_only.key("acme", "partner", &[]))
+        .await;
+    let denied = claims
+        .create_claim(create(fresh_claim("LOST-D"), "lost-d"))
+        .await
+        .unwrap()
+        .into_inner()
+        .claim
+        .unwrap();
+    claims
+        .post_remittance(pb::PostRemittanceRequest {
+            file_name: "d.835".into(),
+            content: era_denying("LOST-D", "CHK-LOST"),
+        })
+        .await
+        .unwrap();
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let stream = format!("{}stream:claims", redis.prefix);
+    // Wait until the relay has published everything (ClaimSubmitted, RemittancePosted,
+    // ClaimStatusChanged, ClaimDenied x2), then lose the stream.
+    eventually(Duration::from_secs(10), || {
+        let (mut conn, stream) = (conn.clone(), stream.clone());
+        async move { (conn.xlen::<_, i64>(&stream).await.ok()? >= 5).then_some(()) }
+    })
+    .await
+    .unwrap();
+    let _: i64 = conn.del(&stream).await.unwrap();
+
+    let mut asg_env = env.clone();
+    set_env(
+        &mut asg_env,
+        "ARFLOW_RECONCILER__CLAIMS_ADDR",
+        &claims_only.grpc,
+    );
+    set_env(
+        &mut asg_env,
+        "ARFLOW_RECONCILER__SERVICE_KEYS__ACME",
+        &claims_only.key("acme", "service", &[]),
+    );
+    let assignment = Server::start_roles(asg_env, &["assignment"]);
+    let mut supervisor = common::assignment_client(
+        &assignment.grpc,
+        &claims_only.key("acme", "supervisor", &[]),
+    )
+    .await;
+    let ana = specialist(&mut supervisor).await;
+    let task = eventually(Duration::from_secs(30), || {
+        let (mut s, ana, id) = (supervisor.clone(), ana.clone(), denied.id.clone());
+        async move {
+            open_tasks(&mut s, &ana)
+                .await
+                .into_iter()
+                .find(|t| t.claim_id == id && t.kind == asg::TaskKind::Denial as i32)
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(task.denial_category, "authorization");
+    assert_eq!(task.balance_cents, 20_500);
+}

@@ -36,7 +36,14 @@ pub struct TaskHandler {
     pub(crate) clock: Clock,
 }
 
-fn date(d: &Option<Date>) -> Option<NaiveDate> {
+impl TaskHandler {
+    /// The handler [`crate::Assignment::run`] subscribes (also for driving events in tests).
+    pub fn new(backend: Backend, clock: Clock) -> TaskHandler {
+        TaskHandler { backend, clock }
+    }
+}
+
+pub(crate) fn date(d: &Option<Date>) -> Option<NaiveDate> {
     let d = d.as_ref()?;
     NaiveDate::from_ymd_opt(
         d.year,
@@ -47,7 +54,7 @@ fn date(d: &Option<Date>) -> Option<NaiveDate> {
 
 /// Category names arrive as the claims.v1 enum names (`DENIAL_CATEGORY_AUTHORIZATION`); the
 /// task keeps the domain's stable name (`authorization`).
-fn category_name(s: &str) -> String {
+pub(crate) fn category_name(s: &str) -> String {
     s.strip_prefix("DENIAL_CATEGORY_")
         .unwrap_or(s)
         .to_ascii_lowercase()

@@ -10,15 +10,20 @@
 //! - [`priority`]: the pure priority score and its reasons.
 //! - [`grpc`]: `arflow.assignment.v1.AssignmentService` — proto <-> store, roles, scoping,
 //!   errors.
+//! - [`reconcile`]: once a day, every recent denial (asked of the claims service over gRPC)
+//!   whose claim has no denial task gets one (a lost ClaimDenied event).
 //!
 //! Shape (DESIGN §1): [`Options`] -> [`build`] -> [`Assignment::run`] (the event consumer, and
-//! the sweep that retries the unassigned queue and rescores open tasks daily); the binary mounts
+//! the sweep that retries the unassigned queue and rescores open tasks daily, and the daily
+//! denial reconciler when [`Options::denial_source`] is set); the binary mounts
 //! [`Assignment::grpc_service`] on the shared server.
 pub mod consumer;
 pub mod grpc;
 pub mod priority;
+pub mod reconcile;
 pub mod store;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +51,9 @@ pub struct Options {
     pub sweep_interval: Duration,
     /// How often an open WatchQueues stream looks for new changes. Real time.
     pub watch_poll_interval: Duration,
+    /// Where the daily denial reconciler asks which denials exist (the claims service, e.g.
+    /// [`reconcile::GrpcDenialSource`]). None: no reconciler.
+    pub denial_source: Option<Arc<dyn reconcile::DenialSource>>,
 }
 
 impl Options {
@@ -59,6 +67,7 @@ impl Options {
             max_message_bytes: 4 * 1024 * 1024,
             sweep_interval: Duration::from_secs(1),
             watch_poll_interval: Duration::from_millis(200),
+            denial_source: None,
         }
     }
 }
@@ -91,8 +100,8 @@ impl Assignment {
             .max_encoding_message_size(self.options.max_message_bytes)
     }
 
-    /// The event consumer and the unassigned-queue sweep, until `shutdown`. Open WatchQueues
-    /// streams end with it too.
+    /// The event consumer, the unassigned-queue sweep and (with a denial source) the daily
+    /// denial reconciler, until `shutdown`. Open WatchQueues streams end with it too.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let o = &self.options;
         let subscription = Subscription {
@@ -111,9 +120,68 @@ impl Assignment {
             o.sweep_interval,
             shutdown.clone(),
         );
-        let result = tokio::try_join!(consume, sweep).map(|_| ());
+        let reconciler = reconcile_daily(
+            o.db.clone(),
+            o.clock.clone(),
+            o.denial_source.clone(),
+            o.sweep_interval,
+            shutdown.clone(),
+        );
+        let result = tokio::try_join!(consume, sweep, reconciler).map(|_| ());
         self.api.shutdown();
         result
+    }
+}
+
+/// A failed reconcile pass is tried again after this long (real time), not every interval.
+const RECONCILE_RETRY: Duration = Duration::from_secs(60);
+
+/// Runs the denial reconciler once per (possibly simulated) day, and at start, until
+/// `shutdown`. Apart from the sweep: it makes network calls, which must not delay the sweep.
+/// Every replica runs it; the repairs are idempotent (see [`reconcile`]).
+async fn reconcile_daily(
+    db: Db,
+    clock: Clock,
+    source: Option<Arc<dyn reconcile::DenialSource>>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let Some(source) = source else {
+        return Ok(());
+    };
+    // Per tenant, so one failing tenant does not re-run the others.
+    let mut reconciled_on: HashMap<String, chrono::NaiveDate> = HashMap::new();
+    loop {
+        let today = clock.today();
+        let mut wait = interval;
+        for tenant in source.tenants() {
+            if reconciled_on.get(&tenant) == Some(&today) {
+                continue;
+            }
+            let id = store::TenantId::new(tenant.clone());
+            let pass = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                r = reconcile::reconcile_tenant(&db, &clock, source.as_ref(), &id) => r,
+            };
+            match pass {
+                Ok(created) => {
+                    tracing::info!(tenant = tenant.as_str(), created, "denial reconcile ran");
+                    reconciled_on.insert(tenant, today);
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        tenant = tenant.as_str(),
+                        error = %e,
+                        "denial reconcile failed; retrying"
+                    );
+                    wait = RECONCILE_RETRY.max(interval);
+                }
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            () = tokio::time::sleep(wait) => {}
+        }
     }
 }
 

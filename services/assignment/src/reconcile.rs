@@ -1,0 +1,373 @@
+//! The denial reconciler: Redis is a signal, not the only copy (DESIGN §3). Once a (possibly
+//! simulated) day the service asks the claims service, through its gRPC API and never its
+//! tables, for the denials of the last [`LOOKBACK_DAYS`] days, and gives every denied claim
+//! that has no denial task at all (open or completed) the task a lost ClaimDenied event would
+//! have made.
+//!
+//! - Same filters as the ClaimDenied handler: contractual and patient-responsibility
+//!   adjustments, `payment_posting` work, and settled claims get no task.
+//! - Same store path ([`store::open_task`]): priority, assignment, TaskCreated / TaskAssigned /
+//!   TaskUnassigned all happen the same way.
+//! - A claim with several denials gets one task (as several ClaimDenied events would: the
+//!   first creates it, the rest refresh it), carrying the latest denial.
+//! - Idempotent: the check "no denial task for this claim" is repeated inside the repairing
+//!   transaction after the tenant lock, and the unique open-task index keeps one open task per
+//!   (claim, kind) whatever replicas race. A completed denial task means the denial was handled:
+//!   it is not recreated.
+//!
+//! Known limit: the task does not record which denial it was for, so a claim denied again
+//! after its denial task was completed, whose second ClaimDenied event was lost, is not
+//! repaired here.
+//!
+//! Network calls hold no transaction: the denials and claims are fetched first, then each
+//! claim is repaired in its own transaction.
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arflow_api::claims::v1 as claims;
+use arflow_api::claims::v1::claims_service_client::ClaimsServiceClient;
+use arflow_api::common::v1::Date;
+use arflow_platform::{Clock, Db};
+use chrono::{Datelike, NaiveDate, TimeDelta};
+use tonic::transport::Channel;
+
+use crate::consumer::{category_name, date};
+use crate::priority::TaskKindName;
+use crate::store::{self, ClaimFacts, TaskRequest, TenantId};
+
+/// How far back each pass looks for denials (by denial date).
+pub const LOOKBACK_DAYS: i64 = 120;
+
+/// What the reconciler needs of a denial (no patient data).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DenialSnapshot {
+    pub denial_id: String,
+    pub claim_id: String,
+    pub clinic_id: String,
+    pub payer_id: String,
+    /// claims.v1 enum name, e.g. `DENIAL_CATEGORY_AUTHORIZATION`.
+    pub category: String,
+    pub resolution: String,
+    pub owner: String,
+    pub appealable: bool,
+    pub amount_cents: i64,
+    pub denial_date: Option<NaiveDate>,
+    pub procedure_code: String,
+}
+
+/// What the reconciler needs of a denied claim (no patient data).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClaimState {
+    pub claim_id: String,
+    pub clinic_id: String,
+    pub payer_id: String,
+    /// claims.v1 enum name, e.g. `CLAIM_STATUS_DENIED`.
+    pub status: String,
+    pub balance_cents: i64,
+    pub submission_date: Option<NaiveDate>,
+    pub first_service_date: Option<NaiveDate>,
+    pub version: i64,
+}
+
+/// Where the reconciler learns the truth about denials: the claims service.
+#[async_trait::async_trait]
+pub trait DenialSource: Send + Sync + std::fmt::Debug + 'static {
+    /// Tenants this source can answer for.
+    fn tenants(&self) -> Vec<String>;
+    /// Every denial of the tenant dated `since` or later.
+    async fn denials(&self, tenant: &str, since: NaiveDate) -> anyhow::Result<Vec<DenialSnapshot>>;
+    /// One claim (status, balance, dates); None when it does not exist (for this tenant).
+    /// Asked only for claims that need a task.
+    async fn claim(&self, tenant: &str, claim_id: &str) -> anyhow::Result<Option<ClaimState>>;
+}
+
+/// The claims service over gRPC, with one API key (role `service`) per tenant it reconciles.
+#[derive(Clone)]
+pub struct GrpcDenialSource {
+    channel: Channel,
+    keys: Arc<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for GrpcDenialSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The keys are secrets: name the tenants only.
+        let mut tenants: Vec<&String> = self.keys.keys().collect();
+        tenants.sort();
+        f.debug_struct("GrpcDenialSource")
+            .field("tenants", &tenants)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GrpcDenialSource {
+    /// `keys`: tenant id -> API key of that tenant (`afk_…`).
+    pub fn new(channel: Channel, keys: HashMap<String, String>) -> GrpcDenialSource {
+        GrpcDenialSource {
+            channel,
+            keys: Arc::new(keys),
+        }
+    }
+
+    fn request<T>(&self, tenant: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
+        let key = self
+            .keys
+            .get(tenant)
+            .ok_or_else(|| anyhow::anyhow!("no reconcile key for tenant {tenant}"))?;
+        let mut request = tonic::Request::new(message);
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {key}").parse()?);
+        Ok(request)
+    }
+}
+
+fn wire_date(d: NaiveDate) -> Date {
+    Date {
+        year: d.year(),
+        month: i32::try_from(d.month()).unwrap_or_default(),
+        day: i32::try_from(d.day()).unwrap_or_default(),
+    }
+}
+
+fn denial_snapshot(d: claims::Denial) -> DenialSnapshot {
+    let category = claims::DenialCategory::try_from(d.category)
+        .unwrap_or(claims::DenialCategory::Unspecified)
+        .as_str_name()
+        .to_string();
+    DenialSnapshot {
+        denial_date: date(&d.denial_date),
+        denial_id: d.id,
+        claim_id: d.claim_id,
+        clinic_id: d.clinic_id,
+        payer_id: d.payer_id,
+        category,
+        resolution: d.resolution,
+        owner: d.owner,
+        appealable: d.appealable,
+        amount_cents: d.amount_cents,
+        procedure_code: d.procedure_code,
+    }
+}
+
+fn claim_state(c: claims::Claim) -> ClaimState {
+    let status = claims::ClaimStatus::try_from(c.status)
+        .unwrap_or(claims::ClaimStatus::Unspecified)
+        .as_str_name()
+        .to_string();
+    let first_service_date = c
+        .service_lines
+        .iter()
+        .filter_map(|l| date(&l.service_date))
+        .min();
+    ClaimState {
+        submission_date: date(&c.submission_date),
+        claim_id: c.id,
+        clinic_id: c.clinic_id,
+        payer_id: c.payer.map(|p| p.id).unwrap_or_default(),
+        status,
+        balance_cents: c.balance_cents,
+        first_service_date,
+        version: c.version,
+    }
+}
+
+#[async_trait::async_trait]
+impl DenialSource for GrpcDenialSource {
+    fn tenants(&self) -> Vec<String> {
+        let mut t: Vec<String> = self.keys.keys().cloned().collect();
+        t.sort();
+        t
+    }
+
+    async fn denials(&self, tenant: &str, since: NaiveDate) -> anyhow::Result<Vec<DenialSnapshot>> {
+        let mut client = ClaimsServiceClient::new(self.channel.clone());
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = client
+                .list_denials(self.request(
+                    tenant,
+                    claims::ListDenialsRequest {
+                        denied_from: Some(wire_date(since)),
+                        page_size: 1000,
+                        page_token: token.clone(),
+                        ..Default::default()
+                    },
+                )?)
+                .await?
+                .into_inner();
+            out.extend(page.denials.into_iter().map(denial_snapshot));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        Ok(out)
+    }
+
+    async fn claim(&self, tenant: &str, claim_id: &str) -> anyhow::Result<Option<ClaimState>> {
+        let mut client = ClaimsServiceClient::new(self.channel.clone());
+        match client
+            .get_claim(self.request(
+                tenant,
+                claims::GetClaimRequest {
+                    claim_id: claim_id.to_string(),
+                },
+            )?)
+            .await
+        {
+            Ok(r) => Ok(r.into_inner().claim.map(claim_state)),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+            Err(s) => Err(s.into()),
+        }
+    }
+}
+
+/// True when the ClaimDenied handler would make no task of this denial (an adjustment that
+/// is not a denial, or work for payment posting).
+fn not_ar_work(d: &DenialSnapshot) -> bool {
+    let category = category_name(&d.category);
+    matches!(category.as_str(), "contractual" | "patient_responsibility")
+        || d.owner == "payment_posting"
+}
+
+/// Does the claim have a denial task, open or closed?
+async fn has_denial_task(
+    conn: &mut sqlx::AnyConnection,
+    tenant: &TenantId,
+    claim_id: &str,
+) -> anyhow::Result<bool> {
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM asg_tasks WHERE tenant_id = $1 AND claim_id = $2 AND kind = $3 LIMIT 1",
+    )
+    .bind(tenant.as_str())
+    .bind(claim_id)
+    .bind(TaskKindName::Denial.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// One reconcile pass over one tenant: denials dated `today - LOOKBACK_DAYS` or later whose
+/// claim has no denial task get one. Returns the number of tasks created.
+pub async fn reconcile_tenant(
+    db: &Db,
+    clock: &Clock,
+    source: &dyn DenialSource,
+    tenant: &TenantId,
+) -> anyhow::Result<usize> {
+    let since = clock.today() - TimeDelta::days(LOOKBACK_DAYS);
+    let denials = source.denials(tenant.as_str(), since).await?;
+    // Per claim, the latest denial that is AR work (what the last ClaimDenied would have left
+    // on the task).
+    let mut latest: BTreeMap<String, DenialSnapshot> = BTreeMap::new();
+    for d in denials {
+        if not_ar_work(&d) || d.claim_id.is_empty() {
+            continue;
+        }
+        let newer = latest.get(&d.claim_id).is_none_or(|cur| {
+            (d.denial_date, d.denial_id.as_str()) >= (cur.denial_date, cur.denial_id.as_str())
+        });
+        if newer {
+            latest.insert(d.claim_id.clone(), d);
+        }
+    }
+    let mut created = 0;
+    for (claim_id, denial) in latest {
+        // Cheap check first, without the tenant lock; repeated under it below.
+        {
+            let mut conn = db.pool().acquire().await?;
+            if has_denial_task(&mut conn, tenant, &claim_id).await? {
+                continue;
+            }
+        }
+        let Some(claim) = source.claim(tenant.as_str(), &claim_id).await? else {
+            continue;
+        };
+        if store::is_settled_status(&claim.status) {
+            continue;
+        }
+        let now = clock.now();
+        let mut tx = db.begin().await?;
+        store::lock_tenant(&mut tx, tenant).await?;
+        if has_denial_task(&mut tx, tenant, &claim_id).await? {
+            tx.rollback().await?;
+            continue;
+        }
+        let facts = ClaimFacts {
+            claim_id: claim_id.clone(),
+            clinic_id: claim.clinic_id.clone(),
+            payer_id: claim.payer_id.clone(),
+            status: claim.status.clone(),
+            balance_cents: claim.balance_cents,
+            submission_date: claim.submission_date,
+            first_service_date: claim.first_service_date,
+            version: claim.version,
+        };
+        // Older than what the projection holds: left alone (the projection knows better).
+        store::apply_claim_facts(&mut tx, tenant, &facts, now).await?;
+        let view = store::claim_view(&mut tx, tenant, &claim_id).await?;
+        if view.as_ref().is_some_and(|v| v.settled()) {
+            tx.rollback().await?;
+            continue;
+        }
+        let category = category_name(&denial.category);
+        let req = TaskRequest {
+            claim_id: claim_id.clone(),
+            clinic_id: denial.clinic_id.clone(),
+            payer_id: denial.payer_id.clone(),
+            kind: TaskKindName::Denial,
+            detail: category.clone(),
+            balance_cents: view
+                .as_ref()
+                .map_or(claim.balance_cents, |v| v.balance_cents),
+            denial_category: category,
+            denial_resolution: denial.resolution.clone(),
+            denial_owner: denial.owner.clone(),
+            appealable: denial.appealable,
+            denied_amount_cents: denial.amount_cents,
+            age_basis: view.and_then(|v| v.submission_date.or(v.first_service_date)),
+            source_event_id: None,
+            ..Default::default()
+        };
+        let opened = store::open_task(&mut tx, db.backend(), tenant, &req, now).await?;
+        tx.commit().await?;
+        if opened.created {
+            created += 1;
+        }
+    }
+    Ok(created)
+}
+
+/// One reconcile pass over every tenant of `source`. A failing tenant is logged and skipped
+/// (the others still run); the error of the last failing tenant is returned after all ran, so
+/// the caller retries. Returns the number of tasks created.
+pub async fn reconcile_denials(
+    db: &Db,
+    clock: &Clock,
+    source: &dyn DenialSource,
+) -> anyhow::Result<usize> {
+    let mut created = 0;
+    let mut failed = None;
+    for tenant in source.tenants() {
+        let tenant = TenantId::new(tenant);
+        match reconcile_tenant(db, clock, source, &tenant).await {
+            Ok(n) => {
+                created += n;
+                tracing::info!(
+                    tenant = tenant.as_str(),
+                    created = n,
+                    "denial reconcile ran"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(tenant = tenant.as_str(), error = %e, "denial reconcile failed");
+                failed = Some(e);
+            }
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(created),
+    }
+}

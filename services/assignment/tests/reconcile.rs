@@ -1,0 +1,725 @@
+//! The denial reconciler on Postgres, against a denial source standing in for the claims
+//! service: a denial whose ClaimDenied event was lost gets exactly one task (the same task the
+//! event would have made, assigned and announced the same way); a denial that already has a
+//! task (open, or completed) gets nothing; non-denials and settled claims get nothing. Then
+//! `GrpcDenialSource` against a stand-in ClaimsService behind the real server.
+// A failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use arflow_api::common::v1::Date;
+use arflow_api::events::v1 as events;
+use arflow_assignment::consumer::TaskHandler;
+use arflow_assignment::priority::TaskKindName;
+use arflow_assignment::reconcile::{self, ClaimState, DenialSnapshot, DenialSource};
+use arflow_assignment::store::{self, SpecialistFields, TenantId, WorkingHours};
+use arflow_platform::bus::{self, Handler as _};
+use arflow_platform::{Clock, Db};
+use arflow_testkit::PgDatabase;
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use sqlx::Row;
+
+const TENANT: &str = "acme";
+const PAYER: &str = "87726";
+const CLINIC: &str = "clinic-1";
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 15, 12, 0, 0).unwrap()
+}
+
+fn clock() -> Clock {
+    Clock::simulated(now(), Utc::now(), 0.0)
+}
+
+fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+fn wire(d: NaiveDate) -> Date {
+    Date {
+        year: d.year(),
+        month: d.month() as i32,
+        day: d.day() as i32,
+    }
+}
+
+fn denial(id: &str, claim: &str, category: &str, date: NaiveDate) -> DenialSnapshot {
+    DenialSnapshot {
+        denial_id: id.into(),
+        claim_id: claim.into(),
+        clinic_id: CLINIC.into(),
+        payer_id: PAYER.into(),
+        category: format!("DENIAL_CATEGORY_{}", category.to_ascii_uppercase()),
+        resolution: "appeal".into(),
+        owner: "biller".into(),
+        appealable: true,
+        amount_cents: 12_000,
+        denial_date: Some(date),
+        procedure_code: "90837".into(),
+    }
+}
+
+fn claim(id: &str, status: &str) -> ClaimState {
+    ClaimState {
+        claim_id: id.into(),
+        clinic_id: CLINIC.into(),
+        payer_id: PAYER.into(),
+        status: status.into(),
+        balance_cents: 20_000,
+        submission_date: Some(day(2026, 4, 1)),
+        first_service_date: Some(day(2026, 3, 28)),
+        version: 3,
+    }
+}
+
+/// Denials and claims of tenant `acme`; counts the claim look-ups.
+#[derive(Debug, Default)]
+struct FakeClaims {
+    denials: Mutex<Vec<DenialSnapshot>>,
+    claims: Mutex<HashMap<String, ClaimState>>,
+    asked_since: Mutex<Vec<NaiveDate>>,
+}
+
+impl FakeClaims {
+    fn add(&self, d: DenialSnapshot, status: &str) {
+        self.claims
+            .lock()
+            .unwrap()
+            .insert(d.claim_id.clone(), claim(&d.claim_id, status));
+        self.denials.lock().unwrap().push(d);
+    }
+}
+
+#[async_trait::async_trait]
+impl DenialSource for FakeClaims {
+    fn tenants(&self) -> Vec<String> {
+        vec![TENANT.into()]
+    }
+
+    async fn denials(&self, tenant: &str, since: NaiveDate) -> anyhow::Result<Vec<DenialSnapshot>> {
+        assert_eq!(tenant, TENANT);
+        self.asked_since.lock().unwrap().push(since);
+        Ok(self
+            .denials
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|d| d.denial_date.is_some_and(|x| x >= since))
+            .cloned()
+            .collect())
+    }
+
+    async fn claim(&self, tenant: &str, claim_id: &str) -> anyhow::Result<Option<ClaimState>> {
+        assert_eq!(tenant, TENANT);
+        Ok(self.claims.lock().unwrap().get(claim_id).cloned())
+    }
+}
+
+async fn database() -> (PgDatabase, Db) {
+    let pg = PgDatabase::create().await.unwrap();
+    let db = Db::connect(&pg.url, 8).await.unwrap();
+    db.migrate().await.unwrap();
+    (pg, db)
+}
+
+async fn add_specialist(db: &Db) -> String {
+    let fields = SpecialistFields {
+        display_name: "Sam".into(),
+        payer_ids: vec![PAYER.into()],
+        clinic_ids: vec![CLINIC.into()],
+        capacity: 10,
+        working_hours: WorkingHours {
+            days: vec![1, 2, 3, 4, 5, 6, 7],
+            start_time: "00:00".into(),
+            end_time: "23:59".into(),
+            time_zone: "UTC".into(),
+        },
+        active: true,
+        out_of_office: false,
+        key_id: None,
+    };
+    store::create_specialist(db, &TenantId::new(TENANT), &fields, now())
+        .await
+        .unwrap()
+        .id
+}
+
+async fn count(db: &Db, sql: &str, arg: &str) -> i64 {
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .bind(arg)
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+        .try_get::<i64, _>("n")
+        .unwrap()
+}
+
+async fn denial_tasks(db: &Db, claim: &str) -> i64 {
+    count(
+        db,
+        "SELECT COUNT(*) AS n FROM asg_tasks WHERE claim_id = $1 AND kind = 'denial'",
+        claim,
+    )
+    .await
+}
+
+async fn outbox(db: &Db, event_type: &str) -> i64 {
+    count(
+        db,
+        "SELECT COUNT(*) AS n FROM bus_outbox WHERE event_type = $1",
+        &format!("arflow.events.v1.{event_type}"),
+    )
+    .await
+}
+
+async fn denial_task_id(db: &Db, claim: &str) -> String {
+    sqlx::query_scalar("SELECT id FROM asg_tasks WHERE claim_id = $1 AND kind = 'denial'")
+        .bind(claim)
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_denial_gets_one_task_and_a_second_pass_adds_nothing() {
+    let (_pg, db) = database().await;
+    let clock = clock();
+    let sam = add_specialist(&db).await;
+    let source = FakeClaims::default();
+    // Two denials on one claim (one 835, two lines): one task carrying the latest.
+    source.add(
+        denial("d1", "c1", "coding", day(2026, 6, 1)),
+        "CLAIM_STATUS_DENIED",
+    );
+    source.add(
+        denial("d2", "c1", "authorization", day(2026, 6, 2)),
+        "CLAIM_STATUS_DENIED",
+    );
+    // Not AR work, and a claim paid since: no task.
+    source.add(
+        denial("d3", "c2", "contractual", day(2026, 6, 1)),
+        "CLAIM_STATUS_PARTIALLY_PAID",
+    );
+    source.add(
+        denial("d4", "c3", "coding", day(2026, 6, 1)),
+        "CLAIM_STATUS_PAID",
+    );
+    // Older than the lookback: not asked for.
+    source.add(
+        denial("d5", "c4", "coding", day(2025, 12, 1)),
+        "CLAIM_STATUS_DENIED",
+    );
+
+    let created = reconcile::reconcile_denials(&db, &clock, &source)
+        .await
+        .unwrap();
+    assert_eq!(created, 1);
+    assert_eq!(
+        source.asked_since.lock().unwrap().as_slice(),
+        [day(2026, 2, 15)],
+        "120 days back from the clock's today"
+    );
+    assert_eq!(denial_tasks(&db, "c1").await, 1);
+    for other in ["c2", "c3", "c4"] {
+        assert_eq!(denial_tasks(&db, other).await, 0, "{other}");
+    }
+    let t = TenantId::new(TENANT);
+    let task = store::get_task(&db, &t, &denial_task_id(&db, "c1").await)
+        .await
+        .unwrap();
+    assert_eq!(task.kind, TaskKindName::Denial);
+    assert_eq!(task.status, "assigned");
+    assert_eq!(task.specialist_id.as_deref(), Some(sam.as_str()));
+    assert_eq!(
+        (
+            task.detail.as_str(),
+            task.denial_category.as_str(),
+            task.denial_resolution.as_str(),
+            task.denial_owner.as_str(),
+            task.appealable,
+            task.denied_amount_cents,
+            task.balance_cents,
+        ),
+        (
+            "authorization",
+            "authorization",
+            "appeal",
+            "biller",
+            true,
+            12_000,
+            20_000
+        )
+    );
+    assert!(task.priority > 0, "scored like any task");
+    assert_eq!(outbox(&db, "TaskCreated").await, 1);
+    assert_eq!(outbox(&db, "TaskAssigned").await, 1);
+    // The projection learned the claim (its real version) from the claims service.
+    let version: i64 =
+        sqlx::query_scalar("SELECT version FROM asg_claims WHERE tenant_id = $1 AND claim_id = $2")
+            .bind(TENANT)
+            .bind("c1")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(version, 3);
+
+    let again = reconcile::reconcile_denials(&db, &clock, &source)
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+    assert_eq!(denial_tasks(&db, "c1").await, 1);
+    assert_eq!(outbox(&db, "TaskCreated").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denial_the_event_already_turned_into_a_task_adds_nothing() {
+    let (_pg, db) = database().await;
+    let clock = clock();
+    add_specialist(&db).await;
+    let source = FakeClaims::default();
+    source.add(
+        denial("d1", "c1", "coding", day(2026, 6, 1)),
+        "CLAIM_STATUS_DENIED",
+    );
+
+    // The live path: ClaimDenied through the consumer's handler.
+    let handler = TaskHandler::new(db.backend(), clock.clone());
+    let envelope = bus::new_envelope(
+        "claims",
+        "arflow.events.v1.ClaimDenied",
+        TENANT,
+        "c1",
+        3,
+        now(),
+        &events::ClaimDenied {
+            claim_id: "c1".into(),
+            clinic_id: CLINIC.into(),
+            payer_id: PAYER.into(),
+            denial_id: "d1".into(),
+            category: "DENIAL_CATEGORY_CODING".into(),
+            appealable: true,
+            resolution: "correct_and_resubmit".into(),
+            owner: "coder".into(),
+            amount_cents: 12_000,
+            balance_cents: 20_000,
+            denial_date: Some(wire(day(2026, 6, 1))),
+            ..Default::default()
+        },
+    );
+    let mut tx = db.begin().await.unwrap();
+    handler.handle(&mut tx, &envelope).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(denial_tasks(&db, "c1").await, 1);
+    let before = store::get_task(
+        &db,
+        &TenantId::new(TENANT),
+        &denial_task_id(&db, "c1").await,
+    )
+    .await
+    .unwrap();
+
+    let created = reconcile::reconcile_denials(&db, &clock, &source)
+        .await
+        .unwrap();
+    assert_eq!(created, 0);
+    assert_eq!(denial_tasks(&db, "c1").await, 1);
+    let after = store::get_task(&db, &TenantId::new(TENANT), &before.id)
+        .await
+        .unwrap();
+    assert_eq!(after.version, before.version, "the task is left as it was");
+    assert_eq!(outbox(&db, "TaskCreated").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_denial_task_is_not_recreated() {
+    let (_pg, db) = database().await;
+    let clock = clock();
+    add_specialist(&db).await;
+    let source = FakeClaims::default();
+    source.add(
+        denial("d1", "c1", "coding", day(2026, 6, 1)),
+        "CLAIM_STATUS_DENIED",
+    );
+    assert_eq!(
+        reconcile::reconcile_denials(&db, &clock, &source)
+            .await
+            .unwrap(),
+        1
+    );
+    let t = TenantId::new(TENANT);
+    let id = denial_task_id(&db, "c1").await;
+    store::complete_task(&db, &t, &id, "appealed", "", now())
+        .await
+        .unwrap();
+
+    let created = reconcile::reconcile_denials(&db, &clock, &source)
+        .await
+        .unwrap();
+    assert_eq!(created, 0);
+    assert_eq!(denial_tasks(&db, "c1").await, 1);
+    assert_eq!(
+        store::get_task(&db, &t, &id).await.unwrap().status,
+        "completed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_service_reconciles_at_start() {
+    let file = arflow_testkit::SqliteFile::create().unwrap();
+    let db = Db::connect(&file.url, 4).await.unwrap();
+    db.migrate().await.unwrap();
+    let clock = clock();
+    add_specialist(&db).await;
+    let source = std::sync::Arc::new(FakeClaims::default());
+    source.add(
+        denial("d1", "c1", "coding", day(2026, 6, 1)),
+        "CLAIM_STATUS_DENIED",
+    );
+    let bus = arflow_platform::bus::Bus::embedded(db.clone(), Default::default());
+    let mut options = arflow_assignment::Options::new(db.clone(), clock, bus, "asg-0");
+    options.sweep_interval = std::time::Duration::from_millis(50);
+    options.denial_source = Some(source.clone());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn(arflow_assignment::build(options).run(shutdown.clone()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while denial_tasks(&db, "c1").await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no task from the reconciler"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Same simulated day (the clock stands still): one pass only.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(source.asked_since.lock().unwrap().len(), 1);
+    shutdown.cancel();
+    run.await.unwrap().unwrap();
+}
+
+mod grpc_source {
+    //! `GrpcDenialSource` against a stand-in claims service behind the real server (auth,
+    //! tenant scoping): pages, `denied_from`, the key of each tenant, NOT_FOUND as "no such
+    //! claim", and keys kept out of Debug.
+    use super::*;
+    use arflow_api::claims::v1::claims_service_server::{ClaimsService, ClaimsServiceServer};
+    use arflow_api::claims::v1::*;
+    use arflow_assignment::reconcile::GrpcDenialSource;
+    use arflow_platform::auth::{self, Role};
+    use arflow_platform::config::{AuthConfig, GrpcConfig};
+    use arflow_platform::grpc::{self, ServerOptions};
+    use tonic::{Request, Response, Status};
+
+    /// Denials and claims by tenant; ListDenials answers pages of two, whatever was asked.
+    struct StandIn {
+        denials: Vec<(String, Denial)>,
+        claims: Vec<Claim>,
+    }
+
+    fn unimplemented<T>() -> Result<Response<T>, Status> {
+        Err(Status::unimplemented("not in the stand-in"))
+    }
+
+    fn from_wire(d: &Option<Date>) -> Option<NaiveDate> {
+        let d = d.as_ref()?;
+        NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32)
+    }
+
+    #[tonic::async_trait]
+    impl ClaimsService for StandIn {
+        async fn get_claim(
+            &self,
+            request: Request<GetClaimRequest>,
+        ) -> Result<Response<GetClaimResponse>, Status> {
+            let tenant = auth::principal(&request)?.tenant_id;
+            let id = request.into_inner().claim_id;
+            self.claims
+                .iter()
+                .find(|c| c.id == id && c.tenant_id == tenant)
+                .map(|c| {
+                    Response::new(GetClaimResponse {
+                        claim: Some(c.clone()),
+                    })
+                })
+                .ok_or_else(|| grpc::not_found("claim"))
+        }
+
+        async fn list_denials(
+            &self,
+            request: Request<ListDenialsRequest>,
+        ) -> Result<Response<ListDenialsResponse>, Status> {
+            let tenant = auth::principal(&request)?.tenant_id;
+            let r = request.into_inner();
+            let from_date = from_wire(&r.denied_from);
+            let matching: Vec<&Denial> = self
+                .denials
+                .iter()
+                .filter(|(t, d)| {
+                    *t == tenant
+                        && from_date
+                            .is_none_or(|f| from_wire(&d.denial_date).is_some_and(|x| x >= f))
+                })
+                .map(|(_, d)| d)
+                .collect();
+            let from: usize = r.page_token.parse().unwrap_or(0);
+            let page: Vec<Denial> = matching
+                .iter()
+                .skip(from)
+                .take(2)
+                .map(|d| (*d).clone())
+                .collect();
+            let next = if from + 2 < matching.len() {
+                (from + 2).to_string()
+            } else {
+                String::new()
+            };
+            Ok(Response::new(ListDenialsResponse {
+                denials: page,
+                next_page_token: next,
+            }))
+        }
+
+        async fn list_claims(
+            &self,
+            _: Request<ListClaimsRequest>,
+        ) -> Result<Response<ListClaimsResponse>, Status> {
+            unimplemented()
+        }
+        async fn create_claim(
+            &self,
+            _: Request<CreateClaimRequest>,
+        ) -> Result<Response<CreateClaimResponse>, Status> {
+            unimplemented()
+        }
+        async fn import_claims(
+            &self,
+            _: Request<tonic::Streaming<ImportClaimsRequest>>,
+        ) -> Result<Response<ImportClaimsResponse>, Status> {
+            unimplemented()
+        }
+        async fn update_claim_status(
+            &self,
+            _: Request<UpdateClaimStatusRequest>,
+        ) -> Result<Response<UpdateClaimStatusResponse>, Status> {
+            unimplemented()
+        }
+        async fn get_claim_history(
+            &self,
+            _: Request<GetClaimHistoryRequest>,
+        ) -> Result<Response<GetClaimHistoryResponse>, Status> {
+            unimplemented()
+        }
+        async fn scrub_claim(
+            &self,
+            _: Request<ScrubClaimRequest>,
+        ) -> Result<Response<ScrubClaimResponse>, Status> {
+            unimplemented()
+        }
+        async fn post_remittance(
+            &self,
+            _: Request<PostRemittanceRequest>,
+        ) -> Result<Response<PostRemittanceResponse>, Status> {
+            unimplemented()
+        }
+        async fn post_status_report(
+            &self,
+            _: Request<PostStatusReportRequest>,
+        ) -> Result<Response<PostStatusReportResponse>, Status> {
+            unimplemented()
+        }
+        async fn summarize_denials(
+            &self,
+            _: Request<SummarizeDenialsRequest>,
+        ) -> Result<Response<SummarizeDenialsResponse>, Status> {
+            unimplemented()
+        }
+        async fn list_unmatched_payments(
+            &self,
+            _: Request<ListUnmatchedPaymentsRequest>,
+        ) -> Result<Response<ListUnmatchedPaymentsResponse>, Status> {
+            unimplemented()
+        }
+        async fn get_claim_payments(
+            &self,
+            _: Request<GetClaimPaymentsRequest>,
+        ) -> Result<Response<GetClaimPaymentsResponse>, Status> {
+            unimplemented()
+        }
+        async fn correct_claim(
+            &self,
+            _: Request<CorrectClaimRequest>,
+        ) -> Result<Response<CorrectClaimResponse>, Status> {
+            unimplemented()
+        }
+        async fn export_claim837(
+            &self,
+            _: Request<ExportClaim837Request>,
+        ) -> Result<Response<ExportClaim837Response>, Status> {
+            unimplemented()
+        }
+    }
+
+    fn wire_denial(id: &str, claim: &str, date: NaiveDate) -> Denial {
+        Denial {
+            id: id.into(),
+            claim_id: claim.into(),
+            clinic_id: CLINIC.into(),
+            payer_id: PAYER.into(),
+            procedure_code: "90837".into(),
+            group_code: "CO".into(),
+            reason_code: "197".into(),
+            category: DenialCategory::Authorization as i32,
+            appealable: true,
+            resolution: "appeal".into(),
+            owner: "biller".into(),
+            amount_cents: 12_000,
+            denial_date: Some(wire(date)),
+            ..Default::default()
+        }
+    }
+
+    fn wire_claim(tenant: &str, id: &str) -> Claim {
+        Claim {
+            id: id.into(),
+            tenant_id: tenant.into(),
+            clinic_id: CLINIC.into(),
+            payer: Some(Payer {
+                id: PAYER.into(),
+                name: "Payer".into(),
+            }),
+            service_lines: vec![ServiceLine {
+                service_date: Some(wire(day(2026, 3, 28))),
+                ..Default::default()
+            }],
+            submission_date: Some(wire(day(2026, 4, 1))),
+            status: ClaimStatus::Denied as i32,
+            balance_cents: 20_000,
+            version: 4,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn grpc_denial_source_pages_and_scopes() {
+        let (_pg, db) = database().await;
+        let clock = clock();
+        add_specialist(&db).await;
+        let t1 = |d: Denial| (TENANT.to_string(), d);
+        let stand_in = StandIn {
+            denials: vec![
+                t1(wire_denial("d1", "c1", day(2026, 6, 1))),
+                t1(wire_denial("d2", "c2", day(2026, 6, 2))),
+                t1(wire_denial("d3", "c3", day(2026, 6, 3))),
+                t1(wire_denial("old", "c4", day(2025, 11, 1))),
+                (
+                    "other".to_string(),
+                    wire_denial("x1", "o1", day(2026, 6, 1)),
+                ),
+            ],
+            claims: vec![
+                wire_claim(TENANT, "c1"),
+                wire_claim(TENANT, "c2"),
+                wire_claim(TENANT, "c3"),
+                wire_claim("other", "o1"),
+            ],
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let server = tokio::spawn(grpc::serve(
+            listener,
+            tonic::service::Routes::new(ClaimsServiceServer::new(stand_in)),
+            &["arflow.claims.v1.ClaimsService"],
+            db.clone(),
+            clock.clone(),
+            ServerOptions {
+                grpc: GrpcConfig {
+                    listen: String::new(),
+                    default_timeout_ms: 10_000,
+                    max_message_bytes: 1024 * 1024,
+                },
+                auth: AuthConfig { key_cache_secs: 1 },
+                drain_timeout: std::time::Duration::from_secs(2),
+            },
+            shutdown.clone(),
+        ));
+        let (_, key) = auth::create_key(&db, &clock, TENANT, Role::Service, &[], "reconcile")
+            .await
+            .unwrap();
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let source =
+            GrpcDenialSource::new(channel, HashMap::from([(TENANT.to_string(), key.clone())]));
+        assert!(
+            !format!("{source:?}").contains(&key),
+            "keys stay out of Debug"
+        );
+        assert_eq!(source.tenants(), [TENANT]);
+
+        let denials = source.denials(TENANT, day(2026, 2, 15)).await.unwrap();
+        let mut ids: Vec<&str> = denials.iter().map(|d| d.denial_id.as_str()).collect();
+        ids.sort();
+        assert_eq!(
+            ids,
+            ["d1", "d2", "d3"],
+            "every page, from the date, this tenant"
+        );
+        let d1 = denials.iter().find(|d| d.denial_id == "d1").unwrap();
+        assert_eq!(
+            (
+                d1.category.as_str(),
+                d1.denial_date,
+                d1.amount_cents,
+                d1.procedure_code.as_str()
+            ),
+            (
+                "DENIAL_CATEGORY_AUTHORIZATION",
+                Some(day(2026, 6, 1)),
+                12_000,
+                "90837"
+            )
+        );
+        let c1 = source.claim(TENANT, "c1").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                c1.status.as_str(),
+                c1.payer_id.as_str(),
+                c1.version,
+                c1.first_service_date
+            ),
+            ("CLAIM_STATUS_DENIED", PAYER, 4, Some(day(2026, 3, 28)))
+        );
+        assert_eq!(
+            source.claim(TENANT, "o1").await.unwrap(),
+            None,
+            "another tenant's claim"
+        );
+        assert!(
+            source.denials("nokey", day(2026, 1, 1)).await.is_err(),
+            "no key, no call"
+        );
+
+        // And through the reconciler: the three recent denials get their tasks, once.
+        assert_eq!(
+            reconcile::reconcile_denials(&db, &clock, &source)
+                .await
+                .unwrap(),
+            3
+        );
+        assert_eq!(
+            reconcile::reconcile_denials(&db, &clock, &source)
+                .await
+                .unwrap(),
+            0
+        );
+        for c in ["c1", "c2", "c3"] {
+            assert_eq!(denial_tasks(&db, c).await, 1, "{c}");
+        }
+        assert_eq!(denial_tasks(&db, "c4").await, 0);
+        shutdown.cancel();
+        let _ = server.await;
+    }
+}
