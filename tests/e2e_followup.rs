@@ -16,8 +16,9 @@ use common::{AssignmentClient, Server, claim, create, set_env};
 use prost::Message as _;
 use redis::AsyncCommands as _;
 
-/// Five simulated days per real second: day 30 comes after 6 s, day 60 after 12 s.
-const RATE: f64 = 432_000.0;
+/// Three simulated days per real second: day 30 comes after 10 s, day 60 after 20 s, which
+/// leaves a loaded CI machine 10 s to pay a claim between the two.
+const RATE: f64 = 259_200.0;
 const START: &str = "2026-06-15T00:00:00Z";
 
 fn env(pg: &PgDatabase, redis: &RedisPrefix) -> Vec<(String, String)> {
@@ -25,6 +26,18 @@ fn env(pg: &PgDatabase, redis: &RedisPrefix) -> Vec<(String, String)> {
     set_env(&mut env, "ARFLOW_CLOCK__START", START);
     set_env(&mut env, "ARFLOW_CLOCK__RATE", &RATE.to_string());
     env
+}
+
+/// Simulated days since the clock's anchor (the server's start, within a second).
+fn sim_days_since_anchor(env: &[(String, String)]) -> f64 {
+    let anchor = env
+        .iter()
+        .find(|(k, _)| k == "ARFLOW_CLOCK__ANCHOR")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let anchor = chrono::DateTime::parse_from_rfc3339(&anchor).unwrap();
+    let real = (chrono::Utc::now() - anchor.to_utc()).num_milliseconds() as f64 / 1000.0;
+    real * RATE / 86_400.0
 }
 
 /// A submitted claim with no submission date: the server stamps the simulated today.
@@ -161,6 +174,11 @@ async fn claims_age_into_tasks_payment_stops_aging_and_denials_become_tasks() {
     assert!(tasks.iter().all(|t| t.specialist_id == ana));
 
     // Between day 30 and day 60, B is paid in full.
+    let elapsed_days = sim_days_since_anchor(&server.env);
+    assert!(
+        elapsed_days < 55.0,
+        "too slow for this clock: paying on simulated day {elapsed_days:.0}"
+    );
     let paid = claims
         .post_remittance(pb::PostRemittanceRequest {
             file_name: "b.835".into(),
