@@ -139,6 +139,8 @@ pub async fn run(
     }
 
     let mut routes = tonic::service::RoutesBuilder::default();
+    // Read once: claims and the scheduler share the same payer rules.
+    let payer_rules = load_payer_rules(&config)?;
     let mut health_names: Vec<&'static str> = Vec::new();
     for role in &roles {
         match *role {
@@ -147,7 +149,7 @@ pub async fn run(
                     db: db.clone(),
                     clock: clock.clone(),
                     max_message_bytes: config.grpc.max_message_bytes,
-                    payer_rules: load_payer_rules(&config)?,
+                    payer_rules: payer_rules.clone(),
                 });
                 let svc = claims.grpc_service();
                 routes.add_service(svc);
@@ -164,7 +166,7 @@ pub async fn run(
                     settings: toml::Value::Table(config.scheduler.clone())
                         .try_into()
                         .context("invalid [scheduler] settings")?,
-                    payer_rules: load_payer_rules(&config)?,
+                    payer_rules: payer_rules.clone(),
                     max_message_bytes: config.grpc.max_message_bytes,
                     claim_source: claims_channel(&config, &roles, &bound)?.map(
                         |(channel, keys)| {

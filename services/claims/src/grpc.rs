@@ -591,26 +591,29 @@ pub(crate) fn visible(p: &Principal, claim: Option<StoredClaim>) -> Result<Store
     }
 }
 
-/// The page token is the last id of the previous page (an opaque string to callers).
-fn decode_page_token(token: &str) -> Result<Option<String>, Status> {
+/// A page token is the last id of the previous page, tagged with the list it came from
+/// (`c1` claims, `d1` denials, `u1` unmatched payments); opaque to callers.
+pub(crate) fn decode_page_token(token: &str, kind: &str) -> Result<Option<String>, Status> {
     if token.is_empty() {
         return Ok(None);
     }
     let bad = || {
         invalid_argument(
             "invalid page_token",
-            [("page_token".into(), "not a token from ListClaims".into())],
+            [("page_token".into(), "not a token from this method".into())],
         )
     };
-    let raw = hex::decode(token).map_err(|_| bad())?;
-    let text = String::from_utf8(raw).map_err(|_| bad())?;
-    let id = text.strip_prefix("c1:").ok_or_else(bad)?;
+    let text = String::from_utf8(hex::decode(token).map_err(|_| bad())?).map_err(|_| bad())?;
+    let id = text
+        .strip_prefix(kind)
+        .and_then(|t| t.strip_prefix(':'))
+        .ok_or_else(bad)?;
     uuid::Uuid::parse_str(id).map_err(|_| bad())?;
     Ok(Some(id.to_string()))
 }
 
-fn encode_page_token(id: &str) -> String {
-    hex::encode(format!("c1:{id}"))
+pub(crate) fn encode_page_token(kind: &str, id: &str) -> String {
+    hex::encode(format!("{kind}:{id}"))
 }
 
 #[tonic::async_trait]
@@ -717,7 +720,7 @@ impl ClaimsService for ClaimsApi {
         if !violations.is_empty() {
             return Err(invalid_argument("invalid list request", violations));
         }
-        let after = decode_page_token(&req.page_token)?;
+        let after = decode_page_token(&req.page_token, "c1")?;
         let clinic_id = Some(req.clinic_id).filter(|c| !c.is_empty());
         if let Some(c) = &clinic_id
             && !principal.can_access_clinic(c)
@@ -747,7 +750,10 @@ impl ClaimsService for ClaimsApi {
         let ids: Vec<String> = claims.iter().map(|c| c.id.clone()).collect();
         let mut response = Response::new(pb::ListClaimsResponse {
             claims: claims.iter().map(claim_to_pb).collect(),
-            next_page_token: next.as_deref().map(encode_page_token).unwrap_or_default(),
+            next_page_token: next
+                .as_deref()
+                .map(|id| encode_page_token("c1", id))
+                .unwrap_or_default(),
         });
         audit_objects(&mut response, ids);
         Ok(response)

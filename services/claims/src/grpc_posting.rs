@@ -37,29 +37,6 @@ fn page_size(n: i32) -> Result<usize, Status> {
     }
 }
 
-fn decode_token(token: &str, kind: &str) -> Result<Option<String>, Status> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    let bad = || {
-        invalid_argument(
-            "invalid page_token",
-            [("page_token".into(), "not a token from this method".into())],
-        )
-    };
-    let text = String::from_utf8(hex::decode(token).map_err(|_| bad())?).map_err(|_| bad())?;
-    let id = text
-        .strip_prefix(kind)
-        .and_then(|t| t.strip_prefix(':'))
-        .ok_or_else(bad)?;
-    uuid::Uuid::parse_str(id).map_err(|_| bad())?;
-    Ok(Some(id.to_string()))
-}
-
-fn encode_token(kind: &str, id: &str) -> String {
-    hex::encode(format!("{kind}:{id}"))
-}
-
 pub fn category_to_pb(category: &str) -> pb::DenialCategory {
     pb::DenialCategory::from_str_name(&format!(
         "DENIAL_CATEGORY_{}",
@@ -319,7 +296,7 @@ impl ClaimsApi {
             from,
             to,
         };
-        let after = decode_token(&req.page_token, "d1")?;
+        let after = crate::grpc::decode_page_token(&req.page_token, "d1")?;
         let (denials, next) = posting::list_denials(
             &self.db,
             &tenant(&principal),
@@ -332,7 +309,9 @@ impl ClaimsApi {
         let ids: Vec<String> = denials.iter().map(|d| d.claim_id.clone()).collect();
         let mut response = Response::new(pb::ListDenialsResponse {
             denials: denials.iter().map(denial_to_pb).collect(),
-            next_page_token: next.map(|id| encode_token("d1", &id)).unwrap_or_default(),
+            next_page_token: next
+                .map(|id| crate::grpc::encode_page_token("d1", &id))
+                .unwrap_or_default(),
         });
         audit_objects(&mut response, ids);
         Ok(response)
@@ -415,7 +394,7 @@ impl ClaimsApi {
         }
         let req = request.into_inner();
         let size = page_size(req.page_size)?;
-        let after = decode_token(&req.page_token, "u1")?;
+        let after = crate::grpc::decode_page_token(&req.page_token, "u1")?;
         let (rows, next) =
             posting::list_unmatched(&self.db, &tenant(&principal), after.as_deref(), size)
                 .await
@@ -432,7 +411,9 @@ impl ClaimsApi {
                     reason: u.reason,
                 })
                 .collect(),
-            next_page_token: next.map(|id| encode_token("u1", &id)).unwrap_or_default(),
+            next_page_token: next
+                .map(|id| crate::grpc::encode_page_token("u1", &id))
+                .unwrap_or_default(),
         }))
     }
 
