@@ -329,6 +329,9 @@ struct Recorder {
     hold: Mutex<Option<String>>,
     held: tokio::sync::Notify,
     release: tokio::sync::Notify,
+    /// Take whole batches ([`Handler::handles_batches`]); `batches` counts the calls.
+    batched: bool,
+    batches: std::sync::atomic::AtomicU32,
 }
 
 impl Recorder {
@@ -393,6 +396,23 @@ impl Handler for Recorder {
             .lock()
             .unwrap()
             .push((event.aggregate_id.clone(), event.aggregate_version));
+        Ok(())
+    }
+
+    fn handles_batches(&self) -> bool {
+        self.batched
+    }
+
+    async fn handle_batch(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        events: &[&Envelope],
+    ) -> anyhow::Result<()> {
+        self.batches
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        for event in events {
+            self.handle(conn, event).await?;
+        }
         Ok(())
     }
 }
@@ -559,6 +579,47 @@ async fn batch_failure_falls_back_one_by_one(kind: Kind) -> anyhow::Result<()> {
             "attempts are cleared once the event is applied"
         );
     }
+    consumer.stop().await?;
+    relay.stop().await
+}
+
+/// A handler that takes whole batches gets the events of a read in one call, each once in
+/// effect; when the batch fails (here a panic), every event of it is handled again one by one
+/// through `handle`, and nothing is lost or applied twice.
+async fn batch_handler_takes_whole_reads(kind: Kind) -> anyhow::Result<()> {
+    let f = Fixture::new(kind, test_config()).await?;
+    let g = f.group("batched");
+    let rec = Arc::new(Recorder {
+        group: g.clone(),
+        batched: true,
+        ..Recorder::default()
+    });
+    let relay = f.start_relay();
+    let consumer = f.start_consumer(&g, "c-1", rec.clone());
+    let events = f.events(2, 8);
+    f.publish(&events[..8], 8).await?;
+    f.wait_effects(&g, 8).await?;
+    f.wait_settled(&g).await?;
+    let batches = rec.batches.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (1..8).contains(&batches),
+        "8 events in {batches} batch calls"
+    );
+    for e in &events[..8] {
+        assert_eq!(rec.calls(&e.event_id), 1);
+    }
+    let bad = events[11].event_id.clone();
+    rec.panic_once.lock().unwrap().insert(bad.clone());
+    f.publish(&events[8..], 8).await?;
+    f.wait_effects(&g, 16).await?;
+    f.wait_settled(&g).await?;
+    assert_eq!(f.effects(&g).await?, (16, 16));
+    assert_eq!(f.consumed(&g, "ok"), 16);
+    assert_eq!(f.consumed(&g, "duplicate"), 0);
+    assert!(
+        rec.calls(&bad) >= 2,
+        "the panicking event ran in the batch and again on its own"
+    );
     consumer.stop().await?;
     relay.stop().await
 }
@@ -1162,6 +1223,7 @@ conformance!(
         consumer_restart_resumes,
         concurrent_relays_take_turns,
         batch_failure_falls_back_one_by_one,
+        batch_handler_takes_whole_reads,
         publish_many_is_transactional_and_ordered,
         nogroup_recovery,
         retention_never_trims_pending,
@@ -1182,6 +1244,7 @@ conformance!(
         consumer_restart_resumes,
         concurrent_relays_take_turns,
         batch_failure_falls_back_one_by_one,
+        batch_handler_takes_whole_reads,
         publish_many_is_transactional_and_ordered,
         embedded_retention_keeps_unfinished,
     ]

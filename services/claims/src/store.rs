@@ -260,6 +260,8 @@ async fn create_batch(
     }
     let stored: Vec<StoredClaim> = items.iter().map(|i| new_stored(tenant, i, now)).collect();
     let pairs: Vec<(&NewClaim, &StoredClaim)> = items.iter().zip(stored.iter()).collect();
+    // Only multi-row INSERTs follow.
+    db::reuse_plans(&mut tx).await?;
     match insert_rows(&mut tx, tenant, actor, &pairs, now).await {
         Ok(()) => {}
         Err(err) if db::is_unique_violation(&err) => return Ok(None),

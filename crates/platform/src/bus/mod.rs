@@ -49,17 +49,18 @@
 //!
 //! - **Streams**: one per producing service, key `{prefix}stream:{producer}`; entry fields
 //!   `event_id` (text) and `envelope` (the encoded [`Envelope`]).
-//! - **Relay** ([`Bus::run_relay`]): reads up to `bus.batch_size` unpublished outbox rows in seq
-//!   order, XADDs them in one MULTI/EXEC, sets `published_at` on exactly those rows (`UPDATE …
-//!   WHERE seq IN (…)`, not a seq range, which could take in a row committed meanwhile that was
-//!   never XADDed), commits. After a full batch it goes again at once; otherwise it waits
+//! - **Relay** ([`Bus::run_relay`]): in one transaction, sets `published_at` on the oldest (by
+//!   seq) `bus.batch_size` unpublished outbox rows and reads them in the same statement (`UPDATE
+//!   … WHERE seq IN (SELECT … LIMIT) RETURNING`), XADDs them in seq order in one MULTI/EXEC, then
+//!   commits; a failed XADD rolls the marks back. After a full batch it goes again at once; otherwise it waits
 //!   `bus.poll_interval_ms`. On Postgres each round holds `pg_try_advisory_xact_lock` for the
 //!   duration, so relays of all processes take turns and never interleave a stream. A crash
 //!   between XADD and the commit republishes the batch; the inbox absorbs the duplicates. For
 //!   the same reason the relay's commit does not wait for the WAL flush (`synchronous_commit`
 //!   off for its transaction): a database crash that loses it only republishes the batch.
 //!   Published rows stay in the outbox for `bus.retention_secs` (a copy that outlives a Redis
-//!   loss, for the reconciler and operators) and are then deleted in batches.
+//!   loss, for the reconciler and operators) and are then deleted in batches from the head of
+//!   the log (seq order: on Postgres the outbox has no index on `published_at`, migration 0007).
 //!   `outbox_backlog{producer}` counts unpublished rows.
 //! - **Groups**: one consumer group per [`Subscription::group`] on each stream, created with
 //!   `XGROUP CREATE … 0 MKSTREAM` (a new group reads the retained stream from its start;
@@ -278,6 +279,29 @@ pub trait Handler: Send + Sync + 'static {
     /// failed statement on Postgres (the transaction is aborted). A handler can run again for
     /// an event whose earlier run was rolled back with a failing batch mate.
     async fn handle(&self, conn: &mut sqlx::AnyConnection, event: &Envelope) -> anyhow::Result<()>;
+
+    /// True when [`Handler::handle_batch`] is worth calling: the handler's effects for many
+    /// events take fewer statements than one per event (a multi-row insert, say). Default false:
+    /// the bus calls [`Handler::handle`] per event, each in its own span.
+    fn handles_batches(&self) -> bool {
+        false
+    }
+
+    /// Applies the effects of `events` (new to the group's inbox, in stream order) on `conn`,
+    /// inside the consumer's transaction; called instead of [`Handler::handle`] per event when
+    /// [`Handler::handles_batches`] is true. Err (or a panic) rolls the whole batch back; the bus
+    /// then handles its events one at a time with [`Handler::handle`], so the two must have the
+    /// same effects. Default: [`Handler::handle`] on each event in order.
+    async fn handle_batch(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        events: &[&Envelope],
+    ) -> anyhow::Result<()> {
+        for event in events {
+            self.handle(conn, event).await?;
+        }
+        Ok(())
+    }
 }
 
 /// What a consumer loop reads and who handles it.

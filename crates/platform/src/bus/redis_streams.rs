@@ -122,10 +122,12 @@ impl RedisBus {
         if db.backend() == Backend::Postgres {
             // One relay at a time across processes, for the whole round: streams never interleave.
             // The commit need not wait for the WAL flush: losing it in a crash only republishes
-            // the batch, which the inbox absorbs (as after a relay crash).
+            // the batch, which the inbox absorbs (as after a relay crash). Its statements are
+            // key scans and updates: generic plans (`db::reuse_plans`).
             let locked: bool = sqlx::query_scalar(
                 "SELECT pg_try_advisory_xact_lock($1) AS locked, \
-                 set_config('synchronous_commit', 'off', true) AS async_commit",
+                 set_config('synchronous_commit', 'off', true) AS async_commit, \
+                 set_config('plan_cache_mode', 'force_generic_plan', true) AS plans",
             )
             .bind(RELAY_LOCK_KEY)
             .fetch_one(&mut *tx)
@@ -136,10 +138,14 @@ impl RedisBus {
                 return Ok(0);
             }
         }
+        // Marks the rows and reads them in one statement (one scan of the unpublished index);
+        // nothing is visible to others before the commit, which follows the XADDs.
         let rows = sqlx::query(
-            "SELECT seq, event_id, producer, envelope FROM bus_outbox WHERE published_at IS NULL \
-             ORDER BY seq LIMIT $1",
+            "UPDATE bus_outbox SET published_at = $1 WHERE seq IN (SELECT seq FROM bus_outbox \
+             WHERE published_at IS NULL ORDER BY seq LIMIT $2) \
+             RETURNING seq, event_id, producer, envelope",
         )
+        .bind(to_micros(Utc::now()))
         .bind(i64::try_from(bus.config().batch_size.max(1)).unwrap_or(i64::MAX))
         .fetch_all(&mut *tx)
         .await
@@ -148,12 +154,18 @@ impl RedisBus {
             tx.rollback().await?;
             return Ok(0);
         }
+        let mut seqs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            seqs.push(row.try_get::<i64, _>("seq")?);
+        }
+        // RETURNING follows no order: the streams get the rows in seq order.
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_unstable_by_key(|&i| seqs[i]);
         let mut pipe = redis::pipe();
         pipe.atomic();
-        let mut seqs = Vec::with_capacity(rows.len());
         let mut per_producer: HashMap<String, u64> = HashMap::new();
-        for row in &rows {
-            let seq: i64 = row.try_get("seq")?;
+        for &i in &order {
+            let row = &rows[i];
             let event_id: String = row.try_get("event_id")?;
             let producer: String = row.try_get("producer")?;
             let envelope: Vec<u8> = row.try_get("envelope")?;
@@ -164,33 +176,12 @@ impl RedisBus {
                 .arg(event_id)
                 .arg("envelope")
                 .arg(envelope);
-            seqs.push(seq);
             *per_producer.entry(producer).or_default() += 1;
         }
         let _ids: Vec<String> = pipe.query_async(conn).await.context("XADD outbox batch")?;
         if bus.fault(Fault::RelayCrashAfterPublish) {
             // Dropping the transaction rolls it back: the rows stay unpublished.
             return Err(InjectedCrash.into());
-        }
-        // Exactly the rows read (a seq range could include a row committed meanwhile that was
-        // never XADDed). Chunks padded with repeats of their last seq: a few statement shapes.
-        static MARK: store::Shapes = store::Shapes::new(|rows| {
-            format!(
-                "UPDATE bus_outbox SET published_at = $1 WHERE seq IN ({})",
-                store::placeholders(2, rows)
-            )
-        });
-        let now = to_micros(Utc::now());
-        for chunk in seqs.chunks(store::MAX_ROWS) {
-            let rows = store::padded_len(chunk.len());
-            let mut update = sqlx::query(MARK.sql(rows)).bind(now);
-            for i in 0..rows {
-                update = update.bind(chunk[i.min(chunk.len() - 1)]);
-            }
-            update
-                .execute(&mut *tx)
-                .await
-                .context("mark outbox rows published")?;
         }
         tx.commit().await.context("commit relay transaction")?;
         for (producer, n) in per_producer {
@@ -253,17 +244,22 @@ async fn housekeeping(bus: &Bus, producers: &mut HashSet<String>) -> anyhow::Res
     }
     producers.extend(seen);
     let cutoff = store::micros_ago(Duration::from_secs(bus.config().retention_secs));
+    // The head of the log, 1000 rows at a time in seq order (the primary key; no index on
+    // published_at, see migration 0007): the relay publishes in seq order, so the rows past their
+    // retention are at the head. A row still unpublished (or young) stays, and so does what
+    // follows it once a whole head is such rows.
     loop {
         let n = sqlx::query(
-            "DELETE FROM bus_outbox WHERE seq IN (SELECT seq FROM bus_outbox \
-             WHERE published_at IS NOT NULL AND published_at < $1 LIMIT 1000)",
+            "DELETE FROM bus_outbox WHERE seq IN (SELECT seq FROM \
+             (SELECT seq, published_at FROM bus_outbox ORDER BY seq LIMIT 1000) head \
+             WHERE published_at IS NOT NULL AND published_at < $1)",
         )
         .bind(cutoff)
         .execute(db.pool())
         .await
         .context("delete published outbox rows")?
         .rows_affected();
-        if n < 1000 {
+        if n == 0 {
             return Ok(());
         }
     }

@@ -182,13 +182,16 @@ pub(super) async fn apply_batch(
         .context("begin consumer transaction")
         .map_err(BatchError::Store)?;
     let ids: Vec<&str> = items.iter().map(|(e, _)| e.event_id.as_str()).collect();
-    let mut new = match insert_inbox(&mut tx, group, &ids).await {
+    let mut new = match insert_inbox_batch(&mut tx, group, &ids).await {
         Ok(new) => new,
         Err(err) => {
             rollback(tx).await;
             return Err(BatchError::Store(err));
         }
     };
+    if handler.handles_batches() {
+        return apply_whole_batch(db, group, handler, items, tx, new).await;
+    }
     let mut applied = Vec::with_capacity(items.len());
     for (index, (event, span)) in items.iter().enumerate() {
         if !new.remove(event.event_id.as_str()) {
@@ -219,6 +222,51 @@ pub(super) async fn apply_batch(
     Ok((tx, applied))
 }
 
+/// [`apply_batch`] for a handler that [`Handler::handles_batches`]: one
+/// [`Handler::handle_batch`] call for the events `new` to the inbox, in a `bus.handle_batch`
+/// span. Its failure is not tied to one event: [`BatchError::Store`], so the caller retries every
+/// event on its own.
+async fn apply_whole_batch(
+    db: &Db,
+    group: &str,
+    handler: &dyn Handler,
+    items: &[(&Envelope, &tracing::Span)],
+    mut tx: Tx,
+    mut new: HashSet<String>,
+) -> Result<(Tx, Vec<Applied>), BatchError> {
+    let mut applied = Vec::with_capacity(items.len());
+    let mut events = Vec::with_capacity(new.len());
+    for (event, span) in items {
+        if new.remove(event.event_id.as_str()) {
+            applied.push(Applied::Handled);
+            events.push(*event);
+        } else {
+            span.in_scope(|| tracing::debug!("duplicate delivery, already in the inbox"));
+            applied.push(Applied::Duplicate);
+        }
+    }
+    if events.is_empty() {
+        return Ok((tx, applied));
+    }
+    let span = tracing::info_span!("bus.handle_batch", group = %group, events = events.len());
+    let result = AssertUnwindSafe(handler.handle_batch(&mut tx, &events))
+        .catch_unwind()
+        .instrument(span)
+        .await;
+    let error = match result {
+        Ok(Ok(())) => match ensure_not_aborted(db, &mut tx).await {
+            Ok(()) => return Ok((tx, applied)),
+            Err(err) => err,
+        },
+        Ok(Err(err)) => err,
+        Err(_panic) => anyhow::anyhow!("event handler panicked"),
+    };
+    rollback(tx).await;
+    Err(BatchError::Store(
+        error.context("the handler's batch failed"),
+    ))
+}
+
 /// Fails when the transaction is aborted. Postgres ignores every statement after a failed one
 /// until the transaction ends, and then turns COMMIT into a silent ROLLBACK (sqlx reports
 /// success): a handler that swallowed a database error and returned Ok would lose its effects
@@ -238,6 +286,19 @@ async fn rollback(tx: Tx) {
     if let Err(err) = tx.rollback().await {
         tracing::debug!(error = %err, "rollback of the consumer transaction failed");
     }
+}
+
+/// [`insert_inbox`] with generic plans ([`db::reuse_plans`]); the handlers that follow plan
+/// each statement again, as everywhere else.
+async fn insert_inbox_batch(
+    conn: &mut sqlx::AnyConnection,
+    group: &str,
+    ids: &[&str],
+) -> anyhow::Result<HashSet<String>> {
+    crate::db::reuse_plans(conn).await?;
+    let new = insert_inbox(conn, group, ids).await?;
+    crate::db::plan_each_run(conn).await?;
+    Ok(new)
 }
 
 /// Inserts the group's inbox rows of `ids` (duplicates allowed); returns the ids that were not
