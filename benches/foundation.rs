@@ -5,13 +5,16 @@
 //!   on Postgres (distributed mode) and on SQLite (embedded), beside a raw load of the same
 //!   rows into the same tables (Postgres: COPY; SQLite: multi-row INSERT in one transaction).
 //!   Budget: Postgres ImportClaims >= 25% of raw.
-//! - Bus: publish (outbox, in transactions of 100) -> relay -> Redis -> consumer commit (inbox +
-//!   one effect row), beside raw XADD (pipelined in batches of the same size) with
-//!   XREADGROUP/XACK, budget >= 30% of raw; and, for scale, beside raw one-message-at-a-time
-//!   XADD + XREADGROUP COUNT 1 + XACK.
+//! - Bus: one producer publishing in transactions of 100 (outbox) -> relay -> Redis -> consumer
+//!   commit (inbox + one effect row per event, written by a batch-aware handler: one multi-row
+//!   insert per read), beside raw XADD (pipelined in batches of the same size) with
+//!   XREADGROUP/XACK, budget >= 30% of raw. For scale: the same with several producers at once
+//!   (ARFLOW_BENCH_PRODUCERS, default 4), with a handler that writes one statement per event,
+//!   and against raw one-message-at-a-time XADD + XREADGROUP COUNT 1 + XACK.
 //!
 //! Run: `./scripts/bench` (starts Postgres and Redis when needed). Sizes: ARFLOW_BENCH_CLAIMS
-//! (default 5000), ARFLOW_BENCH_EVENTS (default 20000); ARFLOW_BENCH_ONLY=import skips the bus.
+//! (default 5000), ARFLOW_BENCH_EVENTS (default 20000); ARFLOW_BENCH_ONLY=import or =bus runs
+//! one half.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -263,7 +266,12 @@ fn raw_rows(n: usize) -> (String, String) {
     (claims, lines)
 }
 
-struct Effect(Arc<AtomicUsize>);
+/// One effect row per event. `batched`: a multi-row insert per batch ([`Handler::handle_batch`]),
+/// else one statement per event.
+struct Effect {
+    done: Arc<AtomicUsize>,
+    batched: bool,
+}
 
 #[async_trait::async_trait]
 impl Handler for Effect {
@@ -272,13 +280,71 @@ impl Handler for Effect {
             .bind(&event.event_id)
             .execute(conn)
             .await?;
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.done.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn handles_batches(&self) -> bool {
+        self.batched
+    }
+
+    async fn handle_batch(
+        &self,
+        conn: &mut AnyConnection,
+        events: &[&Envelope],
+    ) -> anyhow::Result<()> {
+        arflow_platform::db::reuse_plans(conn).await?;
+        for chunk in events.chunks(1000) {
+            let values: Vec<String> = (1..=chunk.len()).map(|i| format!("(${i})")).collect();
+            let sql = format!(
+                "INSERT INTO bench_effects (event_id) VALUES {}",
+                values.join(", ")
+            );
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for event in chunk {
+                insert = insert.bind(event.event_id.as_str());
+            }
+            insert.execute(&mut *conn).await?;
+        }
+        self.done.fetch_add(events.len(), Ordering::Relaxed);
         Ok(())
     }
 }
 
 /// Events per second from the first publish to the last consumer commit.
-async fn bus_rate(n: usize) -> f64 {
+/// How the bus bench publishes and handles events.
+#[derive(Clone, Copy)]
+struct BusLoad {
+    /// Concurrent producers, each committing transactions of 100 events.
+    producers: usize,
+    /// The effect handler takes whole batches ([`Handler::handle_batch`]).
+    batched: bool,
+}
+
+/// The events of producer transaction `batch` (100, the last one fewer), 1000 aggregates.
+fn bench_envelopes(n: usize, batch: usize, clock: &Clock) -> Vec<Envelope> {
+    let payload = arflow_api::events::v1::ClaimStatusChanged {
+        claim_id: "x".repeat(36),
+        ..Default::default()
+    };
+    (0..100.min(n - batch * 100))
+        .map(|i| {
+            let agg = format!("agg-{}", (batch * 100 + i) % 1000);
+            bus::new_envelope(
+                "benchsvc",
+                "arflow.events.v1.ClaimStatusChanged",
+                "bench",
+                &agg,
+                1,
+                clock.now(),
+                &payload,
+            )
+        })
+        .collect()
+}
+
+/// Events per second from the first publish to the last consumer commit.
+async fn bus_rate(n: usize, load: BusLoad) -> f64 {
     let pg = PgDatabase::create().await.unwrap();
     let redis = RedisPrefix::new();
     let cfg = config(&[]);
@@ -306,41 +372,41 @@ async fn bus_rate(n: usize) -> f64 {
             group: "bench".into(),
             consumer: "bench-1".into(),
             streams: vec!["benchsvc".into()],
-            handler: Arc::new(Effect(done.clone())),
+            handler: Arc::new(Effect {
+                done: done.clone(),
+                batched: load.batched,
+            }),
         };
         async move { bus.run_consumer(sub, t).await }
     });
-    let clock = Clock::system();
-    let payload = arflow_api::events::v1::ClaimStatusChanged {
-        claim_id: "x".repeat(36),
-        ..Default::default()
-    };
     let start = Instant::now();
-    for batch in 0..n.div_ceil(100) {
-        let envelopes: Vec<Envelope> = (0..100.min(n - batch * 100))
-            .map(|i| {
-                let agg = format!("agg-{}", (batch * 100 + i) % 1000);
-                bus::new_envelope(
-                    "benchsvc",
-                    "arflow.events.v1.ClaimStatusChanged",
-                    "bench",
-                    &agg,
-                    1,
-                    clock.now(),
-                    &payload,
-                )
+    let batches = n.div_ceil(100);
+    let producers: Vec<_> = (0..load.producers.max(1))
+        .map(|p| {
+            let db = db.clone();
+            let step = load.producers.max(1);
+            tokio::spawn(async move {
+                let clock = Clock::system();
+                for batch in (p..batches).step_by(step) {
+                    let envelopes = bench_envelopes(n, batch, &clock);
+                    let mut tx = db.begin().await.unwrap();
+                    // A bulk producer's transaction: multi-row INSERTs, generic plans.
+                    arflow_platform::db::reuse_plans(&mut tx).await.unwrap();
+                    bus::publish_many(&mut tx, &envelopes).await.unwrap();
+                    tx.commit().await.unwrap();
+                }
             })
-            .collect();
-        let mut tx = db.begin().await.unwrap();
-        bus::publish_many(&mut tx, &envelopes).await.unwrap();
-        tx.commit().await.unwrap();
+        })
+        .collect();
+    for producer in producers {
+        producer.await.unwrap();
     }
     while done.load(Ordering::Relaxed) < n {
         assert!(
             start.elapsed() < Duration::from_secs(600),
             "bus did not deliver every event"
         );
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let rate = n as f64 / start.elapsed().as_secs_f64();
     shutdown.cancel();
@@ -502,6 +568,16 @@ async fn main() {
     let measured = n_claims - n_claims / 10;
 
     println!("arflow foundation benchmark: {n_claims} claims (2 lines each), {n_events} events");
+    let only = std::env::var("ARFLOW_BENCH_ONLY").unwrap_or_default();
+    if only != "bus" {
+        import_benches(&claims, measured).await;
+    }
+    if only != "import" {
+        bus_benches(n_events).await;
+    }
+}
+
+async fn import_benches(claims: &[pb::Claim], measured: usize) {
     let pg = PgDatabase::create().await.unwrap();
     let redis = RedisPrefix::new();
     let pg_import = import_rate(
@@ -510,7 +586,7 @@ async fn main() {
             ("ARFLOW_REDIS__URL", &redis.url),
             ("ARFLOW_REDIS__KEY_PREFIX", &redis.prefix),
         ]),
-        &claims,
+        claims,
         "pg",
     )
     .await;
@@ -527,7 +603,7 @@ async fn main() {
     let file = SqliteFile::create().unwrap();
     let sqlite_import = import_rate(
         config(&[("ARFLOW_DATABASE__URL", &file.url)]),
-        &claims,
+        claims,
         "sqlite",
     )
     .await;
@@ -540,13 +616,24 @@ async fn main() {
         "claims/s",
         0.0,
     );
+}
 
-    if std::env::var("ARFLOW_BENCH_ONLY").is_ok_and(|v| v == "import") {
-        return;
-    }
-    let bus = bus_rate(n_events).await;
+async fn bus_benches(n_events: usize) {
+    let load = |producers, batched| BusLoad { producers, batched };
+    let bus = bus_rate(n_events, load(1, true)).await;
     let raw = raw_redis_rate(n_events).await;
     line("Bus publish->commit", bus, raw, "events/s", 0.30);
+    let producers = env_usize("ARFLOW_BENCH_PRODUCERS", 4);
+    let concurrent = bus_rate(n_events, load(producers, true)).await;
+    line(
+        &format!("  {producers} producers at once"),
+        concurrent,
+        raw,
+        "events/s",
+        0.0,
+    );
+    let per_event = bus_rate(n_events, load(1, false)).await;
+    line("  handler per event", per_event, raw, "events/s", 0.0);
     let single = raw_redis_single_rate(n_events / 4).await;
     line("  vs raw one at a time", bus, single, "events/s", 0.0);
 }
