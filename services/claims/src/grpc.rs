@@ -27,6 +27,9 @@ use crate::store::{self, NewClaim, StoredClaim, StoredFinding, TenantId};
 /// chunks.
 const IMPORT_CHUNK_POSTGRES: usize = 200;
 const IMPORT_CHUNK_SQLITE: usize = 25;
+/// An import refreshes the planner's statistics ([`store::refresh_intake_stats`]) once it has
+/// sent this many claims to be written, then each time that count has grown fourfold.
+const IMPORT_STATS_FIRST: usize = 1_000;
 const MAX_PAGE_SIZE: usize = 1000;
 const DEFAULT_PAGE_SIZE: usize = 100;
 /// Roles that may create claims and change their status.
@@ -784,6 +787,7 @@ impl ClaimsService for ClaimsApi {
         > = std::collections::VecDeque::new();
         let mut index = 0usize;
         let mut stream_error = None;
+        let (mut sent, mut refresh_at) = (0usize, IMPORT_STATS_FIRST);
         loop {
             let next = stream.next().await;
             let done = match next {
@@ -837,6 +841,13 @@ impl ClaimsService for ClaimsApi {
                     && let Some(write) = inflight.pop_front()
                 {
                     apply_chunk(&mut results, write.await.map_err(internal)??);
+                }
+                sent += pending.len();
+                if sent >= refresh_at {
+                    refresh_at = refresh_at.saturating_mul(4);
+                    if let Err(err) = store::refresh_intake_stats(&self.db).await {
+                        tracing::warn!(error = %err, "refresh planner statistics during import");
+                    }
                 }
                 let api = self.clone();
                 let (tenant, actor, chunk) =

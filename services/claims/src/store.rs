@@ -188,6 +188,19 @@ pub async fn create_claims(
     results
 }
 
+/// Refreshes Postgres's planner statistics of the intake tables (SQLite plans without them).
+/// A bulk import calls it as it grows the tables (`ClaimsApi::import_claims`): until
+/// autovacuum gets to it, Postgres plans the scrubber's history lookup as if the tenant had next
+/// to no rows, and then reads every row of the tenant per chunk
+/// (measured: 4 ms per chunk of 200 at 20 000 claims, against 0.2 ms once analyzed).
+pub async fn refresh_intake_stats(db: &Db) -> Result<(), sqlx::Error> {
+    if db.backend() == Backend::Postgres {
+        // Only the columns those plans hinge on: the whole tables cost 10x more.
+        sqlx::Executor::execute(db.pool(), "ANALYZE claims (tenant_id, patient_id)").await?;
+    }
+    Ok(())
+}
+
 /// Creates one claim in its own transaction, or replays the claim its request id made.
 pub async fn create_one(
     db: &Db,
@@ -243,21 +256,9 @@ async fn create_batch(
     if items.iter().any(|i| i.claim.original_claim_id.is_some()) {
         return Ok(None);
     }
+    // A request id seen before (a retried import) fails the first INSERT (`claim_requests`
+    // goes first, see `insert_rows`), before any other work: then item by item, which replays.
     let mut tx = db.begin().await?;
-    let sql = format!(
-        "SELECT request_id FROM claim_requests WHERE tenant_id = $1 AND request_id IN ({})",
-        (0..items.len())
-            .map(|i| format!("${}", i + 2))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(tenant.as_str());
-    for item in items {
-        query = query.bind(item.request_id.as_str());
-    }
-    if !query.fetch_all(&mut *tx).await?.is_empty() {
-        return Ok(None);
-    }
     let stored: Vec<StoredClaim> = items.iter().map(|i| new_stored(tenant, i, now)).collect();
     let pairs: Vec<(&NewClaim, &StoredClaim)> = items.iter().zip(stored.iter()).collect();
     // Only multi-row INSERTs follow.
@@ -333,8 +334,8 @@ async fn claim_exists(
     )
 }
 
-/// Inserts claims, lines, first history entries, request ids and events with one multi-row
-/// INSERT per table.
+/// Inserts request ids (first: a retried request fails here, before the other work), claims,
+/// lines, first history entries and events with one multi-row INSERT per table.
 async fn insert_rows(
     conn: &mut AnyConnection,
     tenant: &TenantId,
@@ -344,6 +345,20 @@ async fn insert_rows(
 ) -> Result<(), sqlx::Error> {
     // Postgres allows 65 535 bind parameters per statement; stay well under it.
     for chunk in items.chunks(500) {
+        let sql = format!(
+            "INSERT INTO claim_requests ({REQUEST_COLUMNS}) VALUES {}",
+            values_clause(chunk.len(), 5)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (n, s) in chunk {
+            q = q
+                .bind(tenant.as_str())
+                .bind(n.request_id.as_str())
+                .bind(n.request_hash.as_str())
+                .bind(s.id.as_str())
+                .bind(to_micros(now));
+        }
+        q.execute(&mut *conn).await?;
         insert_claims(conn, chunk).await?;
         insert_lines(conn, chunk).await?;
         let sql = format!(
@@ -360,20 +375,6 @@ async fn insert_rows(
                 .bind(s.claim.status.as_str())
                 .bind("created")
                 .bind(actor)
-                .bind(to_micros(now));
-        }
-        q.execute(&mut *conn).await?;
-        let sql = format!(
-            "INSERT INTO claim_requests ({REQUEST_COLUMNS}) VALUES {}",
-            values_clause(chunk.len(), 5)
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for (n, s) in chunk {
-            q = q
-                .bind(tenant.as_str())
-                .bind(n.request_id.as_str())
-                .bind(n.request_hash.as_str())
-                .bind(s.id.as_str())
                 .bind(to_micros(now));
         }
         q.execute(&mut *conn).await?;
