@@ -22,11 +22,11 @@
 //! Network calls hold no transaction: the denials and claims are fetched first, then each
 //! claim is repaired in its own transaction.
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use arflow_api::claims::v1 as claims;
 use arflow_api::claims::v1::claims_service_client::ClaimsServiceClient;
 use arflow_api::common::v1::Date;
+use arflow_platform::grpc::TenantKeys;
 use arflow_platform::{Clock, Db};
 use chrono::{Datelike, NaiveDate, TimeDelta};
 use tonic::transport::Channel;
@@ -82,21 +82,10 @@ pub trait DenialSource: Send + Sync + std::fmt::Debug + 'static {
 }
 
 /// The claims service over gRPC, with one API key (role `service`) per tenant it reconciles.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct GrpcDenialSource {
     channel: Channel,
-    keys: Arc<HashMap<String, String>>,
-}
-
-impl std::fmt::Debug for GrpcDenialSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The keys are secrets: name the tenants only.
-        let mut tenants: Vec<&String> = self.keys.keys().collect();
-        tenants.sort();
-        f.debug_struct("GrpcDenialSource")
-            .field("tenants", &tenants)
-            .finish_non_exhaustive()
-    }
+    keys: TenantKeys,
 }
 
 impl GrpcDenialSource {
@@ -104,20 +93,12 @@ impl GrpcDenialSource {
     pub fn new(channel: Channel, keys: HashMap<String, String>) -> GrpcDenialSource {
         GrpcDenialSource {
             channel,
-            keys: Arc::new(keys),
+            keys: TenantKeys::new(keys),
         }
     }
 
     fn request<T>(&self, tenant: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
-        let key = self
-            .keys
-            .get(tenant)
-            .ok_or_else(|| anyhow::anyhow!("no reconcile key for tenant {tenant}"))?;
-        let mut request = tonic::Request::new(message);
-        request
-            .metadata_mut()
-            .insert("authorization", format!("Bearer {key}").parse()?);
-        Ok(request)
+        self.keys.request(tenant, message)
     }
 }
 
@@ -174,9 +155,7 @@ fn claim_state(c: claims::Claim) -> ClaimState {
 #[async_trait::async_trait]
 impl DenialSource for GrpcDenialSource {
     fn tenants(&self) -> Vec<String> {
-        let mut t: Vec<String> = self.keys.keys().cloned().collect();
-        t.sort();
-        t
+        self.keys.tenants()
     }
 
     async fn denials(&self, tenant: &str, since: NaiveDate) -> anyhow::Result<Vec<DenialSnapshot>> {

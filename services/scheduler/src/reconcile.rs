@@ -18,13 +18,13 @@
 //! is repaired in its own transaction, and the row is marked `succeeded` at the end. A replica
 //! that dies mid-run leaves the row `running`; the next day's run repairs what it did not.
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use arflow_api::claims::v1 as claims;
 use arflow_api::claims::v1::claims_service_client::ClaimsServiceClient;
 use arflow_api::common::v1::Date;
 use arflow_api::events::v1 as events;
 use arflow_platform::bus;
+use arflow_platform::grpc::TenantKeys;
 use arflow_platform::{Clock, Db};
 use chrono::{DateTime, Utc};
 use tonic::transport::Channel;
@@ -72,21 +72,10 @@ pub trait ClaimSource: Send + Sync + std::fmt::Debug + 'static {
 }
 
 /// The claims service over gRPC, with one API key (role `service`) per tenant it reconciles.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct GrpcClaimSource {
     channel: Channel,
-    keys: Arc<HashMap<String, String>>,
-}
-
-impl std::fmt::Debug for GrpcClaimSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The keys are secrets: name the tenants only.
-        let mut tenants: Vec<&String> = self.keys.keys().collect();
-        tenants.sort();
-        f.debug_struct("GrpcClaimSource")
-            .field("tenants", &tenants)
-            .finish_non_exhaustive()
-    }
+    keys: TenantKeys,
 }
 
 impl GrpcClaimSource {
@@ -94,20 +83,12 @@ impl GrpcClaimSource {
     pub fn new(channel: Channel, keys: HashMap<String, String>) -> GrpcClaimSource {
         GrpcClaimSource {
             channel,
-            keys: Arc::new(keys),
+            keys: TenantKeys::new(keys),
         }
     }
 
     fn request<T>(&self, tenant: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
-        let key = self
-            .keys
-            .get(tenant)
-            .ok_or_else(|| anyhow::anyhow!("no reconcile key for tenant {tenant}"))?;
-        let mut request = tonic::Request::new(message);
-        request
-            .metadata_mut()
-            .insert("authorization", format!("Bearer {key}").parse()?);
-        Ok(request)
+        self.keys.request(tenant, message)
     }
 }
 
@@ -137,9 +118,7 @@ fn snapshot(c: claims::Claim) -> ClaimSnapshot {
 #[async_trait::async_trait]
 impl ClaimSource for GrpcClaimSource {
     fn tenants(&self) -> Vec<String> {
-        let mut t: Vec<String> = self.keys.keys().cloned().collect();
-        t.sort();
-        t
+        self.keys.tenants()
     }
 
     async fn open_claims(&self, tenant: &str) -> anyhow::Result<Vec<ClaimSnapshot>> {

@@ -15,6 +15,9 @@
 //! messages: [`invalid_argument`] (with `google.rpc.BadRequest` field violations),
 //! [`not_found`], [`failed_precondition`], and [`internal`], which logs the cause and answers a
 //! generic message with the trace id to quote to operators.
+//!
+//! Calling another service on behalf of tenants (the reconcilers): [`TenantKeys`].
+mod client;
 mod layer;
 mod limits;
 
@@ -34,6 +37,7 @@ use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::db::Db;
 
+pub use client::TenantKeys;
 pub(crate) use layer::call_trace_id;
 
 /// Everything the shared server needs besides the service routes.
