@@ -631,7 +631,7 @@ async fn publish_many_is_transactional_and_ordered(kind: Kind) -> anyhow::Result
     let f = Fixture::new(kind, test_config()).await?;
     let g = f.group("many");
     let rec = Recorder::new(&g);
-    // 300 events: more than one statement (256 + 32 + 8 + 4).
+    // 300 events: more than one statement (256, then 44 padded to 64).
     let events = f.events(3, 100);
     let mut tx = f.db.begin().await?;
     bus::publish_many(&mut tx, &events[..10]).await?;

@@ -52,7 +52,8 @@
 //! - **Relay** ([`Bus::run_relay`]): in one transaction, sets `published_at` on the oldest (by
 //!   seq) `bus.batch_size` unpublished outbox rows and reads them in the same statement (`UPDATE
 //!   … WHERE seq IN (SELECT … LIMIT) RETURNING`), XADDs them in seq order in one MULTI/EXEC, then
-//!   commits; a failed XADD rolls the marks back. After a full batch it goes again at once; otherwise it waits
+//!   commits; a failed XADD rolls the marks back. After a round that moved events it goes again
+//!   at once; after an empty one (or one another process's relay held) it waits
 //!   `bus.poll_interval_ms`. On Postgres each round holds `pg_try_advisory_xact_lock` for the
 //!   duration, so relays of all processes take turns and never interleave a stream. A crash
 //!   between XADD and the commit republishes the batch; the inbox absorbs the duplicates. For
@@ -207,24 +208,27 @@ pub async fn publish(
 }
 
 /// Writes the envelopes to the outbox in the caller's transaction, in order (their `seq`s
-/// follow the slice): one multi-row INSERT per chunk of up to 256 rows (power-of-two sizes,
-/// so a connection caches a few statement shapes, not one per batch length: 100 envelopes are
-/// 64 + 32 + 4 rows). Every envelope is validated before anything is written. Increments `metrics().events_published`
-/// once the rows are written.
+/// follow the slice): one INSERT per chunk of up to 256 rows. So that a connection caches a few
+/// statement shapes, not one per batch length, a chunk is padded to the next power of two with
+/// rows of NULLs that the statement filters out (100 envelopes: one statement of 128 rows).
+/// Every envelope is validated before anything is written. Increments
+/// `metrics().events_published` once the rows are written.
 pub async fn publish_many(
     conn: &mut sqlx::AnyConnection,
     envelopes: &[Envelope],
 ) -> Result<(), sqlx::Error> {
     use prost::Message as _;
     /// Six bound values per row plus the shared `created_at` ($1): at most 1 537 parameters.
+    /// `columnN` names the VALUES columns on both Postgres and SQLite.
     static INSERT: store::Shapes = store::Shapes::new(|rows| {
         let values: Vec<String> = (0..rows)
-            .map(|i| format!("({}, $1)", store::placeholders(2 + 6 * i, 6)))
+            .map(|i| format!("({})", store::placeholders(2 + 6 * i, 6)))
             .collect();
         format!(
             "INSERT INTO bus_outbox \
              (event_id, producer, tenant_id, aggregate_id, event_type, envelope, created_at) \
-             VALUES {}",
+             SELECT column1, column2, column3, column4, column5, column6, $1 \
+             FROM (VALUES {}) AS v WHERE column1 IS NOT NULL",
             values.join(", ")
         )
     });
@@ -241,10 +245,8 @@ pub async fn publish_many(
         }
     }
     let created_at = to_micros(Utc::now());
-    let mut rest = envelopes;
-    for rows in store::pow2_chunks(envelopes.len()) {
-        let (chunk, tail) = rest.split_at(rows);
-        rest = tail;
+    for chunk in envelopes.chunks(store::MAX_ROWS) {
+        let rows = store::padded_len(chunk.len());
         let mut insert = sqlx::query(INSERT.sql(rows)).bind(created_at);
         for e in chunk {
             insert = insert
@@ -254,6 +256,15 @@ pub async fn publish_many(
                 .bind(e.aggregate_id.as_str())
                 .bind(e.event_type.as_str())
                 .bind(e.encode_to_vec());
+        }
+        for _ in chunk.len()..rows {
+            insert = insert
+                .bind(None::<&str>)
+                .bind(None::<&str>)
+                .bind(None::<&str>)
+                .bind(None::<&str>)
+                .bind(None::<&str>)
+                .bind(None::<Vec<u8>>);
         }
         insert.execute(&mut *conn).await?;
     }

@@ -39,8 +39,7 @@ impl Shapes {
         }
     }
 
-    /// The statement for `rows` rows, a power of two at most [`MAX_ROWS`] (see [`pow2_chunks`],
-    /// [`padded_len`]).
+    /// The statement for `rows` rows, a power of two at most [`MAX_ROWS`] (see [`padded_len`]).
     pub(super) fn sql(&'static self, rows: usize) -> &'static str {
         debug_assert!(rows.is_power_of_two() && rows <= MAX_ROWS);
         let texts = self.texts.get_or_init(|| {
@@ -51,24 +50,6 @@ impl Shapes {
         let k = rows.clamp(1, MAX_ROWS).next_power_of_two().trailing_zeros();
         texts[k as usize].as_str()
     }
-}
-
-/// Splits `n` rows into power-of-two statement sizes, largest first: [`MAX_ROWS`] while at
-/// least that many remain, then the binary digits of the rest (100 -> 64, 32, 4).
-pub(super) fn pow2_chunks(n: usize) -> impl Iterator<Item = usize> {
-    let mut left = n;
-    std::iter::from_fn(move || {
-        if left == 0 {
-            return None;
-        }
-        let size = if left >= MAX_ROWS {
-            MAX_ROWS
-        } else {
-            1 << (usize::BITS - 1 - left.leading_zeros())
-        };
-        left -= size;
-        Some(size)
-    })
 }
 
 /// The statement size for `n` (1..=[`MAX_ROWS`]) rows padded with repeats of the last one:
@@ -588,17 +569,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chunks_are_powers_of_two_covering_all_rows() {
-        assert_eq!(pow2_chunks(0).count(), 0);
-        assert_eq!(pow2_chunks(1).collect::<Vec<_>>(), [1]);
-        assert_eq!(pow2_chunks(100).collect::<Vec<_>>(), [64, 32, 4]);
-        assert_eq!(pow2_chunks(256).collect::<Vec<_>>(), [256]);
-        assert_eq!(pow2_chunks(600).collect::<Vec<_>>(), [256, 256, 64, 16, 8]);
-        for n in 0..2000 {
-            let sizes: Vec<usize> = pow2_chunks(n).collect();
-            assert_eq!(sizes.iter().sum::<usize>(), n);
-            assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= MAX_ROWS));
-        }
+    fn padded_sizes_are_powers_of_two() {
         assert_eq!(padded_len(1), 1);
         assert_eq!(padded_len(3), 4);
         assert_eq!(padded_len(100), 128);
