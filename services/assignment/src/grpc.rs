@@ -19,7 +19,7 @@ use arflow_api::assignment::v1::assignment_service_server::AssignmentService;
 use arflow_api::common::v1 as common;
 use arflow_platform::auth::{self, Principal, Role};
 use arflow_platform::grpc::{
-    audit_objects, failed_precondition, internal, invalid_argument, not_found,
+    self, audit_objects, failed_precondition, internal, invalid_argument, not_found,
 };
 use arflow_platform::{Clock, Db};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc};
@@ -32,8 +32,6 @@ use crate::store::{self, SpecialistFields, TenantId, WorkingHours};
 
 const MANAGERS: &[Role] = &[Role::Admin, Role::Supervisor];
 const WORKERS: &[Role] = &[Role::Admin, Role::Supervisor, Role::Specialist];
-const DEFAULT_PAGE_SIZE: i64 = 100;
-const MAX_PAGE_SIZE: i64 = 1000;
 const MAX_CAPACITY: i32 = 10_000;
 const MAX_TEXT: usize = 4_000;
 
@@ -156,11 +154,11 @@ fn date_from_msg(d: &common::Date) -> Option<NaiveDate> {
     )
 }
 
-fn page_size(requested: i32) -> i64 {
-    match i64::from(requested) {
-        n if n <= 0 => DEFAULT_PAGE_SIZE,
-        n => n.min(MAX_PAGE_SIZE),
-    }
+/// The page size asked for, as every list call reads it ([`grpc::page_size`]).
+fn page_size(requested: i32) -> Result<i64, Status> {
+    let n = grpc::page_size(requested)
+        .map_err(|v| invalid_argument("the request is not valid", [v]))?;
+    Ok(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 type Violations = Vec<(String, String)>;
@@ -555,7 +553,7 @@ impl AssignmentService for AssignmentApi {
         let principal = auth::principal(&request)?;
         principal.require_role(MANAGERS)?;
         let r = request.into_inner();
-        let limit = page_size(r.page_size);
+        let limit = page_size(r.page_size)?;
         let page = store::list_specialists(&self.db, &tenant(&principal), &r.page_token, limit)
             .await
             .map_err(to_status)?;
@@ -642,7 +640,7 @@ impl AssignmentService for AssignmentApi {
                 )
             })?
         };
-        let limit = page_size(r.page_size);
+        let limit = page_size(r.page_size)?;
         let tasks = store::list_tasks_of(
             &self.db,
             &tenant(&principal),

@@ -10,7 +10,7 @@ use arflow_domain::{
 };
 use arflow_platform::auth::{self, Principal, Role};
 use arflow_platform::grpc::{
-    audit_objects, failed_precondition, internal, invalid_argument, not_found,
+    self, audit_objects, failed_precondition, internal, invalid_argument, not_found,
 };
 use arflow_platform::{Clock, Db};
 use chrono::{Datelike, NaiveDate};
@@ -30,8 +30,6 @@ const IMPORT_CHUNK_SQLITE: usize = 25;
 /// An import refreshes the planner's statistics ([`store::refresh_intake_stats`]) once it has
 /// sent this many claims to be written, then each time that count has grown fourfold.
 const IMPORT_STATS_FIRST: usize = 1_000;
-const MAX_PAGE_SIZE: usize = 1000;
-const DEFAULT_PAGE_SIZE: usize = 100;
 /// Roles that may create claims and change their status.
 const WRITERS: &[Role] = &[
     Role::Admin,
@@ -695,14 +693,10 @@ impl ClaimsService for ClaimsApi {
         let principal = auth::principal(&request)?;
         let req = request.into_inner();
         let mut violations = Vec::new();
-        let page_size = match req.page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n < 0 => {
-                violations.push(("page_size".to_string(), "must not be negative".to_string()));
-                DEFAULT_PAGE_SIZE
-            }
-            n => (n as usize).min(MAX_PAGE_SIZE),
-        };
+        let page_size = grpc::page_size(req.page_size).unwrap_or_else(|v| {
+            violations.push(v);
+            grpc::DEFAULT_PAGE_SIZE
+        });
         let mut dv = Vec::new();
         let submitted_from = opt_date(req.submitted_from.as_ref(), "submitted_from", &mut dv);
         let submitted_to = opt_date(req.submitted_to.as_ref(), "submitted_to", &mut dv);

@@ -23,18 +23,10 @@ const POSTERS: &[Role] = &[
     Role::Partner,
     Role::Service,
 ];
-/// Largest X12 file accepted in one call (the gRPC message limit applies first).
-const MAX_PAGE_SIZE: usize = 1000;
-
+/// The page size asked for, as every list call reads it ([`arflow_platform::grpc::page_size`]).
 fn page_size(n: i32) -> Result<usize, Status> {
-    match n {
-        0 => Ok(100),
-        n if n < 0 => Err(invalid_argument(
-            "page_size must not be negative",
-            [("page_size".into(), "must not be negative".into())],
-        )),
-        n => Ok((n as usize).min(MAX_PAGE_SIZE)),
-    }
+    arflow_platform::grpc::page_size(n)
+        .map_err(|v| invalid_argument("page_size must not be negative", [v]))
 }
 
 pub fn category_to_pb(category: &str) -> pb::DenialCategory {

@@ -5,7 +5,7 @@ use arflow_api::scheduler::v1::scheduler_service_server::SchedulerService;
 use arflow_platform::auth::{self, Principal, Role};
 use arflow_platform::db::to_micros;
 use arflow_platform::grpc::{
-    audit_objects, failed_precondition, internal, invalid_argument, not_found,
+    self, audit_objects, failed_precondition, internal, invalid_argument, not_found,
 };
 use arflow_platform::{Clock, Db};
 use chrono::{DateTime, TimeZone as _, Utc};
@@ -16,8 +16,6 @@ use crate::policy::kinds;
 use crate::store::{self, NewTimer, StoredTimer, TenantId, TimerFilter, TimerPayload, TimerState};
 use crate::timers::kind_of;
 
-const DEFAULT_PAGE_SIZE: usize = 100;
-const MAX_PAGE_SIZE: usize = 1000;
 /// Who may look at timers and runs.
 const READERS: &[Role] = &[
     Role::Admin,
@@ -51,18 +49,11 @@ impl From<store::Error> for Status {
 
 type Violations = Vec<(String, String)>;
 
-fn page_size(value: i32, field: &str, violations: &mut Violations) -> usize {
-    match value {
-        0 => DEFAULT_PAGE_SIZE,
-        n if n < 0 || n as usize > MAX_PAGE_SIZE => {
-            violations.push((
-                field.to_string(),
-                format!("must be between 1 and {MAX_PAGE_SIZE} (0 = {DEFAULT_PAGE_SIZE})"),
-            ));
-            DEFAULT_PAGE_SIZE
-        }
-        n => n as usize,
-    }
+fn page_size(value: i32, violations: &mut Violations) -> usize {
+    grpc::page_size(value).unwrap_or_else(|v| {
+        violations.push(v);
+        grpc::DEFAULT_PAGE_SIZE
+    })
 }
 
 /// Page tokens are `{micros}.{id}` of the last item returned: opaque to clients, stable under
@@ -166,7 +157,7 @@ impl SchedulerService for SchedulerApi {
         principal.require_role(READERS)?;
         let r = request.into_inner();
         let mut v = Violations::new();
-        let limit = page_size(r.page_size, "page_size", &mut v);
+        let limit = page_size(r.page_size, &mut v);
         let after = parse_token(&r.page_token, "page_token", &mut v);
         let state = match pb::TimerState::try_from(r.state) {
             Ok(pb::TimerState::Unspecified) => None,
@@ -308,7 +299,7 @@ impl SchedulerService for SchedulerApi {
         principal.require_role(READERS)?;
         let r = request.into_inner();
         let mut v = Violations::new();
-        let limit = page_size(r.page_size, "page_size", &mut v);
+        let limit = page_size(r.page_size, &mut v);
         let before = parse_token(&r.page_token, "page_token", &mut v);
         if !r.job.is_empty()
             && ![

@@ -251,7 +251,7 @@ async fn scheduler_api(kind: Kind) {
     let bad = client
         .list_timers(with_key(
             pb::ListTimersRequest {
-                page_size: 5000,
+                page_size: -1,
                 page_token: "garbage".into(),
                 ..Default::default()
             },

@@ -214,6 +214,22 @@ pub fn audit_objects<T>(response: &mut tonic::Response<T>, ids: impl IntoIterato
 
 /// INVALID_ARGUMENT with `google.rpc.BadRequest` field violations `(field, description)`,
 /// readable with `tonic_types::StatusExt::get_details_bad_request`.
+/// Page size of a list call whose request leaves `page_size` at 0.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+/// Largest page a list call returns; a larger `page_size` gets this many.
+pub const MAX_PAGE_SIZE: usize = 1000;
+
+/// The page size a list request asked for, the same on every list call (AIP-158): 0 is
+/// [`DEFAULT_PAGE_SIZE`], above [`MAX_PAGE_SIZE`] is [`MAX_PAGE_SIZE`], negative is the field
+/// violation returned as Err (for [`invalid_argument`]).
+pub fn page_size(requested: i32) -> Result<usize, (String, String)> {
+    match usize::try_from(requested) {
+        Ok(0) => Ok(DEFAULT_PAGE_SIZE),
+        Ok(n) => Ok(n.min(MAX_PAGE_SIZE)),
+        Err(_) => Err(("page_size".into(), "must not be negative".into())),
+    }
+}
+
 pub fn invalid_argument(
     message: &str,
     violations: impl IntoIterator<Item = (String, String)>,
@@ -263,6 +279,15 @@ mod tests {
         assert!(methods.contains("/arflow.claims.v1.ClaimsService/GetClaim"));
         assert!(methods.contains("/grpc.health.v1.Health/Check"));
         assert!(methods.contains("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"));
+    }
+
+    #[test]
+    fn page_sizes_read_the_same_everywhere() {
+        assert_eq!(page_size(0), Ok(DEFAULT_PAGE_SIZE));
+        assert_eq!(page_size(1), Ok(1));
+        assert_eq!(page_size(1000), Ok(1000));
+        assert_eq!(page_size(5000), Ok(MAX_PAGE_SIZE));
+        assert_eq!(page_size(-1).unwrap_err().0, "page_size");
     }
 
     #[test]
