@@ -164,19 +164,23 @@ pub fn date_from_sql(text: &str) -> Result<NaiveDate, sqlx::Error> {
 /// stale as tables grow, and planning a statement with thousands of parameters costs more than
 /// running it (measured: a third of Postgres's time in a bulk import). No-op on SQLite.
 pub async fn reuse_plans(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
-    if conn.backend_name() == "PostgreSQL" {
-        sqlx::query("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)")
-            .execute(conn)
-            .await?;
-    }
-    Ok(())
+    set_plan_cache_mode(conn, "force_generic_plan").await
 }
 
 /// Undoes [`reuse_plans`] for the rest of the transaction (before statements whose plan depends
 /// on the data, such as an event handler's).
 pub async fn plan_each_run(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+    set_plan_cache_mode(conn, "force_custom_plan").await
+}
+
+/// `plan_cache_mode` for the rest of the transaction (Postgres only).
+async fn set_plan_cache_mode(
+    conn: &mut sqlx::AnyConnection,
+    mode: &'static str,
+) -> Result<(), sqlx::Error> {
     if conn.backend_name() == "PostgreSQL" {
-        sqlx::query("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
+        sqlx::query("SELECT set_config('plan_cache_mode', $1, true)")
+            .bind(mode)
             .execute(conn)
             .await?;
     }
