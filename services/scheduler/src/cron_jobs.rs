@@ -36,6 +36,10 @@ use crate::timers::PRODUCER;
 
 pub const AGING_SNAPSHOT: &str = "aging_snapshot";
 pub const DENIAL_DIGEST: &str = "denial_digest";
+pub const TIMER_PURGE: &str = "timer_purge";
+/// Timers one purge run deletes at most; a larger backlog (after raising the retention, say)
+/// goes on at the next run.
+const PURGE_MAX_ROWS: u64 = 100_000;
 /// Instants run per (job, tenant) per tick; the rest follow on the next ticks.
 const MAX_RUNS_PER_TICK: usize = 64;
 
@@ -67,6 +71,12 @@ pub fn jobs(settings: &Settings, with_reconcile: bool) -> anyhow::Result<Vec<Job
             schedule: cron::Schedule::from_str(&settings.denial_digest_cron)?,
         },
     ];
+    if settings.finished_timer_retention_days > 0 {
+        jobs.push(Job {
+            name: TIMER_PURGE,
+            schedule: cron::Schedule::from_str(&settings.timer_purge_cron)?,
+        });
+    }
     if with_reconcile {
         jobs.push(Job {
             name: RECONCILE,
@@ -143,15 +153,16 @@ pub async fn tick(
                 .after(&since.with_timezone(&tz))
                 .map(|t| t.with_timezone(&Utc))
                 .take_while(|t| *t <= now)
-                .take(if previous.is_some() && job.name != RECONCILE {
+                .take(if previous.is_some() && !latest_only(job.name) {
                     MAX_RUNS_PER_TICK
                 } else {
                     usize::MAX
                 })
                 .collect();
-            if previous.is_none() || job.name == RECONCILE {
+            if previous.is_none() || latest_only(job.name) {
                 // Never ran: only the most recent instant. The reconciler re-derives
-                // everything, so one run covers every missed one.
+                // everything and a purge deletes all that is old enough, so for them one run
+                // covers every missed one.
                 due = due.pop().into_iter().collect();
             }
             for instant in due {
@@ -164,6 +175,17 @@ pub async fn tick(
                             r.source.as_ref(),
                             tenant,
                             instant,
+                            replica,
+                        )
+                        .await?
+                    }
+                    (TIMER_PURGE, _) => {
+                        purge_once(
+                            db,
+                            clock,
+                            tenant,
+                            instant,
+                            settings.finished_timer_retention_days,
                             replica,
                         )
                         .await?
@@ -189,6 +211,51 @@ pub async fn tick(
         }
     }
     Ok(made)
+}
+
+/// Jobs for which only the most recent missed instant runs.
+fn latest_only(job: &str) -> bool {
+    job == RECONCILE || job == TIMER_PURGE
+}
+
+/// Runs the timer purge of (tenant, instant) unless it has run: deletes the tenant's fired and
+/// cancelled timers due more than `retention_days` before `instant` (at most
+/// [`PURGE_MAX_ROWS`]); the run's summary says how many. True when this call ran it.
+pub async fn purge_once(
+    db: &Db,
+    clock: &Clock,
+    tenant: &TenantId,
+    instant: DateTime<Utc>,
+    retention_days: u32,
+    replica: &str,
+) -> anyhow::Result<bool> {
+    let mut tx = db.begin().await?;
+    let Some(run_id) =
+        store::claim_run(&mut tx, TIMER_PURGE, tenant, instant, clock.now(), replica).await?
+    else {
+        tx.rollback().await?;
+        return Ok(false);
+    };
+    let due_before = instant - TimeDelta::days(i64::from(retention_days));
+    let deleted = store::purge_finished_timers(&mut tx, tenant, due_before, PURGE_MAX_ROWS).await?;
+    let summary = serde_json::json!({
+        "due_before": to_micros(due_before),
+        "deleted": deleted,
+    });
+    store::finish_run(&mut tx, &run_id, &summary.to_string(), clock.now()).await?;
+    tx.commit().await?;
+    crate::metrics::metrics()
+        .cron_runs
+        .with_label_values(&[TIMER_PURGE])
+        .inc();
+    tracing::info!(
+        job = TIMER_PURGE,
+        tenant = tenant.as_str(),
+        deleted,
+        scheduled_at = %instant,
+        "cron job ran"
+    );
+    Ok(true)
 }
 
 /// Runs (job, tenant, instant) unless it has run; true when this call ran it.

@@ -63,6 +63,11 @@ pub struct Settings {
     pub denial_digest_cron: String,
     /// Cron expression of the reconciler (runs only where a claims source is wired).
     pub reconcile_cron: String,
+    /// Cron expression of the daily purge of finished timers, in the tenant's time zone.
+    pub timer_purge_cron: String,
+    /// Fired and cancelled timers due more than this many days before a purge run are deleted
+    /// (0: kept forever, and no purge job runs).
+    pub finished_timer_retention_days: u32,
     /// Missed cron instants older than this are not run after a restart (the most recent ones
     /// within it are).
     pub cron_catch_up_secs: u64,
@@ -87,6 +92,10 @@ impl Default for Settings {
             aging_snapshot_cron: "0 0 6 * * *".into(),
             denial_digest_cron: "0 0 7 * * Mon".into(),
             reconcile_cron: "0 30 2 * * *".into(),
+            timer_purge_cron: "0 15 3 * * *".into(),
+            // Past a year and a month: a timely-filing window (up to a year) and its follow-up
+            // stay visible in ListTimers.
+            finished_timer_retention_days: 400,
             cron_catch_up_secs: 7 * 24 * 3600,
             cron_enabled: true,
         }
@@ -112,6 +121,7 @@ impl Settings {
             ("aging_snapshot_cron", &self.aging_snapshot_cron),
             ("denial_digest_cron", &self.denial_digest_cron),
             ("reconcile_cron", &self.reconcile_cron),
+            ("timer_purge_cron", &self.timer_purge_cron),
         ] {
             expr.parse::<cron::Schedule>()
                 .map_err(|e| anyhow::anyhow!("scheduler.{name}: {e}"))?;

@@ -828,6 +828,37 @@ pub async fn last_runs(db: &Db) -> Result<HashMap<(String, String), i64>, sqlx::
     Ok(out)
 }
 
+/// Deletes the tenant's fired and cancelled timers due before `due_before`, in batches of 1000
+/// along `scheduler_timers_tenant_due`, at most `max_rows` (rounded up to a batch). Returns how
+/// many it deleted. Pending timers are never deleted.
+pub async fn purge_finished_timers(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    due_before: DateTime<Utc>,
+    max_rows: u64,
+) -> Result<u64, sqlx::Error> {
+    const BATCH: i64 = 1000;
+    let mut deleted = 0;
+    while deleted < max_rows {
+        let n = sqlx::query(
+            "DELETE FROM scheduler_timers WHERE id IN (SELECT id FROM scheduler_timers \
+             WHERE tenant_id = $1 AND due_at < $2 AND state <> 'pending' \
+             ORDER BY due_at LIMIT $3)",
+        )
+        .bind(tenant.as_str())
+        .bind(to_micros(due_before))
+        .bind(BATCH)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        deleted += n;
+        if n < BATCH as u64 {
+            break;
+        }
+    }
+    Ok(deleted)
+}
+
 /// Claims the run of (job, tenant, instant) in the caller's transaction: Some(run id) when this
 /// replica won the insert, None when the instant has run (or another replica is running it and
 /// then commits: Postgres makes this insert wait for that transaction).

@@ -313,3 +313,89 @@ async fn known_tenants_walks_the_projection_postgres() {
 async fn known_tenants_walks_the_projection_sqlite() {
     known_tenants_walks_the_projection(Kind::Sqlite).await;
 }
+
+/// The daily purge deletes fired and cancelled timers due more than the retention before it,
+/// once per day across ticks, and never a pending timer however old.
+async fn timer_purge_keeps_pending_and_recent(kind: Kind) {
+    let env = Env::new(kind).await;
+    let tenant = TenantId::new("t-purge");
+    let mut settings = settings();
+    settings.finished_timer_retention_days = 400;
+    store::set_policy(
+        &env.db,
+        &tenant,
+        &AgingPolicy {
+            basis: AgingBasis::Submission,
+            thresholds_days: vec![30, 60, 90],
+            time_zone: chrono_tz::UTC,
+        },
+        at("2025-01-01T00:00:00Z"),
+    )
+    .await
+    .unwrap();
+    let timer = |subject: &str, due: &str| store::NewTimer {
+        tenant_id: "t-purge".into(),
+        subject: subject.into(),
+        kind: "follow_up".into(),
+        due_at: at(due),
+        clinic_id: "clinic-1".into(),
+        payload: store::TimerPayload::default(),
+    };
+    let mut ids = std::collections::HashMap::new();
+    for (name, due) in [
+        ("old-fired", "2025-01-10T00:00:00Z"),
+        ("old-cancelled", "2025-01-11T00:00:00Z"),
+        ("old-pending", "2025-01-12T00:00:00Z"),
+        ("recent-cancelled", "2026-02-01T00:00:00Z"),
+        ("future", "2026-06-01T00:00:00Z"),
+    ] {
+        let t = store::create_timer(&env.db, &timer(name, due), at("2025-01-01T00:00:00Z"))
+            .await
+            .unwrap();
+        ids.insert(name, t.id);
+    }
+    // Only the first is due and fires; two are cancelled; "old-pending" stays pending.
+    let fired =
+        arflow_scheduler::timers::fire_due(&env.db, &settings, at("2025-01-10T12:00:00Z"), 1)
+            .await
+            .unwrap();
+    assert_eq!(fired, 1);
+    for name in ["old-cancelled", "recent-cancelled"] {
+        store::cancel_timer(&env.db, &tenant, &ids[name], at("2025-01-10T13:00:00Z"))
+            .await
+            .unwrap();
+    }
+
+    // 2026-03-01 04:00 UTC: the 03:15 purge is due; it keeps what is due after 2025-01-25.
+    let clock = Clock::simulated(at("2026-03-01T04:00:00Z"), Utc::now(), 0.0);
+    let jobs = cron_jobs::jobs(&settings, false).unwrap();
+    for replica in ["a", "b"] {
+        cron_jobs::tick(&env.db, &clock, &settings, &jobs, replica, None)
+            .await
+            .unwrap();
+    }
+    let mut left: Vec<&str> = Vec::new();
+    for (name, id) in &ids {
+        if store::get_timer(&env.db, &tenant, id).await.is_ok() {
+            left.push(name);
+        }
+    }
+    left.sort();
+    assert_eq!(left, ["future", "old-pending", "recent-cancelled"]);
+    let runs = store::list_runs(&env.db, &tenant, Some(cron_jobs::TIMER_PURGE), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1, "one purge per day across replicas and ticks");
+    let summary: serde_json::Value = serde_json::from_str(&runs[0].summary).unwrap();
+    assert_eq!(summary["deleted"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timer_purge_keeps_pending_and_recent_postgres() {
+    timer_purge_keeps_pending_and_recent(Kind::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timer_purge_keeps_pending_and_recent_sqlite() {
+    timer_purge_keeps_pending_and_recent(Kind::Sqlite).await;
+}
