@@ -195,6 +195,7 @@ impl Handler for TaskHandler {
                     denial_owner: e.owner,
                     appealable: e.appealable,
                     denied_amount_cents: e.amount_cents,
+                    denial_id: e.denial_id,
                     age_basis: view.and_then(|v| v.submission_date.or(v.first_service_date)),
                     source_event_id: Some(event.event_id.clone()),
                     ..Default::default()

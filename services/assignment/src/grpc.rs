@@ -448,6 +448,7 @@ fn task_to_proto(t: &store::Task) -> pb::Task {
         denial_owner: t.denial_owner.clone(),
         appealable: t.appealable,
         denied_amount_cents: t.denied_amount_cents,
+        denial_id: t.denial_id.clone(),
         deadline: t.deadline.map(date_msg),
         notes: t.notes.clone(),
         snooze_until: t.snooze_until.map(ts),

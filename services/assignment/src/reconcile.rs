@@ -1,7 +1,7 @@
 //! The denial reconciler: Redis is a signal, not the only copy (DESIGN §3). Once a (possibly
 //! simulated) day the service asks the claims service, through its gRPC API and never its
 //! tables, for the denials of the last [`LOOKBACK_DAYS`] days, and gives every denied claim
-//! that has no denial task at all (open or completed) the task a lost ClaimDenied event would
+//! whose latest denial no denial task has taken up the task a lost ClaimDenied event would
 //! have made.
 //!
 //! - Same filters as the ClaimDenied handler: contractual and patient-responsibility
@@ -9,15 +9,16 @@
 //! - Same store path ([`store::open_task`]): priority, assignment, TaskCreated / TaskAssigned /
 //!   TaskUnassigned all happen the same way.
 //! - A claim with several denials gets one task (as several ClaimDenied events would: the
-//!   first creates it, the rest refresh it), carrying the latest denial.
-//! - Idempotent: the check "no denial task for this claim" is repeated inside the repairing
-//!   transaction after the tenant lock, and the unique open-task index keeps one open task per
-//!   (claim, kind) whatever replicas race. A completed denial task means the denial was handled:
-//!   it is not recreated.
-//!
-//! Known limit: the task does not record which denial it was for, so a claim denied again
-//! after its denial task was completed, whose second ClaimDenied event was lost, is not
-//! repaired here.
+//!   first creates it, the rest refresh it), carrying the latest denial and its id.
+//! - Taken up: a denial task (open or completed) records the denial's id (`asg_tasks.denial_id`,
+//!   the newest one when refreshed). A completed task for that denial means it was handled: not
+//!   recreated. A claim denied again after its task was completed, whose second ClaimDenied was
+//!   lost, gets a new task; an open task carrying an older denial is refreshed. Tasks made
+//!   before tasks recorded their denial count for the denials dated on or before their
+//!   creation.
+//! - Idempotent: the check is repeated inside the repairing transaction after the tenant lock,
+//!   and the unique open-task index keeps one open task per (claim, kind) whatever replicas
+//!   race.
 //!
 //! Network calls hold no transaction: the denials and claims are fetched first, then each
 //! claim is repaired in its own transaction.
@@ -26,6 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 use arflow_api::claims::v1 as claims;
 use arflow_api::claims::v1::claims_service_client::ClaimsServiceClient;
 use arflow_api::common::v1::Date;
+use arflow_platform::db::to_micros;
 use arflow_platform::grpc::TenantKeys;
 use arflow_platform::{Clock, Db};
 use chrono::{Datelike, NaiveDate, TimeDelta};
@@ -210,18 +212,27 @@ fn not_ar_work(d: &DenialSnapshot) -> bool {
         || d.owner == "payment_posting"
 }
 
-/// Does the claim have a denial task, open or closed?
-async fn has_denial_task(
+/// Has a denial task (open or closed) of the claim taken up `denial`? One that records it, or
+/// one made before tasks recorded their denial (empty `denial_id`) on or after its date.
+async fn covers_denial(
     conn: &mut sqlx::AnyConnection,
     tenant: &TenantId,
     claim_id: &str,
+    denial: &DenialSnapshot,
 ) -> anyhow::Result<bool> {
+    let since = denial
+        .denial_date
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map_or(i64::MIN, |t| to_micros(t.and_utc()));
     let found: Option<String> = sqlx::query_scalar(
-        "SELECT id FROM asg_tasks WHERE tenant_id = $1 AND claim_id = $2 AND kind = $3 LIMIT 1",
+        "SELECT id FROM asg_tasks WHERE tenant_id = $1 AND claim_id = $2 AND kind = $3 \
+         AND (denial_id = $4 OR (denial_id = '' AND created_at >= $5)) LIMIT 1",
     )
     .bind(tenant.as_str())
     .bind(claim_id)
     .bind(TaskKindName::Denial.as_str())
+    .bind(&denial.denial_id)
+    .bind(since)
     .fetch_optional(&mut *conn)
     .await?;
     Ok(found.is_some())
@@ -256,7 +267,7 @@ pub async fn reconcile_tenant(
         // Cheap check first, without the tenant lock; repeated under it below.
         {
             let mut conn = db.pool().acquire().await?;
-            if has_denial_task(&mut conn, tenant, &claim_id).await? {
+            if covers_denial(&mut conn, tenant, &claim_id, &denial).await? {
                 continue;
             }
         }
@@ -269,7 +280,7 @@ pub async fn reconcile_tenant(
         let now = clock.now();
         let mut tx = db.begin().await?;
         store::lock_tenant(&mut tx, tenant).await?;
-        if has_denial_task(&mut tx, tenant, &claim_id).await? {
+        if covers_denial(&mut tx, tenant, &claim_id, &denial).await? {
             tx.rollback().await?;
             continue;
         }
@@ -305,6 +316,7 @@ pub async fn reconcile_tenant(
             denial_owner: denial.owner.clone(),
             appealable: denial.appealable,
             denied_amount_cents: denial.amount_cents,
+            denial_id: denial.denial_id.clone(),
             age_basis: view.and_then(|v| v.submission_date.or(v.first_service_date)),
             source_event_id: None,
             ..Default::default()

@@ -605,6 +605,8 @@ pub struct Task {
     pub denial_owner: String,
     pub appealable: bool,
     pub denied_amount_cents: i64,
+    /// The denial a denial task is for ('' for other kinds, and tasks older than the column).
+    pub denial_id: String,
     pub deadline: Option<NaiveDate>,
     pub notes: String,
     pub snooze_until: Option<DateTime<Utc>>,
@@ -618,8 +620,8 @@ pub struct Task {
 
 const TASK_COLUMNS: &str = "id, claim_id, clinic_id, payer_id, kind, status, detail, \
      specialist_id, priority, priority_reasons, balance_cents, denial_category, \
-     denial_resolution, denial_owner, appealable, denied_amount_cents, deadline, notes, \
-     snooze_until, due_at, outcome, version, created_at, updated_at, closed_at";
+     denial_resolution, denial_owner, appealable, denied_amount_cents, denial_id, deadline, \
+     notes, snooze_until, due_at, outcome, version, created_at, updated_at, closed_at";
 
 fn task_from_row(row: &AnyRow) -> Result<Task> {
     let kind: String = row.try_get("kind")?;
@@ -641,6 +643,7 @@ fn task_from_row(row: &AnyRow) -> Result<Task> {
         denial_owner: row.try_get("denial_owner")?,
         appealable: row.try_get::<i64, _>("appealable")? != 0,
         denied_amount_cents: row.try_get("denied_amount_cents")?,
+        denial_id: row.try_get("denial_id")?,
         deadline: match row.try_get::<Option<String>, _>("deadline")? {
             Some(s) => Some(date_from_sql(&s)?),
             None => None,
@@ -689,6 +692,8 @@ pub struct TaskRequest {
     pub denial_owner: String,
     pub appealable: bool,
     pub denied_amount_cents: i64,
+    /// The denial a denial task is for (claims.v1 Denial.id).
+    pub denial_id: String,
     pub deadline: Option<NaiveDate>,
     /// Submission date (else first date of service): the age factor.
     pub age_basis: Option<NaiveDate>,
@@ -738,9 +743,9 @@ pub async fn open_task(
          detail, specialist_id, priority, priority_reasons, balance_cents, denial_category, \
          denial_resolution, denial_owner, appealable, denied_amount_cents, deadline, notes, \
          snooze_until, due_at, outcome, automatic_close, source_event_id, version, created_at, \
-         updated_at, closed_at) \
+         updated_at, closed_at, denial_id) \
          VALUES ($1, $2, $3, $4, $5, $6, 'unassigned', $7, NULL, $8, $9, $10, $11, $12, $13, \
-         $14, $15, $16, '', NULL, $17, NULL, 0, $18, 1, $19, $19, NULL) \
+         $14, $15, $16, '', NULL, $17, NULL, 0, $18, 1, $19, $19, NULL, $20) \
          ON CONFLICT (tenant_id, claim_id, kind) WHERE closed_at IS NULL DO NOTHING \
          RETURNING id",
     )
@@ -763,6 +768,7 @@ pub async fn open_task(
     .bind(to_micros(due_at))
     .bind(req.source_event_id.as_deref())
     .bind(to_micros(now))
+    .bind(&req.denial_id)
     .fetch_optional(&mut *conn)
     .await?;
 
@@ -784,6 +790,7 @@ pub async fn open_task(
              denial_resolution = CASE WHEN $8 = '' THEN denial_resolution ELSE $8 END, \
              denial_owner = CASE WHEN $9 = '' THEN denial_owner ELSE $9 END, \
              appealable = $10, denied_amount_cents = $11, deadline = COALESCE($12, deadline), \
+             denial_id = CASE WHEN $14 = '' THEN denial_id ELSE $14 END, \
              version = version + 1, updated_at = $13 \
              WHERE tenant_id = $1 AND id = $2",
         )
@@ -800,6 +807,7 @@ pub async fn open_task(
         .bind(req.denied_amount_cents)
         .bind(req.deadline.map(date_to_sql))
         .bind(to_micros(now))
+        .bind(&req.denial_id)
         .execute(&mut *conn)
         .await?;
         let task = get_task_on(conn, tenant, &existing).await?;

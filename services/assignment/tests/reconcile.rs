@@ -364,6 +364,60 @@ async fn a_completed_denial_task_is_not_recreated() {
     );
 }
 
+/// A claim denied again after its denial task was completed, whose ClaimDenied was lost, gets
+/// a new task for the new denial; and a task made before tasks recorded their denial still
+/// covers the denials dated up to its creation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denial_after_a_completed_task_gets_a_new_task() {
+    let (_pg, db) = database().await;
+    let clock = clock();
+    add_specialist(&db).await;
+    let source = FakeClaims::default();
+    source.add(
+        denial("d1", "c1", "coding", day(2026, 6, 1)),
+        "CLAIM_STATUS_DENIED",
+    );
+    let pass = || reconcile::reconcile_denials(&db, &clock, &source);
+    assert_eq!(pass().await.unwrap(), 1);
+    let t = TenantId::new(TENANT);
+    let first = denial_task_id(&db, "c1").await;
+    assert_eq!(
+        store::get_task(&db, &t, &first).await.unwrap().denial_id,
+        "d1"
+    );
+    store::complete_task(&db, &t, &first, "appealed", "", now())
+        .await
+        .unwrap();
+
+    // The appeal was upheld: denied again, and the ClaimDenied event was lost with Redis.
+    source.add(
+        denial("d2", "c1", "authorization", day(2026, 6, 12)),
+        "CLAIM_STATUS_DENIED",
+    );
+    assert_eq!(pass().await.unwrap(), 1);
+    assert_eq!(denial_tasks(&db, "c1").await, 2);
+    let open: String = sqlx::query_scalar(
+        "SELECT denial_id FROM asg_tasks WHERE claim_id = 'c1' AND closed_at IS NULL",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(open, "d2");
+    assert_eq!(
+        pass().await.unwrap(),
+        0,
+        "taken up: a third pass adds nothing"
+    );
+
+    // Tasks from before the column (no denial id) cover denials dated up to their creation.
+    sqlx::query("UPDATE asg_tasks SET denial_id = ''")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(pass().await.unwrap(), 0);
+    assert_eq!(denial_tasks(&db, "c1").await, 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_running_service_reconciles_at_start() {
     let file = arflow_testkit::SqliteFile::create().unwrap();

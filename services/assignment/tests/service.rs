@@ -379,6 +379,7 @@ async fn denial_flow(env: Env) {
     assert_eq!(task.kind, pb::TaskKind::Denial as i32);
     assert_eq!(task.status, pb::TaskStatus::Assigned as i32);
     assert_eq!(task.denial_category, "authorization");
+    assert_eq!(task.denial_id, "d-claim-1", "the task names its denial");
     assert_eq!(task.denial_resolution, "request_retro_authorization");
     assert_eq!(task.denial_owner, "auth_team");
     assert!(task.appealable);
