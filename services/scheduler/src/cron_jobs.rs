@@ -229,11 +229,9 @@ pub async fn purge_once(
     retention_days: u32,
     replica: &str,
 ) -> anyhow::Result<bool> {
-    let mut tx = db.begin().await?;
-    let Some(run_id) =
-        store::claim_run(&mut tx, TIMER_PURGE, tenant, instant, clock.now(), replica).await?
+    let Some((mut tx, run_id)) =
+        store::begin_run(db, TIMER_PURGE, tenant, instant, clock.now(), replica).await?
     else {
-        tx.rollback().await?;
         return Ok(false);
     };
     let due_before = instant - TimeDelta::days(i64::from(retention_days));
@@ -270,11 +268,9 @@ pub async fn run_once(
     instant: DateTime<Utc>,
     replica: &str,
 ) -> anyhow::Result<bool> {
-    let mut tx = db.begin().await?;
-    let Some(run_id) =
-        store::claim_run(&mut tx, job, tenant, instant, clock.now(), replica).await?
+    let Some((mut tx, run_id)) =
+        store::begin_run(db, job, tenant, instant, clock.now(), replica).await?
     else {
-        tx.rollback().await?;
         return Ok(false);
     };
     let (summary, envelope) = match job {

@@ -292,11 +292,9 @@ pub async fn run_once(
     instant: DateTime<Utc>,
     replica: &str,
 ) -> anyhow::Result<bool> {
-    let mut tx = db.begin().await?;
-    let Some(run_id) =
-        store::claim_run(&mut tx, RECONCILE, tenant, instant, clock.now(), replica).await?
+    let Some((tx, run_id)) =
+        store::begin_run(db, RECONCILE, tenant, instant, clock.now(), replica).await?
     else {
-        tx.rollback().await?;
         return Ok(false);
     };
     tx.commit().await?;

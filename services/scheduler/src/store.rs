@@ -6,8 +6,8 @@
 //! run) take a `&mut AnyConnection`; the ones the API calls on their own take the [`Db`].
 use std::collections::HashMap;
 
-use arflow_platform::Db;
 use arflow_platform::db::{date_from_sql, date_to_sql, from_micros, to_micros};
+use arflow_platform::{Db, Tx};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
@@ -886,6 +886,26 @@ pub async fn claim_run(
     .await?
     .rows_affected();
     Ok((inserted == 1).then_some(id))
+}
+
+/// Begins the run of (job, tenant, instant): a transaction holding the claimed run
+/// ([`claim_run`]) and the run id, or None (nothing held) when the instant has run.
+pub async fn begin_run(
+    db: &Db,
+    job: &str,
+    tenant: &TenantId,
+    scheduled_at: DateTime<Utc>,
+    started_at: DateTime<Utc>,
+    replica: &str,
+) -> Result<Option<(Tx, String)>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    match claim_run(&mut tx, job, tenant, scheduled_at, started_at, replica).await? {
+        Some(run_id) => Ok(Some((tx, run_id))),
+        None => {
+            tx.rollback().await?;
+            Ok(None)
+        }
+    }
 }
 
 pub async fn finish_run(
