@@ -124,6 +124,7 @@ impl Assignment {
             o.db.clone(),
             o.clock.clone(),
             o.denial_source.clone(),
+            o.consumer_name.clone(),
             o.sweep_interval,
             shutdown.clone(),
         );
@@ -135,20 +136,27 @@ impl Assignment {
 
 /// A failed reconcile pass is tried again after this long (real time), not every interval.
 const RECONCILE_RETRY: Duration = Duration::from_secs(60);
+/// A replica's hold on a tenant's daily pass ([`store::claim_reconcile`]): past this (real
+/// time) without finishing, another replica takes it over.
+const RECONCILE_LEASE: Duration = Duration::from_secs(15 * 60);
 
-/// Runs the denial reconciler once per (possibly simulated) day, and at start, until
+/// Runs the denial reconciler once per (possibly simulated) day and tenant, and at start, until
 /// `shutdown`. Apart from the sweep: it makes network calls, which must not delay the sweep.
-/// Every replica runs it; the repairs are idempotent (see [`reconcile`]).
+/// One replica runs each (tenant, day) pass: the first to take it in `asg_reconcile_runs`; the
+/// others skip it, or take it over when its lease expires unfinished. The repairs are
+/// idempotent anyway (see [`reconcile`]).
 async fn reconcile_daily(
     db: Db,
     clock: Clock,
     source: Option<Arc<dyn reconcile::DenialSource>>,
+    replica: String,
     interval: Duration,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let Some(source) = source else {
         return Ok(());
     };
+    let lease = chrono::Duration::from_std(RECONCILE_LEASE).unwrap_or(chrono::Duration::MAX);
     // Per tenant, so one failing tenant does not re-run the others.
     let mut reconciled_on: HashMap<String, chrono::NaiveDate> = HashMap::new();
     loop {
@@ -159,9 +167,33 @@ async fn reconcile_daily(
                 continue;
             }
             let id = store::TenantId::new(tenant.clone());
+            let now = chrono::Utc::now();
+            match store::claim_reconcile(&db, &id, today, &replica, now, now - lease).await {
+                Ok(store::ReconcileClaim::Won) => {}
+                Ok(store::ReconcileClaim::Done) => {
+                    reconciled_on.insert(tenant, today);
+                    continue;
+                }
+                // Another replica runs it; looked at again next round.
+                Ok(store::ReconcileClaim::Busy) => continue,
+                Err(e) => {
+                    tracing::warn!(tenant = tenant.as_str(), error = %e, "take the denial reconcile pass; retrying");
+                    wait = RECONCILE_RETRY.max(interval);
+                    continue;
+                }
+            }
             let pass = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 r = reconcile::reconcile_tenant(&db, &clock, source.as_ref(), &id) => r,
+            };
+            let pass = match pass {
+                Ok(created) => {
+                    store::finish_reconcile(&db, &id, today, &replica, chrono::Utc::now())
+                        .await
+                        .map(|()| created)
+                        .map_err(anyhow::Error::from)
+                }
+                Err(e) => Err(e),
             };
             match pass {
                 Ok(created) => {

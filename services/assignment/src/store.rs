@@ -1210,6 +1210,91 @@ pub async fn lock_tenant(conn: &mut AnyConnection, tenant: &TenantId) -> Result<
     Ok(())
 }
 
+/// What [`claim_reconcile`] found for the day's denial reconcile pass of a tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReconcileClaim {
+    /// This replica holds the pass: run it, then [`finish_reconcile`].
+    Won,
+    /// A replica finished today's pass.
+    Done,
+    /// Another replica holds a live lease on it.
+    Busy,
+}
+
+/// Takes the day's denial reconcile pass of `tenant` for `replica` (table
+/// `asg_reconcile_runs`): won when nobody holds it, when `replica` holds it already (its retry
+/// after a failure), or when another replica's lease started before `stale_before` (it died);
+/// otherwise done or busy. `now` and `stale_before` are real time.
+pub async fn claim_reconcile(
+    db: &Db,
+    tenant: &TenantId,
+    day: NaiveDate,
+    replica: &str,
+    now: DateTime<Utc>,
+    stale_before: DateTime<Utc>,
+) -> Result<ReconcileClaim> {
+    let won: Option<String> = sqlx::query_scalar(
+        "INSERT INTO asg_reconcile_runs (tenant_id, day, replica, started_at) \
+         VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (tenant_id, day) DO UPDATE SET replica = excluded.replica, \
+         started_at = excluded.started_at \
+         WHERE asg_reconcile_runs.finished_at IS NULL \
+         AND (asg_reconcile_runs.replica = excluded.replica OR asg_reconcile_runs.started_at < $5) \
+         RETURNING replica",
+    )
+    .bind(tenant.as_str())
+    .bind(date_to_sql(day))
+    .bind(replica)
+    .bind(to_micros(now))
+    .bind(to_micros(stale_before))
+    .fetch_optional(db.pool())
+    .await?;
+    if won.is_some() {
+        return Ok(ReconcileClaim::Won);
+    }
+    let finished: Option<i64> = sqlx::query_scalar(
+        "SELECT finished_at FROM asg_reconcile_runs WHERE tenant_id = $1 AND day = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(date_to_sql(day))
+    .fetch_one(db.pool())
+    .await?;
+    Ok(if finished.is_some() {
+        ReconcileClaim::Done
+    } else {
+        ReconcileClaim::Busy
+    })
+}
+
+/// Marks the day's pass of `tenant` finished (by `replica`, which won it) and deletes the
+/// tenant's rows older than 30 days.
+pub async fn finish_reconcile(
+    db: &Db,
+    tenant: &TenantId,
+    day: NaiveDate,
+    replica: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "UPDATE asg_reconcile_runs SET finished_at = $4 \
+         WHERE tenant_id = $1 AND day = $2 AND replica = $3",
+    )
+    .bind(tenant.as_str())
+    .bind(date_to_sql(day))
+    .bind(replica)
+    .bind(to_micros(now))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM asg_reconcile_runs WHERE tenant_id = $1 AND day < $2")
+        .bind(tenant.as_str())
+        .bind(date_to_sql(day - TimeDelta::days(30)))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Closes every open task of a settled claim (paid, closed, written off); their specialists
 /// get the slots back. Returns how many closed.
 pub async fn close_claim_tasks(

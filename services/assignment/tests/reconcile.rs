@@ -418,6 +418,59 @@ async fn a_denial_after_a_completed_task_gets_a_new_task() {
     assert_eq!(denial_tasks(&db, "c1").await, 2);
 }
 
+/// One replica runs a tenant's daily pass: the first takes it, another is told it is busy,
+/// then done; the holder may retry its own failed pass; an expired lease is taken over; the
+/// next day is a new pass.
+async fn one_replica_takes_the_daily_pass(db: &Db) {
+    use store::ReconcileClaim::{Busy, Done, Won};
+    let t = TenantId::new(TENANT);
+    let today = day(2026, 6, 15);
+    let at = |minutes: i64| now() + chrono::TimeDelta::minutes(minutes);
+    let lease = chrono::TimeDelta::minutes(15);
+    let claim = |replica: &'static str, day: NaiveDate, minutes: i64| {
+        let t = t.clone();
+        async move {
+            store::claim_reconcile(db, &t, day, replica, at(minutes), at(minutes) - lease)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(claim("a", today, 0).await, Won);
+    assert_eq!(claim("b", today, 1).await, Busy);
+    assert_eq!(
+        claim("a", today, 2).await,
+        Won,
+        "the holder retries its own pass"
+    );
+    assert_eq!(
+        claim("b", today, 20).await,
+        Won,
+        "a lease left to expire is taken over"
+    );
+    assert_eq!(claim("a", today, 21).await, Busy);
+    store::finish_reconcile(db, &t, today, "b", at(22))
+        .await
+        .unwrap();
+    assert_eq!(claim("a", today, 23).await, Done);
+    assert_eq!(claim("b", today, 23).await, Done);
+    let tomorrow = today.succ_opt().unwrap();
+    assert_eq!(claim("a", tomorrow, 24 * 60).await, Won);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_takes_the_daily_pass_postgres() {
+    let (_pg, db) = database().await;
+    one_replica_takes_the_daily_pass(&db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_takes_the_daily_pass_sqlite() {
+    let file = arflow_testkit::SqliteFile::create().unwrap();
+    let db = Db::connect(&file.url, 4).await.unwrap();
+    db.migrate().await.unwrap();
+    one_replica_takes_the_daily_pass(&db).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_running_service_reconciles_at_start() {
     let file = arflow_testkit::SqliteFile::create().unwrap();
