@@ -42,6 +42,21 @@ impl Backend {
     }
 }
 
+/// The RCM organisation a query is scoped to. Every store function takes one, typed, so no
+/// query can be written without it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub fn new(id: impl Into<String>) -> TenantId {
+        TenantId(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A connection pool plus the backend it talks to. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Db {

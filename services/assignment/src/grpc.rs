@@ -156,8 +156,7 @@ fn date_from_msg(d: &common::Date) -> Option<NaiveDate> {
 
 /// The page size asked for, as every list call reads it ([`grpc::page_size`]).
 fn page_size(requested: i32) -> Result<i64, Status> {
-    let n = grpc::page_size(requested)
-        .map_err(|v| invalid_argument("the request is not valid", [v]))?;
+    let n = grpc::page_size_or_invalid(requested)?;
     Ok(i64::try_from(n).unwrap_or(i64::MAX))
 }
 

@@ -28,7 +28,7 @@ use arflow_api::claims::v1 as claims;
 use arflow_api::claims::v1::claims_service_client::ClaimsServiceClient;
 use arflow_api::common::v1::Date;
 use arflow_platform::db::to_micros;
-use arflow_platform::grpc::TenantKeys;
+use arflow_platform::grpc::{TenantKeys, all_pages, found};
 use arflow_platform::{Clock, Db};
 use chrono::{Datelike, NaiveDate, TimeDelta};
 use tonic::transport::Channel;
@@ -161,46 +161,35 @@ impl DenialSource for GrpcDenialSource {
     }
 
     async fn denials(&self, tenant: &str, since: NaiveDate) -> anyhow::Result<Vec<DenialSnapshot>> {
-        let mut client = ClaimsServiceClient::new(self.channel.clone());
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
-            let page = client
+        let denials = all_pages(|page_token| async move {
+            let page = ClaimsServiceClient::new(self.channel.clone())
                 .list_denials(self.request(
                     tenant,
                     claims::ListDenialsRequest {
                         denied_from: Some(wire_date(since)),
                         page_size: 1000,
-                        page_token: token.clone(),
+                        page_token,
                         ..Default::default()
                     },
                 )?)
                 .await?
                 .into_inner();
-            out.extend(page.denials.into_iter().map(denial_snapshot));
-            if page.next_page_token.is_empty() {
-                break;
-            }
-            token = page.next_page_token;
-        }
-        Ok(out)
+            Ok((page.denials, page.next_page_token))
+        })
+        .await?;
+        Ok(denials.into_iter().map(denial_snapshot).collect())
     }
 
     async fn claim(&self, tenant: &str, claim_id: &str) -> anyhow::Result<Option<ClaimState>> {
-        let mut client = ClaimsServiceClient::new(self.channel.clone());
-        match client
+        let answer = ClaimsServiceClient::new(self.channel.clone())
             .get_claim(self.request(
                 tenant,
                 claims::GetClaimRequest {
                     claim_id: claim_id.to_string(),
                 },
             )?)
-            .await
-        {
-            Ok(r) => Ok(r.into_inner().claim.map(claim_state)),
-            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
-            Err(s) => Err(s.into()),
-        }
+            .await;
+        Ok(found(answer)?.and_then(|r| r.claim).map(claim_state))
     }
 }
 

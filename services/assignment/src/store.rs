@@ -37,18 +37,8 @@ use crate::priority::{self, PriorityInput, Reason, TaskKindName};
 /// Producer name of the service's events (= its stream).
 pub const PRODUCER: &str = "assignment";
 
-/// The RCM organisation every query is scoped to.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct TenantId(String);
-
-impl TenantId {
-    pub fn new(id: impl Into<String>) -> TenantId {
-        TenantId(id.into())
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+/// The tenant every query is scoped to (one type for every store).
+pub use arflow_platform::db::TenantId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -23,11 +23,6 @@ const POSTERS: &[Role] = &[
     Role::Partner,
     Role::Service,
 ];
-/// The page size asked for, as every list call reads it ([`arflow_platform::grpc::page_size`]).
-fn page_size(n: i32) -> Result<usize, Status> {
-    arflow_platform::grpc::page_size(n)
-        .map_err(|v| invalid_argument("page_size must not be negative", [v]))
-}
 
 pub fn category_to_pb(category: &str) -> pb::DenialCategory {
     pb::DenialCategory::from_str_name(&format!(
@@ -262,7 +257,7 @@ impl ClaimsApi {
     ) -> Result<Response<pb::ListDenialsResponse>, Status> {
         let principal = auth::principal(&request)?;
         let req = request.into_inner();
-        let size = page_size(req.page_size)?;
+        let size = arflow_platform::grpc::page_size_or_invalid(req.page_size)?;
         let mut dv = Vec::new();
         let from = opt_date(req.denied_from.as_ref(), "denied_from", &mut dv);
         let to = opt_date(req.denied_to.as_ref(), "denied_to", &mut dv);
@@ -385,7 +380,7 @@ impl ClaimsApi {
             return Ok(Response::new(pb::ListUnmatchedPaymentsResponse::default()));
         }
         let req = request.into_inner();
-        let size = page_size(req.page_size)?;
+        let size = arflow_platform::grpc::page_size_or_invalid(req.page_size)?;
         let after = crate::grpc::decode_page_token(&req.page_token, "u1")?;
         let (rows, next) =
             posting::list_unmatched(&self.db, &tenant(&principal), after.as_deref(), size)

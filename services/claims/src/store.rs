@@ -19,18 +19,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-/// The RCM organisation every query is scoped to.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct TenantId(String);
-
-impl TenantId {
-    pub fn new(id: impl Into<String>) -> TenantId {
-        TenantId(id.into())
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+/// The tenant every query is scoped to (one type for every store).
+pub use arflow_platform::db::TenantId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

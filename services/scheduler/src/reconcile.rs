@@ -24,7 +24,7 @@ use arflow_api::claims::v1::claims_service_client::ClaimsServiceClient;
 use arflow_api::common::v1::Date;
 use arflow_api::events::v1 as events;
 use arflow_platform::bus;
-use arflow_platform::grpc::TenantKeys;
+use arflow_platform::grpc::{TenantKeys, all_pages, found};
 use arflow_platform::{Clock, Db};
 use chrono::{DateTime, Utc};
 use tonic::transport::Channel;
@@ -122,48 +122,39 @@ impl ClaimSource for GrpcClaimSource {
     }
 
     async fn open_claims(&self, tenant: &str) -> anyhow::Result<Vec<ClaimSnapshot>> {
-        let mut client = ClaimsServiceClient::new(self.channel.clone());
         let mut out = Vec::new();
         for status in OPEN_STATUSES {
-            let mut token = String::new();
-            loop {
-                let page = client
+            let claims = all_pages(|page_token| async move {
+                let page = ClaimsServiceClient::new(self.channel.clone())
                     .list_claims(self.request(
                         tenant,
                         claims::ListClaimsRequest {
                             status: status as i32,
                             page_size: 1000,
-                            page_token: token.clone(),
+                            page_token,
                             ..Default::default()
                         },
                     )?)
                     .await?
                     .into_inner();
-                out.extend(page.claims.into_iter().map(snapshot));
-                if page.next_page_token.is_empty() {
-                    break;
-                }
-                token = page.next_page_token;
-            }
+                Ok((page.claims, page.next_page_token))
+            })
+            .await?;
+            out.extend(claims.into_iter().map(snapshot));
         }
         Ok(out)
     }
 
     async fn claim(&self, tenant: &str, claim_id: &str) -> anyhow::Result<Option<ClaimSnapshot>> {
-        let mut client = ClaimsServiceClient::new(self.channel.clone());
-        match client
+        let answer = ClaimsServiceClient::new(self.channel.clone())
             .get_claim(self.request(
                 tenant,
                 claims::GetClaimRequest {
                     claim_id: claim_id.to_string(),
                 },
             )?)
-            .await
-        {
-            Ok(r) => Ok(r.into_inner().claim.map(snapshot)),
-            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
-            Err(s) => Err(s.into()),
-        }
+            .await;
+        Ok(found(answer)?.and_then(|r| r.claim).map(snapshot))
     }
 }
 

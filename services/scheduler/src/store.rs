@@ -16,18 +16,8 @@ use sqlx::{AnyConnection, Row as _};
 use crate::calendar::Calendar;
 use crate::policy::{AgingBasis, AgingPolicy, Cadence, Settings, parse_time_zone};
 
-/// A tenant id, typed so no query can be called without one.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct TenantId(String);
-
-impl TenantId {
-    pub fn new(id: impl Into<String>) -> TenantId {
-        TenantId(id.into())
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+/// The tenant every query is scoped to (one type for every store).
+pub use arflow_platform::db::TenantId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -52,9 +52,9 @@ impl Shapes {
     }
 }
 
-/// The statement size for `n` (1..=[`MAX_ROWS`]) rows padded with repeats of the last one:
-/// the next power of two. For statements where a repeat is harmless (`ON CONFLICT DO
-/// NOTHING`, `IN (...)` lists).
+/// The statement size for `n` (1..=[`MAX_ROWS`]) rows once padded: the next power of two.
+/// The padding rows repeat the last one where a repeat is harmless (`ON CONFLICT DO NOTHING`,
+/// `IN (...)` lists), or are NULL rows the statement filters out (`bus::publish_many`).
 pub(super) fn padded_len(n: usize) -> usize {
     n.clamp(1, MAX_ROWS).next_power_of_two()
 }
@@ -114,17 +114,12 @@ pub(super) async fn apply(
             tracing::debug!("duplicate delivery, already in the inbox");
             return Ok((tx, Applied::Duplicate));
         }
-        let result = AssertUnwindSafe(handler.handle(&mut tx, event))
-            .catch_unwind()
-            .await;
-        let err = match result {
-            Ok(Ok(())) => match ensure_not_aborted(db, &mut tx).await {
+        let err = match guarded(handler.handle(&mut tx, event)).await {
+            Ok(()) => match ensure_not_aborted(db, &mut tx).await {
                 Ok(()) => return Ok((tx, Applied::Handled)),
                 Err(err) => err,
             },
-            Ok(Err(err)) => err,
-            // The panic message is the handler's text and may quote data: not repeated here.
-            Err(_panic) => anyhow::anyhow!("event handler panicked"),
+            Err(err) => err,
         };
         if let Err(rollback) = tx.rollback().await {
             tracing::debug!(error = %rollback, "rollback after handler error failed");
@@ -180,17 +175,15 @@ pub(super) async fn apply_batch(
             applied.push(Applied::Duplicate);
             continue;
         }
-        let result = AssertUnwindSafe(handler.handle(&mut tx, event))
-            .catch_unwind()
+        let result = guarded(handler.handle(&mut tx, event))
             .instrument((*span).clone())
             .await;
         let error = match result {
-            Ok(Ok(())) => {
+            Ok(()) => {
                 applied.push(Applied::Handled);
                 continue;
             }
-            Ok(Err(err)) => err,
-            Err(_panic) => anyhow::anyhow!("event handler panicked"),
+            Err(err) => err,
         };
         rollback(tx).await;
         return Err(BatchError::Handler { index, error });
@@ -230,22 +223,29 @@ async fn apply_whole_batch(
         return Ok((tx, applied));
     }
     let span = tracing::info_span!("bus.handle_batch", group = %group, events = events.len());
-    let result = AssertUnwindSafe(handler.handle_batch(&mut tx, &events))
-        .catch_unwind()
+    let result = guarded(handler.handle_batch(&mut tx, &events))
         .instrument(span)
         .await;
     let error = match result {
-        Ok(Ok(())) => match ensure_not_aborted(db, &mut tx).await {
+        Ok(()) => match ensure_not_aborted(db, &mut tx).await {
             Ok(()) => return Ok((tx, applied)),
             Err(err) => err,
         },
-        Ok(Err(err)) => err,
-        Err(_panic) => anyhow::anyhow!("event handler panicked"),
+        Err(err) => err,
     };
     rollback(tx).await;
     Err(BatchError::Store(
         error.context("the handler's batch failed"),
     ))
+}
+
+/// A handler's run; a panic counts as an error. (The panic message is the handler's text and may
+/// quote data: not repeated.)
+async fn guarded(run: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    match AssertUnwindSafe(run).catch_unwind().await {
+        Ok(result) => result,
+        Err(_panic) => Err(anyhow::anyhow!("event handler panicked")),
+    }
 }
 
 /// Fails when the transaction is aborted. Postgres ignores every statement after a failed one

@@ -36,6 +36,34 @@ impl TenantKeys {
     }
 }
 
+/// Every item of a paged list call: `page(token)` fetches one page (starting with an empty
+/// token) and answers its items and the next page token, empty after the last page.
+pub async fn all_pages<T, F, Fut>(mut page: F) -> anyhow::Result<Vec<T>>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<(Vec<T>, String)>>,
+{
+    let mut out = Vec::new();
+    let mut token = String::new();
+    loop {
+        let (items, next) = page(token).await?;
+        out.extend(items);
+        if next.is_empty() {
+            return Ok(out);
+        }
+        token = next;
+    }
+}
+
+/// A call's answer, with NOT_FOUND as None (another tenant's object answers NOT_FOUND too).
+pub fn found<T>(answer: Result<tonic::Response<T>, tonic::Status>) -> anyhow::Result<Option<T>> {
+    match answer {
+        Ok(response) => Ok(Some(response.into_inner())),
+        Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+        Err(status) => Err(status.into()),
+    }
+}
+
 impl std::fmt::Debug for TenantKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TenantKeys")
@@ -47,6 +75,26 @@ impl std::fmt::Debug for TenantKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn all_pages_follows_tokens_and_found_maps_not_found() {
+        let pages = all_pages(|token: String| async move {
+            Ok(match token.as_str() {
+                "" => (vec![1, 2], "p2".to_string()),
+                "p2" => (vec![3], String::new()),
+                other => anyhow::bail!("unexpected token {other}"),
+            })
+        })
+        .await
+        .unwrap();
+        assert_eq!(pages, [1, 2, 3]);
+        assert_eq!(found(Ok(tonic::Response::new(7))).unwrap(), Some(7));
+        assert_eq!(
+            found::<i32>(Err(tonic::Status::not_found("claim"))).unwrap(),
+            None
+        );
+        assert!(found::<i32>(Err(tonic::Status::internal("x"))).is_err());
+    }
 
     #[test]
     fn requests_carry_the_tenants_key_and_debug_hides_it() {

@@ -37,7 +37,7 @@ use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::db::Db;
 
-pub use client::TenantKeys;
+pub use client::{TenantKeys, all_pages, found};
 pub(crate) use layer::call_trace_id;
 
 /// Everything the shared server needs besides the service routes.
@@ -228,6 +228,12 @@ pub fn page_size(requested: i32) -> Result<usize, (String, String)> {
         Ok(n) => Ok(n.min(MAX_PAGE_SIZE)),
         Err(_) => Err(("page_size".into(), "must not be negative".into())),
     }
+}
+
+/// [`page_size`] for a request with no other field to check: a negative one is answered
+/// INVALID_ARGUMENT at once.
+pub fn page_size_or_invalid(requested: i32) -> Result<usize, Status> {
+    page_size(requested).map_err(|v| invalid_argument("page_size must not be negative", [v]))
 }
 
 pub fn invalid_argument(
