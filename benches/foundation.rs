@@ -14,7 +14,7 @@
 //!
 //! Run: `./scripts/bench` (starts Postgres and Redis when needed). Sizes: ARFLOW_BENCH_CLAIMS
 //! (default 5000), ARFLOW_BENCH_EVENTS (default 20000); ARFLOW_BENCH_ONLY=import or =bus runs
-//! one half.
+//! one half, =stages only the bus's stages one at a time (publish, then relay, then consume).
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -311,7 +311,6 @@ impl Handler for Effect {
     }
 }
 
-/// Events per second from the first publish to the last consumer commit.
 /// How the bus bench publishes and handles events.
 #[derive(Clone, Copy)]
 struct BusLoad {
@@ -343,77 +342,173 @@ fn bench_envelopes(n: usize, batch: usize, clock: &Clock) -> Vec<Envelope> {
         .collect()
 }
 
-/// Events per second from the first publish to the last consumer commit.
-async fn bus_rate(n: usize, load: BusLoad) -> f64 {
-    let pg = PgDatabase::create().await.unwrap();
-    let redis = RedisPrefix::new();
-    let cfg = config(&[]);
-    let db = Db::connect(&pg.url, 8).await.unwrap();
-    db.migrate().await.unwrap();
-    sqlx::query("CREATE TABLE bench_effects (event_id TEXT PRIMARY KEY)")
-        .execute(db.pool())
-        .await
-        .unwrap();
-    let mut bus_cfg = cfg.bus.clone();
-    bus_cfg.poll_interval_ms = 5;
-    bus_cfg.block_ms = 100;
-    let bus = Bus::redis(db.clone(), &redis.url, &redis.prefix, bus_cfg)
-        .await
-        .unwrap();
-    let done = Arc::new(AtomicUsize::new(0));
-    let shutdown = CancellationToken::new();
-    let relay = tokio::spawn({
-        let (bus, t) = (bus.clone(), shutdown.clone());
-        async move { bus.run_relay(t).await }
-    });
-    let consumer = tokio::spawn({
-        let (bus, t) = (bus.clone(), shutdown.clone());
+/// A fresh database and Redis prefix with a distributed bus on them, and its loops' handles.
+struct BusBench {
+    _pg: PgDatabase,
+    _redis: RedisPrefix,
+    db: Db,
+    bus: Bus,
+    done: Arc<AtomicUsize>,
+    shutdown: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl BusBench {
+    async fn new() -> BusBench {
+        let pg = PgDatabase::create().await.unwrap();
+        let redis = RedisPrefix::new();
+        let cfg = config(&[]);
+        let db = Db::connect(&pg.url, 8).await.unwrap();
+        db.migrate().await.unwrap();
+        sqlx::query("CREATE TABLE bench_effects (event_id TEXT PRIMARY KEY)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let mut bus_cfg = cfg.bus.clone();
+        bus_cfg.poll_interval_ms = 5;
+        bus_cfg.block_ms = 100;
+        let bus = Bus::redis(db.clone(), &redis.url, &redis.prefix, bus_cfg)
+            .await
+            .unwrap();
+        BusBench {
+            _pg: pg,
+            _redis: redis,
+            db,
+            bus,
+            done: Arc::new(AtomicUsize::new(0)),
+            shutdown: CancellationToken::new(),
+            tasks: Vec::new(),
+        }
+    }
+
+    fn start_relay(&mut self) {
+        let (bus, t) = (self.bus.clone(), self.shutdown.clone());
+        self.tasks
+            .push(tokio::spawn(async move { bus.run_relay(t).await }));
+    }
+
+    fn start_consumer(&mut self, batched: bool) {
+        let (bus, t) = (self.bus.clone(), self.shutdown.clone());
         let sub = Subscription {
             group: "bench".into(),
             consumer: "bench-1".into(),
             streams: vec!["benchsvc".into()],
             handler: Arc::new(Effect {
-                done: done.clone(),
-                batched: load.batched,
+                done: self.done.clone(),
+                batched,
             }),
         };
-        async move { bus.run_consumer(sub, t).await }
-    });
-    let start = Instant::now();
-    let batches = n.div_ceil(100);
-    let producers: Vec<_> = (0..load.producers.max(1))
-        .map(|p| {
-            let db = db.clone();
-            let step = load.producers.max(1);
-            tokio::spawn(async move {
-                let clock = Clock::system();
-                for batch in (p..batches).step_by(step) {
-                    let envelopes = bench_envelopes(n, batch, &clock);
-                    let mut tx = db.begin().await.unwrap();
-                    // A bulk producer's transaction: multi-row INSERTs, generic plans.
-                    arflow_platform::db::reuse_plans(&mut tx).await.unwrap();
-                    bus::publish_many(&mut tx, &envelopes).await.unwrap();
-                    tx.commit().await.unwrap();
-                }
+        self.tasks
+            .push(tokio::spawn(async move { bus.run_consumer(sub, t).await }));
+    }
+
+    /// Publishes `n` events from `producers` concurrent tasks, transactions of 100.
+    async fn produce(&self, n: usize, producers: usize) {
+        let batches = n.div_ceil(100);
+        let step = producers.max(1);
+        let producers: Vec<_> = (0..step)
+            .map(|p| {
+                let db = self.db.clone();
+                tokio::spawn(async move {
+                    let clock = Clock::system();
+                    for batch in (p..batches).step_by(step) {
+                        let envelopes = bench_envelopes(n, batch, &clock);
+                        let mut tx = db.begin().await.unwrap();
+                        // A bulk producer's transaction: multi-row INSERTs, generic plans.
+                        arflow_platform::db::reuse_plans(&mut tx).await.unwrap();
+                        bus::publish_many(&mut tx, &envelopes).await.unwrap();
+                        tx.commit().await.unwrap();
+                    }
+                })
             })
+            .collect();
+        for producer in producers {
+            producer.await.unwrap();
+        }
+    }
+
+    /// Polls `reached` every 2 ms (up to 10 minutes).
+    async fn wait_for<F: std::future::Future<Output = bool>>(
+        &self,
+        mut reached: impl FnMut() -> F,
+    ) {
+        let start = Instant::now();
+        while !reached().await {
+            assert!(
+                start.elapsed() < Duration::from_secs(600),
+                "bus did not deliver every event"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    async fn wait_consumed(&self, n: usize) {
+        let done = self.done.clone();
+        self.wait_for(|| {
+            let done = done.clone();
+            async move { done.load(Ordering::Relaxed) >= n }
         })
-        .collect();
-    for producer in producers {
-        producer.await.unwrap();
+        .await;
     }
-    while done.load(Ordering::Relaxed) < n {
-        assert!(
-            start.elapsed() < Duration::from_secs(600),
-            "bus did not deliver every event"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
+
+    async fn wait_relayed(&self) {
+        let db = self.db.clone();
+        self.wait_for(|| {
+            let db = db.clone();
+            async move {
+                let left: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM bus_outbox WHERE published_at IS NULL",
+                )
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+                left == 0
+            }
+        })
+        .await;
     }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.db.close().await;
+    }
+}
+
+/// Events per second from the first publish to the last consumer commit.
+async fn bus_rate(n: usize, load: BusLoad) -> f64 {
+    let mut bench = BusBench::new().await;
+    bench.start_relay();
+    bench.start_consumer(load.batched);
+    let start = Instant::now();
+    bench.produce(n, load.producers).await;
+    bench.wait_consumed(n).await;
     let rate = n as f64 / start.elapsed().as_secs_f64();
-    shutdown.cancel();
-    let _ = relay.await;
-    let _ = consumer.await;
-    db.close().await;
+    bench.stop().await;
     rate
+}
+
+/// Each stage of the bus alone, in events per second: publish `n` events (one producer), then
+/// relay the backlog, then consume the stream (batched handler).
+async fn bus_stage_rates(n: usize) -> [f64; 3] {
+    let mut bench = BusBench::new().await;
+    let start = Instant::now();
+    bench.produce(n, 1).await;
+    let publish = n as f64 / start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    eprintln!("stage: relay");
+    bench.start_relay();
+    bench.wait_relayed().await;
+    let relay = n as f64 / start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    eprintln!("stage: consume");
+    bench.start_consumer(true);
+    bench.wait_consumed(n).await;
+    let consume = n as f64 / start.elapsed().as_secs_f64();
+    bench.stop().await;
+    [publish, relay, consume]
 }
 
 /// Raw Redis: XADD pipelined in batches of 100 while a reader XREADGROUPs (COUNT 100) and XACKs.
@@ -569,11 +664,14 @@ async fn main() {
 
     println!("arflow foundation benchmark: {n_claims} claims (2 lines each), {n_events} events");
     let only = std::env::var("ARFLOW_BENCH_ONLY").unwrap_or_default();
-    if only != "bus" {
+    if only.is_empty() || only == "import" {
         import_benches(&claims, measured).await;
     }
-    if only != "import" {
+    if only == "stages" {
+        bus_stages(n_events).await;
+    } else if only != "import" {
         bus_benches(n_events).await;
+        bus_stages(n_events).await;
     }
 }
 
@@ -636,4 +734,11 @@ async fn bus_benches(n_events: usize) {
     line("  handler per event", per_event, raw, "events/s", 0.0);
     let single = raw_redis_single_rate(n_events / 4).await;
     line("  vs raw one at a time", bus, single, "events/s", 0.0);
+}
+
+async fn bus_stages(n_events: usize) {
+    let [publish, relay, consume] = bus_stage_rates(n_events).await;
+    println!(
+        "  each stage alone: publish {publish:.0}/s, relay {relay:.0}/s, consume {consume:.0}/s"
+    );
 }

@@ -167,7 +167,7 @@ async fn denial_tasks(db: &Db, claim: &str) -> i64 {
 async fn outbox(db: &Db, event_type: &str) -> i64 {
     count(
         db,
-        "SELECT COUNT(*) AS n FROM bus_outbox WHERE event_type = $1",
+        "SELECT COALESCE(SUM(events), 0) AS n FROM bus_outbox WHERE event_type = $1",
         &format!("arflow.events.v1.{event_type}"),
     )
     .await

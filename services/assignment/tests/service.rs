@@ -580,7 +580,7 @@ async fn denial_flow(env: Env) {
     );
     assert_eq!(
         env.count(
-            "SELECT COUNT(*) FROM bus_outbox WHERE event_type = 'arflow.events.v1.TaskCompleted'"
+            "SELECT COALESCE(SUM(events), 0) FROM bus_outbox WHERE event_type = 'arflow.events.v1.TaskCompleted'"
         )
         .await,
         3,
@@ -642,7 +642,7 @@ async fn capacity_holds_across_two_instances() {
     assert_eq!(held(b.id.clone()).await, 3);
     assert_eq!(
         env.count(
-            "SELECT COUNT(*) FROM bus_outbox WHERE event_type = 'arflow.events.v1.TaskUnassigned'"
+            "SELECT COALESCE(SUM(events), 0) FROM bus_outbox WHERE event_type = 'arflow.events.v1.TaskUnassigned'"
         )
         .await,
         15
@@ -871,7 +871,7 @@ async fn rpcs_through_the_server() {
     assert_eq!(raised.kind, pb::TaskKind::Resubmission as i32);
     assert_eq!(raised.specialist_id, ann.id, "sticky to who has the claim");
     assert_eq!(
-        env.count("SELECT COUNT(*) FROM bus_outbox WHERE event_type = 'arflow.events.v1.FollowUpScheduled'")
+        env.count("SELECT COALESCE(SUM(events), 0) FROM bus_outbox WHERE event_type = 'arflow.events.v1.FollowUpScheduled'")
             .await,
         1
     );

@@ -57,7 +57,7 @@ async fn open(db: &Db, t: &TenantId, req: &TaskRequest) -> store::Opened {
 }
 
 async fn outbox(db: &Db, event_type: &str) -> i64 {
-    sqlx::query("SELECT COUNT(*) AS n FROM bus_outbox WHERE event_type = $1")
+    sqlx::query("SELECT COALESCE(SUM(events), 0) AS n FROM bus_outbox WHERE event_type = $1")
         .bind(event_type)
         .fetch_one(db.pool())
         .await

@@ -28,7 +28,7 @@ fn item(pcn: &str, request: &str) -> NewClaim {
 }
 
 async fn outbox_count(db: &Db, event_type: &str) -> i64 {
-    sqlx::query("SELECT COUNT(*) AS n FROM bus_outbox WHERE event_type = $1")
+    sqlx::query("SELECT COALESCE(SUM(events), 0) AS n FROM bus_outbox WHERE event_type = $1")
         .bind(event_type)
         .fetch_one(db.pool())
         .await

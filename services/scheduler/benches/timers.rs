@@ -151,7 +151,7 @@ async fn fire_all(db: &Db, settings: &Settings, loops: usize) -> anyhow::Result<
 async fn outbox_rows(db: &Db) -> anyhow::Result<i64> {
     use sqlx::Row as _;
     Ok(sqlx::query(
-        "SELECT COUNT(*) FROM bus_outbox WHERE event_type = 'arflow.events.v1.TimerFired'",
+        "SELECT COALESCE(SUM(events), 0) FROM bus_outbox WHERE event_type = 'arflow.events.v1.TimerFired'",
     )
     .fetch_one(db.pool())
     .await?

@@ -17,18 +17,15 @@ use sqlx::Row as _;
 
 async fn snapshot_events(env: &Env) -> Vec<events::AgingSnapshotTaken> {
     sqlx::query(
-        "SELECT envelope FROM bus_outbox WHERE event_type = 'arflow.events.v1.AgingSnapshotTaken' \
+        "SELECT envelope, events FROM bus_outbox WHERE event_type = 'arflow.events.v1.AgingSnapshotTaken' \
          ORDER BY seq",
     )
     .fetch_all(env.db.pool())
     .await
     .unwrap()
     .iter()
-    .map(|r| {
-        let bytes: Vec<u8> = r.try_get("envelope").unwrap();
-        let e = <bus::Envelope as prost::Message>::decode(bytes.as_slice()).unwrap();
-        bus::decode_payload(&e).unwrap()
-    })
+    .flat_map(|r| bus::outbox_envelopes(&r.get::<Vec<u8>, _>("envelope"), r.get("events")).unwrap())
+    .map(|e| bus::decode_payload(&e).unwrap())
     .collect()
 }
 
@@ -240,14 +237,16 @@ async fn weekly_denial_digest_counts_the_week() {
     .unwrap();
     assert!(!again);
     let row = sqlx::query(
-        "SELECT envelope FROM bus_outbox WHERE event_type = 'arflow.events.v1.DenialDigestCompiled'",
+        "SELECT envelope, events FROM bus_outbox WHERE event_type = 'arflow.events.v1.DenialDigestCompiled'",
     )
     .fetch_all(env.db.pool())
     .await
     .unwrap();
     assert_eq!(row.len(), 1);
-    let bytes: Vec<u8> = row[0].try_get("envelope").unwrap();
-    let e = <bus::Envelope as prost::Message>::decode(bytes.as_slice()).unwrap();
+    let mut envelopes =
+        bus::outbox_envelopes(&row[0].get::<Vec<u8>, _>("envelope"), row[0].get("events")).unwrap();
+    assert_eq!(envelopes.len(), 1);
+    let e = envelopes.remove(0);
     let digest: events::DenialDigestCompiled = bus::decode_payload(&e).unwrap();
     let lines: Vec<(String, i64, i64)> = digest
         .lines

@@ -6,7 +6,9 @@
 //! - **Publishing** ([`publish`], or [`publish_many`] for several events in one multi-row
 //!   INSERT) writes an [`Envelope`] to the `bus_outbox` table in the caller's transaction, next
 //!   to the state change that caused it: the event exists if and only if the change committed.
-//!   Nothing is sent anywhere at that point.
+//!   Nothing is sent anywhere at that point. On Postgres, envelopes of one call that follow each
+//!   other with the same producer, tenant and type share a row (`events` > 1, the `envelope`
+//!   column an encoded `EnvelopeBatch`, up to [`PACK_MAX`]); [`outbox_envelopes`] reads a row.
 //! - **Delivery is at least once.** Every committed event reaches every consumer group that
 //!   subscribes to its producer's stream, possibly more than once (a relay that crashes after
 //!   XADD republishes; a consumer that crashes after committing but before XACK gets the entry
@@ -50,9 +52,12 @@
 //! - **Streams**: one per producing service, key `{prefix}stream:{producer}`; entry fields
 //!   `event_id` (text) and `envelope` (the encoded [`Envelope`]).
 //! - **Relay** ([`Bus::run_relay`]): in one transaction, sets `published_at` on the oldest (by
-//!   seq) `bus.batch_size` unpublished outbox rows and reads them in the same statement (`UPDATE
-//!   … WHERE seq IN (SELECT … LIMIT) RETURNING`), XADDs them in seq order in one MULTI/EXEC, then
-//!   commits; a failed XADD rolls the marks back. After a round that moved events it goes again
+//!   seq) unpublished outbox rows, while the events before a row number fewer than
+//!   `bus.batch_size`, and reads them in the same statement (`UPDATE … WHERE seq IN (SELECT …)
+//!   RETURNING`), XADDs their events (a packed row's one entry each, in order; its bytes split,
+//!   not decoded) in seq order in one MULTI/EXEC, then commits; a failed XADD rolls the marks
+//!   back. A packed row that does not split is sent whole as one entry, which consumers
+//!   dead-letter (its bytes kept). After a round that moved events it goes again
 //!   at once; after an empty one (or one another process's relay held) it waits
 //!   `bus.poll_interval_ms`. On Postgres each round holds `pg_try_advisory_xact_lock` for the
 //!   duration, so relays of all processes take turns and never interleave a stream. A crash
@@ -208,26 +213,32 @@ pub async fn publish(
 }
 
 /// Writes the envelopes to the outbox in the caller's transaction, in order (their `seq`s
-/// follow the slice): one INSERT per chunk of up to 256 rows. So that a connection caches a few
-/// statement shapes, not one per batch length, a chunk is padded to the next power of two with
-/// rows of NULLs that the statement filters out (100 envelopes: one statement of 128 rows).
-/// Every envelope is validated before anything is written. Increments
+/// follow the slice). Every envelope is validated before anything is written. Increments
 /// `metrics().events_published` once the rows are written.
+///
+/// On Postgres, envelopes that follow each other with the same producer, tenant and type share
+/// one outbox row, up to [`PACK_MAX`] (an encoded `EnvelopeBatch`, see migration 0010); the
+/// relay sends each to the stream as its own entry. On SQLite each envelope is a row of its own
+/// (the embedded consumers address events by row).
+///
+/// The rows go in one INSERT per 256. So that a connection caches a few statement shapes, not
+/// one per batch length, a statement is padded to the next power of two with rows of NULLs that
+/// it filters out (100 events on SQLite: one statement of 128 rows).
 pub async fn publish_many(
     conn: &mut sqlx::AnyConnection,
     envelopes: &[Envelope],
 ) -> Result<(), sqlx::Error> {
-    use prost::Message as _;
-    /// Six bound values per row plus the shared `created_at` ($1): at most 1 537 parameters.
+    /// Seven bound values per row plus the shared `created_at` ($1): at most 1 793 parameters.
     /// `columnN` names the VALUES columns on both Postgres and SQLite.
     static INSERT: store::Shapes = store::Shapes::new(|rows| {
         let values: Vec<String> = (0..rows)
-            .map(|i| format!("({})", store::placeholders(2 + 6 * i, 6)))
+            .map(|i| format!("({})", store::placeholders(2 + 7 * i, 7)))
             .collect();
         format!(
             "INSERT INTO bus_outbox \
-             (event_id, producer, tenant_id, aggregate_id, event_type, envelope, created_at) \
-             SELECT column1, column2, column3, column4, column5, column6, $1 \
+             (event_id, producer, tenant_id, aggregate_id, event_type, envelope, events, \
+             created_at) \
+             SELECT column1, column2, column3, column4, column5, column6, column7, $1 \
              FROM (VALUES {}) AS v WHERE column1 IS NOT NULL",
             values.join(", ")
         )
@@ -244,18 +255,26 @@ pub async fn publish_many(
             ));
         }
     }
+    let pack = if conn.backend_name() == "PostgreSQL" {
+        PACK_MAX
+    } else {
+        1
+    };
+    let packs = outbox_packs(envelopes, pack);
     let created_at = to_micros(Utc::now());
-    for chunk in envelopes.chunks(store::MAX_ROWS) {
+    for chunk in packs.chunks(store::MAX_ROWS) {
         let rows = store::padded_len(chunk.len());
         let mut insert = sqlx::query(INSERT.sql(rows)).bind(created_at);
-        for e in chunk {
+        for pack in chunk {
+            let first = &pack[0];
             insert = insert
-                .bind(e.event_id.as_str())
-                .bind(e.producer.as_str())
-                .bind(e.tenant_id.as_str())
-                .bind(e.aggregate_id.as_str())
-                .bind(e.event_type.as_str())
-                .bind(e.encode_to_vec());
+                .bind(first.event_id.as_str())
+                .bind(first.producer.as_str())
+                .bind(first.tenant_id.as_str())
+                .bind(first.aggregate_id.as_str())
+                .bind(first.event_type.as_str())
+                .bind(encode_pack(pack))
+                .bind(pack.len() as i64);
         }
         for _ in chunk.len()..rows {
             insert = insert
@@ -264,7 +283,8 @@ pub async fn publish_many(
                 .bind(None::<&str>)
                 .bind(None::<&str>)
                 .bind(None::<&str>)
-                .bind(None::<Vec<u8>>);
+                .bind(None::<Vec<u8>>)
+                .bind(None::<i64>);
         }
         insert.execute(&mut *conn).await?;
     }
@@ -276,6 +296,106 @@ pub async fn publish_many(
             .inc_by(run.len() as u64);
     }
     Ok(())
+}
+
+/// Most events one Postgres outbox row carries ([`publish_many`]).
+pub const PACK_MAX: usize = 256;
+
+/// `envelopes` cut into outbox rows: runs with the same producer, tenant and type, at most
+/// `max` long.
+fn outbox_packs(envelopes: &[Envelope], max: usize) -> Vec<&[Envelope]> {
+    envelopes
+        .chunk_by(|a, b| {
+            a.producer == b.producer && a.tenant_id == b.tenant_id && a.event_type == b.event_type
+        })
+        .flat_map(|run| run.chunks(max.max(1)))
+        .collect()
+}
+
+/// The `envelope` column of an outbox row holding `pack`: the envelope itself when alone, else
+/// an encoded `EnvelopeBatch`.
+fn encode_pack(pack: &[Envelope]) -> Vec<u8> {
+    use prost::Message as _;
+    match pack {
+        [one] => one.encode_to_vec(),
+        many => {
+            let len: usize = many
+                .iter()
+                .map(|e| prost::encoding::message::encoded_len(1, e))
+                .sum();
+            let mut buf = Vec::with_capacity(len);
+            for e in many {
+                prost::encoding::message::encode(1, e, &mut buf);
+            }
+            buf
+        }
+    }
+}
+
+/// The envelopes of an outbox row (its `envelope` and `events` columns, see [`publish_many`]),
+/// decoded, in order. For operators' tools and tests; the relay does not decode them.
+pub fn outbox_envelopes(bytes: &[u8], events: i64) -> anyhow::Result<Vec<Envelope>> {
+    use prost::Message as _;
+    if events == 1 {
+        return Ok(vec![Envelope::decode(bytes)?]);
+    }
+    let batch = arflow_api::events::v1::EnvelopeBatch::decode(bytes)?;
+    anyhow::ensure!(
+        batch.envelopes.len() as i64 == events,
+        "outbox row: a batch of {} envelopes where {events} were written",
+        batch.envelopes.len()
+    );
+    Ok(batch.envelopes)
+}
+
+/// The envelopes of an outbox row as the relay sends them: (event id, encoded envelope), in
+/// order, without decoding the envelopes. `event_id` is the row's column (the only event's id
+/// when `events` is 1).
+fn outbox_entries(
+    bytes: &[u8],
+    events: i64,
+    event_id: String,
+) -> anyhow::Result<Vec<(String, &[u8])>> {
+    use prost::encoding::{WireType, decode_key, decode_varint};
+    if events == 1 {
+        return Ok(vec![(event_id, bytes)]);
+    }
+    let mut entries = Vec::with_capacity(usize::try_from(events).unwrap_or(0));
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (tag, wire) = decode_key(&mut rest)?;
+        anyhow::ensure!(
+            tag == 1 && wire == WireType::LengthDelimited,
+            "outbox row: an EnvelopeBatch holds only field 1"
+        );
+        let len = usize::try_from(decode_varint(&mut rest)?)?;
+        anyhow::ensure!(len <= rest.len(), "outbox row: a truncated envelope");
+        let (envelope, tail) = rest.split_at(len);
+        rest = tail;
+        entries.push((first_event_id(envelope)?, envelope));
+    }
+    anyhow::ensure!(
+        entries.len() as i64 == events,
+        "outbox row: a batch of {} envelopes where {events} were written",
+        entries.len()
+    );
+    Ok(entries)
+}
+
+/// An encoded envelope's `event_id`. prost writes fields in number order and `publish_many`
+/// refuses an empty id, so field 1 comes first; anything else is decoded in full.
+fn first_event_id(mut envelope: &[u8]) -> anyhow::Result<String> {
+    use prost::Message as _;
+    use prost::encoding::{WireType, decode_key, decode_varint};
+    let whole = envelope;
+    if let Ok((1, WireType::LengthDelimited)) = decode_key(&mut envelope)
+        && let Ok(len) = decode_varint(&mut envelope)
+        && let Some(id) = usize::try_from(len).ok().and_then(|l| envelope.get(..l))
+        && let Ok(id) = std::str::from_utf8(id)
+    {
+        return Ok(id.to_string());
+    }
+    Ok(Envelope::decode(whole)?.event_id)
 }
 
 /// Applies events of the streams a [`Subscription`] names.
@@ -621,6 +741,46 @@ mod tests {
             Utc::now(),
             &"x".to_string(),
         )
+    }
+
+    #[test]
+    fn outbox_rows_pack_runs_of_one_producer_tenant_and_type() {
+        let mut events: Vec<Envelope> = (1..=7).map(env).collect();
+        events[3].event_type = "other".into();
+        events[5].tenant_id = "another".into();
+        let lens: Vec<usize> = outbox_packs(&events, 2).iter().map(|p| p.len()).collect();
+        assert_eq!(
+            lens,
+            vec![2, 1, 1, 1, 1, 1],
+            "runs of 3, 1, 1, 1, 1; at most 2 a row"
+        );
+        assert_eq!(outbox_packs(&events, 1).len(), 7);
+        assert_eq!(outbox_packs(&events[..3], PACK_MAX).len(), 1);
+        assert!(outbox_packs(&[], PACK_MAX).is_empty());
+    }
+
+    #[test]
+    fn packed_rows_split_back_into_their_envelopes() {
+        use prost::Message as _;
+        let events: Vec<Envelope> = (1..=5).map(env).collect();
+        let bytes = encode_pack(&events);
+        assert_eq!(outbox_envelopes(&bytes, 5).unwrap(), events);
+        let entries = outbox_entries(&bytes, 5, "ignored".into()).unwrap();
+        assert_eq!(entries.len(), 5);
+        for ((id, encoded), event) in entries.iter().zip(&events) {
+            assert_eq!(id, &event.event_id);
+            assert_eq!(Envelope::decode(*encoded).unwrap(), *event);
+        }
+        // A single event's row is the envelope itself, its id the row's column.
+        let one = encode_pack(&events[..1]);
+        assert_eq!(one, events[0].encode_to_vec());
+        assert_eq!(outbox_envelopes(&one, 1).unwrap(), events[..1]);
+        let entries = outbox_entries(&one, 1, "col".into()).unwrap();
+        assert_eq!(entries, vec![("col".to_string(), one.as_slice())]);
+        // A count that does not match, or bytes cut short, is an error, never a partial row.
+        assert!(outbox_envelopes(&bytes, 4).is_err());
+        assert!(outbox_entries(&bytes, 6, String::new()).is_err());
+        assert!(outbox_entries(&bytes[..bytes.len() - 3], 5, String::new()).is_err());
     }
 
     #[test]

@@ -117,7 +117,7 @@ impl RedisBus {
         }
     }
 
-    /// Moves one batch of unpublished outbox rows to the streams; returns how many.
+    /// Moves one batch of unpublished outbox rows to the streams; returns how many events.
     async fn relay_batch(&self, bus: &Bus, conn: &mut ConnectionManager) -> anyhow::Result<usize> {
         let db = bus.db();
         let mut tx = db.begin().await.context("begin relay transaction")?;
@@ -141,14 +141,18 @@ impl RedisBus {
             }
         }
         // Marks the rows and reads them in one statement (one scan of the unpublished index);
-        // nothing is visible to others before the commit, which follows the XADDs.
+        // nothing is visible to others before the commit, which follows the XADDs. A row can
+        // carry many events (`publish_many`): rows are taken while the events before them number
+        // fewer than batch_size (the first one always).
+        let batch = i64::try_from(bus.config().batch_size.max(1)).unwrap_or(i64::MAX);
         let rows = sqlx::query(
-            "UPDATE bus_outbox SET published_at = $1 WHERE seq IN (SELECT seq FROM bus_outbox \
-             WHERE published_at IS NULL ORDER BY seq LIMIT $2) \
-             RETURNING seq, event_id, producer, envelope",
+            "UPDATE bus_outbox SET published_at = $1 WHERE seq IN (SELECT seq FROM \
+             (SELECT seq, SUM(events) OVER (ORDER BY seq) - events AS before FROM bus_outbox \
+             WHERE published_at IS NULL ORDER BY seq LIMIT $2) head WHERE before < $2) \
+             RETURNING seq, event_id, producer, events, envelope",
         )
         .bind(to_micros(Utc::now()))
-        .bind(i64::try_from(bus.config().batch_size.max(1)).unwrap_or(i64::MAX))
+        .bind(batch)
         .fetch_all(&mut *tx)
         .await
         .context("read outbox")?;
@@ -166,21 +170,36 @@ impl RedisBus {
         let mut pipe = redis::pipe();
         pipe.atomic();
         let mut per_producer: HashMap<String, u64> = HashMap::new();
+        let mut relayed = 0;
         for &i in &order {
             let row = &rows[i];
             let event_id: String = row.try_get("event_id")?;
             let producer: String = row.try_get("producer")?;
+            let events: i64 = row.try_get("events")?;
             let envelope: Vec<u8> = row.try_get("envelope")?;
-            pipe.cmd("XADD")
-                .arg(self.stream_key(&producer))
-                .arg("*")
-                .arg("event_id")
-                .arg(event_id)
-                .arg("envelope")
-                .arg(envelope);
-            *per_producer.entry(producer).or_default() += 1;
+            let key = self.stream_key(&producer);
+            let entries = match super::outbox_entries(&envelope, events, event_id.clone()) {
+                Ok(entries) => entries,
+                Err(err) => {
+                    // Sent whole: consumers cannot decode it and dead-letter it with its bytes.
+                    tracing::warn!(seq = seqs[i], %producer, error = %store::error_text(&err), "outbox row does not split into envelopes; relayed as it is");
+                    vec![(event_id, envelope.as_slice())]
+                }
+            };
+            for (event_id, bytes) in &entries {
+                pipe.cmd("XADD")
+                    .arg(&key)
+                    .arg("*")
+                    .arg("event_id")
+                    .arg(event_id)
+                    .arg("envelope")
+                    .arg(*bytes)
+                    .ignore();
+            }
+            relayed += entries.len();
+            *per_producer.entry(producer).or_default() += entries.len() as u64;
         }
-        let _ids: Vec<String> = pipe.query_async(conn).await.context("XADD outbox batch")?;
+        let () = pipe.query_async(conn).await.context("XADD outbox batch")?;
         if bus.fault(Fault::RelayCrashAfterPublish) {
             // Dropping the transaction rolls it back: the rows stay unpublished.
             return Err(InjectedCrash.into());
@@ -192,7 +211,7 @@ impl RedisBus {
                 .with_label_values(&[producer.as_str()])
                 .inc_by(n);
         }
-        Ok(seqs.len())
+        Ok(relayed)
     }
 
     // ---------------------------------------------------------------- consumer
@@ -224,10 +243,13 @@ impl RedisBus {
 /// Refreshes `outbox_backlog` and deletes published rows older than the retention.
 async fn housekeeping(bus: &Bus, producers: &mut HashSet<String>) -> anyhow::Result<()> {
     let db = bus.db();
-    let rows = sqlx::query("SELECT producer, COUNT(*) AS n FROM bus_outbox WHERE published_at IS NULL GROUP BY producer")
-        .fetch_all(db.pool())
-        .await
-        .context("count outbox backlog")?;
+    let rows = sqlx::query(
+        "SELECT producer, SUM(events) AS n FROM bus_outbox WHERE published_at IS NULL \
+         GROUP BY producer",
+    )
+    .fetch_all(db.pool())
+    .await
+    .context("count outbox backlog")?;
     let mut seen = HashSet::new();
     for row in rows {
         let producer: String = row.try_get("producer")?;

@@ -193,16 +193,17 @@ impl Env {
     /// TimerFired events in the outbox: (timer id, kind name).
     pub async fn fired_events(&self) -> Vec<(String, String)> {
         let rows = sqlx::query(
-            "SELECT envelope FROM bus_outbox WHERE event_type = 'arflow.events.v1.TimerFired' \
+            "SELECT envelope, events FROM bus_outbox WHERE event_type = 'arflow.events.v1.TimerFired' \
              ORDER BY seq",
         )
         .fetch_all(self.db.pool())
         .await
         .unwrap();
         rows.iter()
-            .map(|r| {
-                let bytes: Vec<u8> = r.try_get("envelope").unwrap();
-                let env = <bus::Envelope as prost::Message>::decode(bytes.as_slice()).unwrap();
+            .flat_map(|r| {
+                bus::outbox_envelopes(&r.get::<Vec<u8>, _>("envelope"), r.get("events")).unwrap()
+            })
+            .map(|env| {
                 let p: events::TimerFired = bus::decode_payload(&env).unwrap();
                 (p.timer_id, p.kind_name)
             })
