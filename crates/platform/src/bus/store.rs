@@ -158,11 +158,32 @@ pub(super) async fn apply_batch(
         .context("begin consumer transaction")
         .map_err(BatchError::Store)?;
     let ids: Vec<&str> = items.iter().map(|(e, _)| e.event_id.as_str()).collect();
-    let mut new = match insert_inbox_batch(&mut tx, group, &ids).await {
-        Ok(new) => new,
+    // Almost every read is new to the inbox: a plain INSERT says so for half of what `ON
+    // CONFLICT DO NOTHING RETURNING` costs Postgres (measured 3.0 against 6.2 µs a row). A
+    // duplicate fails it (the transaction has done nothing else yet); then the batch starts over
+    // and asks which ids are new.
+    let mut new = match insert_new_inbox(&mut tx, group, &ids).await {
+        Ok(()) => ids.iter().map(|id| id.to_string()).collect(),
         Err(err) => {
             rollback(tx).await;
-            return Err(BatchError::Store(err));
+            let duplicate = err
+                .downcast_ref::<sqlx::Error>()
+                .is_some_and(crate::db::is_unique_violation);
+            if !duplicate {
+                return Err(BatchError::Store(err));
+            }
+            tx = db
+                .begin()
+                .await
+                .context("begin consumer transaction")
+                .map_err(BatchError::Store)?;
+            match insert_inbox_batch(&mut tx, group, &ids).await {
+                Ok(new) => new,
+                Err(err) => {
+                    rollback(tx).await;
+                    return Err(BatchError::Store(err));
+                }
+            }
         }
     };
     if handler.handles_batches() {
@@ -280,6 +301,42 @@ async fn insert_inbox_batch(
     let new = insert_inbox(conn, group, ids).await?;
     crate::db::plan_each_run(conn).await?;
     Ok(new)
+}
+
+/// Inserts the group's inbox rows of `ids` with plain multi-row INSERTs (generic plans, see
+/// [`insert_inbox_batch`]): fails with a unique violation when any of them is there already,
+/// or appears twice.
+async fn insert_new_inbox(
+    conn: &mut sqlx::AnyConnection,
+    group: &str,
+    ids: &[&str],
+) -> anyhow::Result<()> {
+    /// Padding rows are NULLs the statement filters out (a repeated id would conflict).
+    static INSERT: Shapes = Shapes::new(|rows| {
+        format!(
+            "INSERT INTO bus_inbox (consumer_group, event_id, processed_at) \
+             SELECT $1, column1, $2 FROM (VALUES {}) AS v WHERE column1 IS NOT NULL",
+            (0..rows)
+                .map(|i| format!("(${})", i + 3))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    });
+    crate::db::reuse_plans(conn).await?;
+    let now = to_micros(Utc::now());
+    for chunk in ids.chunks(MAX_ROWS) {
+        let rows = padded_len(chunk.len());
+        let mut query = sqlx::query(INSERT.sql(rows)).bind(group).bind(now);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for _ in chunk.len()..rows {
+            query = query.bind(None::<&str>);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    crate::db::plan_each_run(conn).await?;
+    Ok(())
 }
 
 /// Inserts the group's inbox rows of `ids` (duplicates allowed); returns the ids that were not
