@@ -164,7 +164,8 @@ pub struct BusConfig {
     /// XREADGROUP BLOCK time.
     pub block_ms: u64,
     /// An entry delivered but not acked for this long is claimed by another consumer. Must
-    /// exceed the time a consumer takes to handle a whole batch (`batch_size` handler runs).
+    /// exceed the time a consumer takes to handle two whole batches (`batch_size` handler runs
+    /// each): the next read is delivered while a batch runs.
     pub claim_idle_ms: u64,
     /// After this many deliveries an entry goes to the dead-letter stream.
     pub max_deliveries: u32,

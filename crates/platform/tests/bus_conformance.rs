@@ -942,9 +942,10 @@ async fn consumer_restart_resumes(kind: Kind) -> anyhow::Result<()> {
 // Redis only.
 
 /// The stream key disappears (Redis lost its data) while the consumer runs: it recreates its
-/// group and keeps consuming what is published next. Once while the consumer is blocked in
-/// XREADGROUP (Redis unblocks it with an error), once while it is busy handling an entry (the
-/// next XREADGROUP answers NOGROUP).
+/// group and keeps consuming what is published next. Once while the consumer waits for entries
+/// (Redis unblocks its XREADGROUP with UNBLOCKED), once while it is busy handling an entry (its
+/// read-ahead is unblocked the same way, and the relay recreates the stream without the group
+/// meanwhile). Then the group alone is destroyed: the blocked read answers NOGROUP.
 async fn nogroup_recovery(kind: Kind) -> anyhow::Result<()> {
     assert_eq!(kind, Kind::Redis);
     let f = Fixture::new(kind, test_config()).await?;
@@ -952,7 +953,7 @@ async fn nogroup_recovery(kind: Kind) -> anyhow::Result<()> {
     let rec = Recorder::new(&g);
     let relay = f.start_relay();
     let consumer = f.start_consumer(&g, "c-1", rec.clone());
-    let events = f.events(1, 12);
+    let events = f.events(1, 15);
     let mut conn = f.redis_conn().await?;
     let key = f.bus.stream_key(&f.producer).unwrap();
 
@@ -968,7 +969,7 @@ async fn nogroup_recovery(kind: Kind) -> anyhow::Result<()> {
     tokio::time::timeout(WAIT, rec.held.notified()).await?;
     let deleted: i64 = redis::cmd("DEL").arg(&key).query_async(&mut conn).await?;
     assert_eq!(deleted, 1);
-    f.publish(&events[9..], 3).await?;
+    f.publish(&events[9..12], 3).await?;
     // The relay recreated the stream, without the group.
     eventually(WAIT, || async {
         let mut conn = conn.clone();
@@ -984,8 +985,22 @@ async fn nogroup_recovery(kind: Kind) -> anyhow::Result<()> {
     f.wait_effects(&g, 12).await?;
     f.wait_settled(&g).await?;
     assert_eq!(f.effects(&g).await?, (12, 12));
+
+    let destroyed: i64 = redis::cmd("XGROUP")
+        .arg("DESTROY")
+        .arg(&key)
+        .arg(&g)
+        .query_async(&mut conn)
+        .await?;
+    assert_eq!(destroyed, 1);
+    f.publish(&events[12..], 3).await?;
+    // The recreated group reads the stream from its start again: the inbox skips what was done.
+    f.wait_effects(&g, 15).await?;
+    f.wait_settled(&g).await?;
+    assert_eq!(f.effects(&g).await?, (15, 15));
     assert!(!consumer.handle.is_finished());
     let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).to_string();
+    assert!(logs.contains("UNBLOCKED"), "the UNBLOCKED path ran");
     assert!(logs.contains("NOGROUP"), "the NOGROUP path ran");
     consumer.stop().await?;
     relay.stop().await

@@ -18,9 +18,11 @@
 //!   acknowledged without calling the handler again. A handler must therefore do all its effects
 //!   on the connection it is given (and nothing irreversible outside it).
 //! - **Batches.** A consumer applies the events it reads together (one XREADGROUP, or one poll
-//!   of the embedded log: up to `bus.batch_size`) in ONE transaction: one multi-row
-//!   `INSERT INTO bus_inbox … ON CONFLICT DO NOTHING RETURNING event_id` tells which events are
-//!   new; the handler runs for each new one, in stream order, on the same connection (an event
+//!   of the embedded log: up to `bus.batch_size`) in ONE transaction: a plain multi-row
+//!   `INSERT INTO bus_inbox` claims them all (almost every read is new; this costs Postgres half
+//!   of what `ON CONFLICT` does); when it fails on a duplicate, the transaction starts over and
+//!   `INSERT … ON CONFLICT DO NOTHING RETURNING event_id` tells which events are new. The
+//!   handler runs for each new one, in stream order, on the same connection (an event
 //!   already in the inbox, or earlier in the batch, is skipped as a duplicate); then one commit,
 //!   and (Redis) one XACK per stream. When a handler fails or panics (or the transaction fails
 //!   before the handlers), the whole batch is rolled back and its events are handled one per
@@ -75,7 +77,9 @@
 //! - **Reading**: `XREADGROUP … BLOCK bus.block_ms` on a connection of its own whose response
 //!   timeout is longer than BLOCK (the client's 500 ms default would cut blocking reads,
 //!   redis-rs #1924/#2269). The entries of one read are one batch (see Batches): begin; one
-//!   inbox insert; the handlers; commit; one XACK per stream, pipelined. An error leaves the
+//!   inbox insert; the handlers; commit; one XACK per stream, pipelined. While a batch is
+//!   handled, the next XREADGROUP already waits (read-ahead): its entries are delivered, and
+//!   pending, during the batch before them. An error leaves the
 //!   entries pending. One by one (after a failed batch, and for claimed entries, below): per
 //!   entry begin; inbox insert (duplicate: skip the handler); handler; commit; XACK; an error
 //!   leaves that entry pending and the next entries are still handled. A read with an
@@ -88,8 +92,9 @@
 //!   count passed `max_deliveries` meanwhile is dead-lettered instead, so a handler sees an
 //!   event at most `max_deliveries` times. An entry whose envelope does not decode is
 //!   dead-lettered at once. Claimed entries are handled one by one. `claim_idle_ms` must exceed
-//!   the slowest batch (an entry stays pending until its whole batch has committed, up to
-//!   `batch_size` handler runs, and one-by-one handling after a failure): an entry claimed while
+//!   the two slowest batches (an entry stays pending while the batch read before it runs, then
+//!   until its own whole batch has committed: up to `batch_size` handler runs each, and
+//!   one-by-one handling after a failure): an entry claimed while
 //!   its first batch still runs is handled twice concurrently, and the inbox's primary key lets
 //!   only one of the two commit its effects.
 //! - **Dead letters**: besides `bus_dead_letter`, a copy goes to the stream

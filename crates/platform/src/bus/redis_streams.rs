@@ -232,6 +232,7 @@ impl RedisBus {
             r: self,
             conn: self.conn.clone(),
             reader: None,
+            ahead: None,
             counters: store::Counters::new(&sub.group),
             sub,
             streams,
@@ -289,6 +290,28 @@ async fn housekeeping(bus: &Bus, producers: &mut HashSet<String>) -> anyhow::Res
     }
 }
 
+/// Runs an XREADGROUP `cmd` on `reader` (its own connection, whose response timeout allows for
+/// BLOCK); the entries as (stream key, entry), empty when it timed out or `shutdown` fired.
+async fn read_entries(
+    mut reader: MultiplexedConnection,
+    cmd: redis::Cmd,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Vec<(String, StreamId)>> {
+    let reply: Option<StreamReadReply> = tokio::select! {
+        _ = shutdown.cancelled() => return Ok(Vec::new()),
+        reply = cmd.query_async(&mut reader) => reply.context("XREADGROUP")?,
+    };
+    Ok(reply
+        .map(|r| r.keys)
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|k| {
+            let key = k.key;
+            k.ids.into_iter().map(move |entry| (key.clone(), entry))
+        })
+        .collect())
+}
+
 struct Consumer<'a> {
     bus: &'a Bus,
     r: &'a RedisBus,
@@ -296,6 +319,9 @@ struct Consumer<'a> {
     conn: ConnectionManager,
     /// The blocking XREADGROUP's own connection, with a response timeout longer than BLOCK.
     reader: Option<MultiplexedConnection>,
+    /// Entries the read-ahead delivered while the previous batch was handled (see
+    /// [`Self::read_new`]); handled next.
+    ahead: Option<Vec<(String, StreamId)>>,
     sub: Subscription,
     /// (stream key, stream name = producer)
     streams: Vec<(String, String)>,
@@ -418,8 +444,48 @@ impl Consumer<'_> {
         self.reader.as_mut().context("stream reader")
     }
 
-    /// One XREADGROUP of new entries (blocking up to `block_ms`), handled as one batch.
+    /// Handles one XREADGROUP's new entries as one batch. While it does, the next XREADGROUP
+    /// (blocking up to `block_ms`) already waits on the reader's connection: the Redis round
+    /// trip and the reply's parsing overlap the database work instead of following it. So a
+    /// consumer holds up to two reads at once: the second stays pending until its own turn, which
+    /// `claim_idle_ms` must allow for (see the module docs).
     async fn read_new(&mut self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let entries = match self.ahead.take() {
+            Some(entries) => entries,
+            None => self.read_entries(shutdown).await?,
+        };
+        if entries.is_empty() || shutdown.is_cancelled() {
+            // Left pending when cancelled: claimed again after claim_idle_ms.
+            return Ok(());
+        }
+        let next = read_entries(
+            self.reader().await?.clone(),
+            self.read_command(),
+            shutdown.clone(),
+        );
+        let (handled, next) = tokio::join!(self.handle_batch(entries, shutdown), next);
+        match next {
+            Ok(next) => self.ahead = Some(next),
+            // After the batch's own outcome: the caller recovers from either.
+            Err(err) => {
+                handled?;
+                return Err(err);
+            }
+        }
+        handled
+    }
+
+    /// One XREADGROUP of new entries (blocking up to `block_ms`), on the reader's connection.
+    async fn read_entries(
+        &mut self,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Vec<(String, StreamId)>> {
+        let cmd = self.read_command();
+        let reader = self.reader().await?.clone();
+        read_entries(reader, cmd, shutdown.clone()).await
+    }
+
+    fn read_command(&self) -> redis::Cmd {
         let cfg = self.bus.config();
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg("GROUP")
@@ -436,25 +502,7 @@ impl Consumer<'_> {
         for _ in &self.streams {
             cmd.arg(">");
         }
-        let reader = self.reader().await?;
-        let reply: Option<StreamReadReply> = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            reply = cmd.query_async(reader) => reply.context("XREADGROUP")?,
-        };
-        let entries: Vec<(String, StreamId)> = reply
-            .map(|r| r.keys)
-            .unwrap_or_default()
-            .into_iter()
-            .flat_map(|k| {
-                let key = k.key;
-                k.ids.into_iter().map(move |entry| (key.clone(), entry))
-            })
-            .collect();
-        if entries.is_empty() || shutdown.is_cancelled() {
-            // Left pending when cancelled: claimed again after claim_idle_ms.
-            return Ok(());
-        }
-        self.handle_batch(entries, shutdown).await
+        cmd
     }
 
     fn stream_name<'k>(&'k self, key: &'k str) -> &'k str {
