@@ -525,16 +525,24 @@ pub(super) fn inbox_keep(retention_secs: u64) -> Duration {
     Duration::from_secs(retention_secs.saturating_add(24 * 3600))
 }
 
-/// Deletes a group's inbox rows older than [`inbox_keep`], in batches.
+/// Deletes a group's inbox rows processed before [`inbox_keep`], in batches, along the primary
+/// key (migration 0011): event ids are UUIDv7s, whose text sorts by creation time, and an event
+/// is created before it is processed, so every such row has an id below the cutoff's
+/// ([`v7_floor`]). Rows of old events processed recently are in that range too, and stay until
+/// their own `processed_at` passes. (An id that is not a UUIDv7 is pruned only if its text sorts
+/// below the cutoff's; `bus::new_envelope` mints every id.)
 pub(super) async fn prune_inbox(db: &Db, group: &str, retention_secs: u64) -> anyhow::Result<u64> {
     let cutoff = micros_ago(inbox_keep(retention_secs));
+    let below = v7_floor(cutoff);
     let mut total = 0;
     loop {
         let n = sqlx::query(
             "DELETE FROM bus_inbox WHERE consumer_group = $1 AND event_id IN \
-             (SELECT event_id FROM bus_inbox WHERE consumer_group = $1 AND processed_at < $2 LIMIT 1000)",
+             (SELECT event_id FROM bus_inbox WHERE consumer_group = $1 AND event_id < $2 \
+             AND processed_at < $3 LIMIT 1000)",
         )
         .bind(group)
+        .bind(&below)
         .bind(cutoff)
         .execute(db.pool())
         .await
@@ -545,6 +553,16 @@ pub(super) async fn prune_inbox(db: &Db, group: &str, retention_secs: u64) -> an
             return Ok(total);
         }
     }
+}
+
+/// The smallest UUIDv7 (hyphenated text) of the millisecond of `micros`: every UUIDv7 minted
+/// earlier sorts below it, every one minted then or later does not.
+fn v7_floor(micros: i64) -> String {
+    let millis = u64::try_from(micros.div_euclid(1000)).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10])
+        .into_uuid()
+        .hyphenated()
+        .to_string()
 }
 
 /// Doubling retry delays for loops that hit errors, reset on success.
@@ -632,6 +650,85 @@ mod tests {
         assert_eq!(padded_len(100), 128);
         assert_eq!(padded_len(256), 256);
         assert_eq!(placeholders(2, 3), "$2, $3, $4");
+    }
+
+    #[test]
+    fn v7_floor_splits_ids_by_creation_time() {
+        let at = chrono::Utc::now();
+        let micros = to_micros(at);
+        let floor = v7_floor(micros);
+        let millis = u64::try_from(micros / 1000).unwrap();
+        let minted = |ms: u64| {
+            uuid::Builder::from_unix_timestamp_millis(ms, &[0xff; 10])
+                .into_uuid()
+                .to_string()
+        };
+        assert!(minted(millis - 1) < floor);
+        assert!(minted(millis) >= floor);
+        assert!(uuid::Uuid::now_v7().to_string() >= floor);
+        assert!(v7_floor(micros - 86_400_000_000) < floor);
+    }
+
+    /// Rows of events created and processed before the cutoff go; an old event processed
+    /// recently, a recent one, and another group's rows stay.
+    async fn prune_inbox_keeps_what_may_be_redelivered(db: Db) -> anyhow::Result<()> {
+        db.migrate().await?;
+        let now = chrono::Utc::now();
+        let two_days_ago = now - chrono::Duration::days(2);
+        let id_at = |at: chrono::DateTime<chrono::Utc>| {
+            let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+            uuid::Builder::from_unix_timestamp_millis(millis, &rand_bytes())
+                .into_uuid()
+                .to_string()
+        };
+        let rows = [
+            ("g", id_at(two_days_ago), two_days_ago, false),
+            ("g", id_at(two_days_ago), now, true),
+            ("g", id_at(now), now, true),
+            ("other", id_at(two_days_ago), two_days_ago, true),
+        ];
+        for (group, id, processed, _) in &rows {
+            sqlx::query(
+                "INSERT INTO bus_inbox (consumer_group, event_id, processed_at) VALUES ($1, $2, $3)",
+            )
+            .bind(*group)
+            .bind(id)
+            .bind(to_micros(*processed))
+            .execute(db.pool())
+            .await?;
+        }
+        // Retention 0: rows are kept one day.
+        assert_eq!(prune_inbox(&db, "g", 0).await?, 1);
+        for (group, id, _, kept) in &rows {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM bus_inbox WHERE consumer_group = $1 AND event_id = $2",
+            )
+            .bind(*group)
+            .bind(id)
+            .fetch_one(db.pool())
+            .await?;
+            assert_eq!(n == 1, *kept, "{group} {id}");
+        }
+        Ok(())
+    }
+
+    fn rand_bytes() -> [u8; 10] {
+        *uuid::Uuid::new_v4()
+            .as_bytes()
+            .first_chunk()
+            .unwrap_or(&[0; 10])
+    }
+
+    #[tokio::test]
+    async fn prune_inbox_on_postgres() -> anyhow::Result<()> {
+        let pg = arflow_testkit::PgDatabase::create().await?;
+        prune_inbox_keeps_what_may_be_redelivered(Db::connect(&pg.url, 2).await?).await
+    }
+
+    #[tokio::test]
+    async fn prune_inbox_on_sqlite() -> anyhow::Result<()> {
+        let file = arflow_testkit::SqliteFile::create()?;
+        prune_inbox_keeps_what_may_be_redelivered(Db::connect(&file.url, 2).await?).await
     }
 
     #[test]
