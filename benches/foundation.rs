@@ -12,9 +12,13 @@
 //!   (ARFLOW_BENCH_PRODUCERS, default 4), with a handler that writes one statement per event,
 //!   and against raw one-message-at-a-time XADD + XREADGROUP COUNT 1 + XACK.
 //!
+//! Both bus sides send 500 events through before their clock starts (connections, the group,
+//! prepared statements).
+//!
 //! Run: `./scripts/bench` (starts Postgres and Redis when needed). Sizes: ARFLOW_BENCH_CLAIMS
-//! (default 5000), ARFLOW_BENCH_EVENTS (default 20000); ARFLOW_BENCH_ONLY=import or =bus runs
-//! one half, =stages only the bus's stages one at a time (publish, then relay, then consume).
+//! (default 5000), ARFLOW_BENCH_EVENTS (default 100000; a run of 20000 lasts under half a second
+//! and varies more); ARFLOW_BENCH_ONLY=import or =bus runs one half, =stages only the bus's
+//! stages one at a time (publish, then relay, then consume).
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -477,14 +481,21 @@ impl BusBench {
     }
 }
 
+/// Events sent through before either side's clock starts.
+const WARM_UP: usize = 500;
+
 /// Events per second from the first publish to the last consumer commit.
 async fn bus_rate(n: usize, load: BusLoad) -> f64 {
     let mut bench = BusBench::new().await;
     bench.start_relay();
     bench.start_consumer(load.batched);
+    // Warm-up, as the raw side has: the consumer's group exists and every statement is
+    // prepared before the clock starts.
+    bench.produce(WARM_UP, 1).await;
+    bench.wait_consumed(WARM_UP).await;
     let start = Instant::now();
     bench.produce(n, load.producers).await;
-    bench.wait_consumed(n).await;
+    bench.wait_consumed(WARM_UP + n).await;
     let rate = n as f64 / start.elapsed().as_secs_f64();
     bench.stop().await;
     rate
@@ -544,11 +555,36 @@ async fn raw_redis_rate(n: usize) -> f64 {
         )
         .encode_to_vec()
     };
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    // Warm-up, as the bus has (connections open, the stream's first entries written and read).
+    let mut pipe = redis::pipe();
+    for _ in 0..WARM_UP {
+        pipe.cmd("XADD")
+            .arg(&stream)
+            .arg("*")
+            .arg("envelope")
+            .arg(&envelope)
+            .ignore();
+    }
+    let _: () = pipe.query_async(&mut writer).await.unwrap();
+    let mut warmed = 0;
+    while warmed < WARM_UP {
+        let opts = redis::streams::StreamReadOptions::default()
+            .group("g", "c")
+            .count(100)
+            .block(100);
+        let reply: redis::streams::StreamReadReply =
+            conn.xread_options(&[&stream], &[">"], &opts).await.unwrap();
+        for key in reply.keys {
+            let ids: Vec<String> = key.ids.iter().map(|e| e.id.clone()).collect();
+            warmed += ids.len();
+            let _: i64 = conn.xack(&stream, "g", &ids).await.unwrap();
+        }
+    }
     let start = Instant::now();
     let reader = tokio::spawn({
-        let (client, stream) = (client.clone(), stream.clone());
+        let stream = stream.clone();
         async move {
-            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
             let mut seen = 0;
             while seen < n {
                 let opts = redis::streams::StreamReadOptions::default()
@@ -658,7 +694,7 @@ async fn main() {
         return;
     }
     let n_claims = env_usize("ARFLOW_BENCH_CLAIMS", 5_000);
-    let n_events = env_usize("ARFLOW_BENCH_EVENTS", 20_000);
+    let n_events = env_usize("ARFLOW_BENCH_EVENTS", 100_000);
     let claims: Vec<pb::Claim> = (0..n_claims).map(claim).collect();
     let measured = n_claims - n_claims / 10;
 
