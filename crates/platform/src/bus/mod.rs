@@ -77,9 +77,10 @@
 //! - **Reading**: `XREADGROUP … BLOCK bus.block_ms` on a connection of its own whose response
 //!   timeout is longer than BLOCK (the client's 500 ms default would cut blocking reads,
 //!   redis-rs #1924/#2269). The entries of one read are one batch (see Batches): begin; one
-//!   inbox insert; the handlers; commit; one XACK per stream, pipelined. While a batch is
-//!   handled, the next XREADGROUP already waits (read-ahead): its entries are delivered, and
-//!   pending, during the batch before them. An error leaves the
+//!   inbox insert; the handlers; commit; one XACK per stream, pipelined, sent while the next
+//!   batch runs (at most one such XACK in flight; the consumer waits for it before it stops).
+//!   While a batch is handled, the next XREADGROUP already waits (read-ahead): its entries are
+//!   delivered, and pending, during the batch before them. An error leaves the
 //!   entries pending. One by one (after a failed batch, and for claimed entries, below): per
 //!   entry begin; inbox insert (duplicate: skip the handler); handler; commit; XACK; an error
 //!   leaves that entry pending and the next entries are still handled. A read with an

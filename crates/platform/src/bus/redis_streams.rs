@@ -233,6 +233,7 @@ impl RedisBus {
             conn: self.conn.clone(),
             reader: None,
             ahead: None,
+            acking: None,
             counters: store::Counters::new(&sub.group),
             sub,
             streams,
@@ -322,6 +323,8 @@ struct Consumer<'a> {
     /// Entries the read-ahead delivered while the previous batch was handled (see
     /// [`Self::read_new`]); handled next.
     ahead: Option<Vec<(String, StreamId)>>,
+    /// The XACK of the last committed batch, sent while the next one runs.
+    acking: Option<tokio::task::JoinHandle<()>>,
     sub: Subscription,
     /// (stream key, stream name = producer)
     streams: Vec<(String, String)>,
@@ -330,6 +333,12 @@ struct Consumer<'a> {
 
 impl Consumer<'_> {
     async fn run(&mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let result = self.run_loop(shutdown).await;
+        self.settle_ack().await;
+        result
+    }
+
+    async fn run_loop(&mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let cfg = self.bus.config().clone();
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         while let Err(err) = self.ensure_groups().await {
@@ -526,10 +535,7 @@ impl Consumer<'_> {
     ) -> anyhow::Result<()> {
         let events: Vec<Envelope> = entries
             .iter()
-            .map_while(|(_, entry)| {
-                let bytes: Option<Vec<u8>> = entry.get("envelope");
-                bytes.and_then(|b| Envelope::decode(b.as_slice()).ok())
-            })
+            .map_while(|(_, entry)| Envelope::decode(envelope_bytes(entry)?).ok())
             .collect();
         if events.len() < entries.len() {
             for (key, entry) in entries {
@@ -575,10 +581,7 @@ impl Consumer<'_> {
                 for (key, ids) in ids_per_key(&entries) {
                     pipe.cmd("XACK").arg(key).arg(&group).arg(ids).ignore();
                 }
-                if let Err(err) = pipe.query_async::<()>(&mut self.conn).await {
-                    // Committed: the redelivery will find the inbox rows.
-                    tracing::warn!(%group, entries = entries.len(), error = %err, "XACK failed; the entries will be redelivered and skipped");
-                }
+                self.ack_in_background(pipe, entries.len()).await;
                 return Ok(());
             }
             Err(store::BatchError::Handler { index, error }) => {
@@ -606,6 +609,27 @@ impl Consumer<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Sends a committed batch's XACKs while the next batch runs: at most one such XACK is in
+    /// flight (this waits for the previous one first). A failed XACK only means the entries are
+    /// delivered again and found in the inbox.
+    async fn ack_in_background(&mut self, pipe: redis::Pipeline, entries: usize) {
+        self.settle_ack().await;
+        let mut conn = self.conn.clone();
+        let group = self.sub.group.clone();
+        self.acking = Some(tokio::spawn(async move {
+            if let Err(err) = pipe.query_async::<()>(&mut conn).await {
+                tracing::warn!(%group, entries, error = %err, "XACK failed; the entries will be redelivered and skipped");
+            }
+        }));
+    }
+
+    /// Waits for the XACK [`Self::ack_in_background`] left in flight, if any.
+    async fn settle_ack(&mut self) {
+        if let Some(acking) = self.acking.take() {
+            let _ = acking.await;
+        }
     }
 
     /// Decodes and handles one entry ([`Self::handle_event`]); an undecodable one is
@@ -951,6 +975,14 @@ impl Consumer<'_> {
 }
 
 /// The entry ids of `entries` per stream key, keys in order of first appearance.
+/// The entry's `envelope` field as it was read, without a copy (`StreamId::get` clones).
+fn envelope_bytes(entry: &StreamId) -> Option<&[u8]> {
+    match entry.map.get("envelope")? {
+        redis::Value::BulkString(bytes) => Some(bytes),
+        _ => None,
+    }
+}
+
 fn ids_per_key(entries: &[(String, StreamId)]) -> Vec<(&str, Vec<&str>)> {
     let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
     for (key, entry) in entries {
