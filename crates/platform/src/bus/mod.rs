@@ -58,7 +58,10 @@
 //!   `bus.batch_size`, and reads them in the same statement (`UPDATE … WHERE seq IN (SELECT …)
 //!   RETURNING`), XADDs their events (a packed row's one entry each, in order; its bytes split,
 //!   not decoded) in seq order in one MULTI/EXEC, then commits; a failed XADD rolls the marks
-//!   back. A packed row that does not split is sent whole as one entry, which consumers
+//!   back. (MULTI/EXEC is what batches reads: Redis serves a blocked XREADGROUP after each
+//!   command, so a plain pipeline wakes a waiting consumer with its first entry alone; measured,
+//!   and caught by the batch conformance cases.) A packed row that does not split is sent whole
+//!   as one entry, which consumers
 //!   dead-letter (its bytes kept). After a round that moved events it goes again
 //!   at once; after an empty one (or one another process's relay held) it waits
 //!   `bus.poll_interval_ms`. On Postgres each round holds `pg_try_advisory_xact_lock` for the
@@ -69,7 +72,7 @@
 //!   Published rows stay in the outbox for `bus.retention_secs` (a copy that outlives a Redis
 //!   loss, for the reconciler and operators) and are then deleted in batches from the head of
 //!   the log (seq order: on Postgres the outbox has no index on `published_at`, migration 0007).
-//!   `outbox_backlog{producer}` counts unpublished rows.
+//!   `outbox_backlog{producer}` counts unpublished events.
 //! - **Groups**: one consumer group per [`Subscription::group`] on each stream, created with
 //!   `XGROUP CREATE … 0 MKSTREAM` (a new group reads the retained stream from its start;
 //!   BUSYGROUP is ignored). Replicas of a service share the group; each has its own

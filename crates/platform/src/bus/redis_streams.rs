@@ -167,6 +167,8 @@ impl RedisBus {
         // RETURNING follows no order: the streams get the rows in seq order.
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_unstable_by_key(|&i| seqs[i]);
+        // MULTI/EXEC: a consumer blocked in XREADGROUP wakes once, to the whole batch (a plain
+        // pipeline would wake it with the first entry alone).
         let mut pipe = redis::pipe();
         pipe.atomic();
         let mut per_producer: HashMap<String, u64> = HashMap::new();
