@@ -59,8 +59,8 @@
 //!   RETURNING`), XADDs their events (a packed row's one entry each, in order; its bytes split,
 //!   not decoded) in seq order in one MULTI/EXEC, then commits; a failed XADD rolls the marks
 //!   back. (MULTI/EXEC is what batches reads: Redis serves a blocked XREADGROUP after each
-//!   command, so a plain pipeline wakes a waiting consumer with its first entry alone; measured,
-//!   and caught by the batch conformance cases.) A packed row that does not split is sent whole
+//!   command, so a plain pipeline wakes a waiting consumer with its first entry alone; the
+//!   batch conformance cases fail without it.) A packed row that does not split is sent whole
 //!   as one entry, which consumers
 //!   dead-letter (its bytes kept). After a round that moved events it goes again
 //!   at once; after an empty one (or one another process's relay held) it waits
