@@ -64,6 +64,9 @@ pub struct Db {
     backend: Backend,
 }
 
+/// A pooled connection idle longer than this is pinged before it is handed out.
+const IDLE_PING_AFTER: Duration = Duration::from_secs(1);
+
 /// A write transaction on either backend.
 pub type Tx = Transaction<'static, Any>;
 
@@ -77,9 +80,24 @@ impl Db {
         let backend = Backend::from_url(url)
             .context("database url must start with postgres:// or sqlite:")?;
         let options = AnyConnectOptions::from_str(url).context("parse database url")?;
+        // sqlx pings every connection on acquire by default: a round trip before each
+        // transaction, measured at 0.4 ms of the bus consumer's 3 ms batch. A connection is
+        // pinged anyway when it goes back to the pool (and dropped if broken); here only one
+        // that sat idle longer than IDLE_PING_AFTER is pinged again (as sqlx's docs suggest), so
+        // a database restart costs a busy pool at most a failed statement on a connection
+        // released in the second before it.
         let mut pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(30));
+            .acquire_timeout(Duration::from_secs(30))
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > IDLE_PING_AFTER {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            });
         if backend == Backend::Sqlite {
             pool = pool.after_connect(|conn, _meta| {
                 Box::pin(async move {

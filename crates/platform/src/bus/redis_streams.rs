@@ -469,12 +469,18 @@ impl Consumer<'_> {
             // Left pending when cancelled: claimed again after claim_idle_ms.
             return Ok(());
         }
-        let next = read_entries(
+        // A task of its own, not a future joined to the batch's: the reply's parsing then runs
+        // on another worker thread instead of taking turns with the batch's.
+        let next = tokio::spawn(read_entries(
             self.reader().await?.clone(),
             self.read_command(),
             shutdown.clone(),
-        );
-        let (handled, next) = tokio::join!(self.handle_batch(entries, shutdown), next);
+        ));
+        let handled = self.handle_batch(entries, shutdown).await;
+        let next = match next.await {
+            Ok(next) => next,
+            Err(join) => Err(anyhow::anyhow!("the read-ahead task failed: {join}")),
+        };
         match next {
             Ok(next) => self.ahead = Some(next),
             // After the batch's own outcome: the caller recovers from either.
