@@ -525,7 +525,6 @@ async fn bus_stage_rates(n: usize) -> [f64; 3] {
 
 /// Raw Redis: XADD pipelined in batches of 100 while a reader XREADGROUPs (COUNT 100) and XACKs.
 async fn raw_redis_rate(n: usize) -> f64 {
-    use redis::AsyncCommands as _;
     let redis = RedisPrefix::new();
     let client = redis::Client::open(redis.url.as_str()).unwrap();
     let stream = format!("{}raw", redis.prefix);
@@ -558,66 +557,58 @@ async fn raw_redis_rate(n: usize) -> f64 {
     };
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     // Warm-up, as the bus has (connections open, the stream's first entries written and read).
+    raw_xadd(&mut writer, &stream, &envelope, WARM_UP).await;
+    raw_read_and_ack(&mut conn, &stream, WARM_UP).await;
+    let start = Instant::now();
+    let reader = tokio::spawn({
+        let stream = stream.clone();
+        async move { raw_read_and_ack(&mut conn, &stream, n).await }
+    });
+    for batch in 0..n.div_ceil(100) {
+        raw_xadd(&mut writer, &stream, &envelope, 100.min(n - batch * 100)).await;
+    }
+    reader.await.unwrap();
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// XADDs `n` entries of `envelope` in one pipeline.
+async fn raw_xadd(
+    conn: &mut redis::aio::MultiplexedConnection,
+    stream: &str,
+    envelope: &[u8],
+    n: usize,
+) {
     let mut pipe = redis::pipe();
-    for _ in 0..WARM_UP {
+    for _ in 0..n {
         pipe.cmd("XADD")
-            .arg(&stream)
+            .arg(stream)
             .arg("*")
             .arg("envelope")
-            .arg(&envelope)
+            .arg(envelope)
             .ignore();
     }
-    let _: () = pipe.query_async(&mut writer).await.unwrap();
-    let mut warmed = 0;
-    while warmed < WARM_UP {
+    let _: () = pipe.query_async(conn).await.unwrap();
+}
+
+/// Reads (XREADGROUP COUNT 100) and XACKs entries of group `g` until `n` were seen.
+async fn raw_read_and_ack(conn: &mut redis::aio::MultiplexedConnection, stream: &str, n: usize) {
+    use redis::AsyncCommands as _;
+    let mut seen = 0;
+    while seen < n {
         let opts = redis::streams::StreamReadOptions::default()
             .group("g", "c")
             .count(100)
             .block(100);
         let reply: redis::streams::StreamReadReply =
-            conn.xread_options(&[&stream], &[">"], &opts).await.unwrap();
+            conn.xread_options(&[stream], &[">"], &opts).await.unwrap();
         for key in reply.keys {
             let ids: Vec<String> = key.ids.iter().map(|e| e.id.clone()).collect();
-            warmed += ids.len();
-            let _: i64 = conn.xack(&stream, "g", &ids).await.unwrap();
-        }
-    }
-    let start = Instant::now();
-    let reader = tokio::spawn({
-        let stream = stream.clone();
-        async move {
-            let mut seen = 0;
-            while seen < n {
-                let opts = redis::streams::StreamReadOptions::default()
-                    .group("g", "c")
-                    .count(100)
-                    .block(100);
-                let reply: redis::streams::StreamReadReply =
-                    conn.xread_options(&[&stream], &[">"], &opts).await.unwrap();
-                for key in reply.keys {
-                    let ids: Vec<String> = key.ids.iter().map(|e| e.id.clone()).collect();
-                    seen += ids.len();
-                    if !ids.is_empty() {
-                        let _: i64 = conn.xack(&stream, "g", &ids).await.unwrap();
-                    }
-                }
+            seen += ids.len();
+            if !ids.is_empty() {
+                let _: i64 = conn.xack(stream, "g", &ids).await.unwrap();
             }
         }
-    });
-    for batch in 0..n.div_ceil(100) {
-        let mut pipe = redis::pipe();
-        for _ in 0..100.min(n - batch * 100) {
-            pipe.cmd("XADD")
-                .arg(&stream)
-                .arg("*")
-                .arg("envelope")
-                .arg(&envelope)
-                .ignore();
-        }
-        let _: () = pipe.query_async(&mut writer).await.unwrap();
     }
-    reader.await.unwrap();
-    n as f64 / start.elapsed().as_secs_f64()
 }
 
 /// Raw Redis one message at a time: each XADD its own round trip, the reader XREADGROUP COUNT 1
