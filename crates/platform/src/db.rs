@@ -211,13 +211,18 @@ async fn set_plan_cache_mode(
     conn: &mut sqlx::AnyConnection,
     mode: &'static str,
 ) -> Result<(), sqlx::Error> {
-    if conn.backend_name() == "PostgreSQL" {
+    if is_postgres(conn) {
         sqlx::query("SELECT set_config('plan_cache_mode', $1, true)")
             .bind(mode)
             .execute(conn)
             .await?;
     }
     Ok(())
+}
+
+/// True when `conn` talks to Postgres (for code that holds a connection, not a [`Db`]).
+pub fn is_postgres(conn: &sqlx::AnyConnection) -> bool {
+    conn.backend_name() == "PostgreSQL"
 }
 
 /// True when `err` is a unique-constraint violation on either backend.

@@ -264,7 +264,7 @@ pub async fn publish_many(
             ));
         }
     }
-    let pack = if conn.backend_name() == "PostgreSQL" {
+    let pack = if crate::db::is_postgres(conn) {
         PACK_MAX
     } else {
         1

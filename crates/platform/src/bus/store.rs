@@ -162,8 +162,8 @@ pub(super) async fn apply_batch(
     // CONFLICT DO NOTHING RETURNING` costs Postgres (measured 3.0 against 6.2 µs a row). A
     // duplicate fails it (the transaction has done nothing else yet); then the batch starts over
     // and asks which ids are new.
-    let mut new = match insert_new_inbox(&mut tx, group, &ids).await {
-        Ok(()) => ids.iter().map(|id| id.to_string()).collect(),
+    let mut new = match insert_inbox(&mut tx, group, &ids, Existing::Fail).await {
+        Ok(new) => new,
         Err(err) => {
             rollback(tx).await;
             let duplicate = err
@@ -177,7 +177,7 @@ pub(super) async fn apply_batch(
                 .await
                 .context("begin consumer transaction")
                 .map_err(BatchError::Store)?;
-            match insert_inbox_batch(&mut tx, group, &ids).await {
+            match insert_inbox(&mut tx, group, &ids, Existing::Skip).await {
                 Ok(new) => new,
                 Err(err) => {
                     rollback(tx).await;
@@ -290,87 +290,72 @@ async fn rollback(tx: Tx) {
     }
 }
 
-/// [`insert_inbox`] with generic plans ([`db::reuse_plans`]); the handlers that follow plan
-/// each statement again, as everywhere else.
-async fn insert_inbox_batch(
-    conn: &mut sqlx::AnyConnection,
-    group: &str,
-    ids: &[&str],
-) -> anyhow::Result<HashSet<String>> {
-    crate::db::reuse_plans(conn).await?;
-    let new = insert_inbox(conn, group, ids).await?;
-    crate::db::plan_each_run(conn).await?;
-    Ok(new)
+/// What [`insert_inbox`] does with an id already in the group's inbox (or twice in `ids`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Existing {
+    /// A plain INSERT, which fails with a unique violation.
+    Fail,
+    /// `ON CONFLICT DO NOTHING`: the row is skipped.
+    Skip,
 }
 
-/// Inserts the group's inbox rows of `ids` with plain multi-row INSERTs (generic plans, see
-/// [`insert_inbox_batch`]): fails with a unique violation when any of them is there already,
-/// or appears twice.
-async fn insert_new_inbox(
+/// Inserts the group's inbox rows of `ids`, one multi-row INSERT per [`MAX_ROWS`], padded with
+/// NULL rows the statement filters out; returns the ids that were new (with
+/// [`Existing::Fail`], every id, or an error). Runs with generic plans ([`db::reuse_plans`]);
+/// the handlers that follow plan each statement again, as everywhere else.
+async fn insert_inbox(
     conn: &mut sqlx::AnyConnection,
     group: &str,
     ids: &[&str],
-) -> anyhow::Result<()> {
-    /// Padding rows are NULLs the statement filters out (a repeated id would conflict).
-    static INSERT: Shapes = Shapes::new(|rows| {
+    existing: Existing,
+) -> anyhow::Result<HashSet<String>> {
+    fn sql(rows: usize, existing: Existing) -> String {
+        let values: Vec<String> = (0..rows).map(|i| format!("(${})", i + 3)).collect();
         format!(
             "INSERT INTO bus_inbox (consumer_group, event_id, processed_at) \
-             SELECT $1, column1, $2 FROM (VALUES {}) AS v WHERE column1 IS NOT NULL",
-            (0..rows)
-                .map(|i| format!("(${})", i + 3))
-                .collect::<Vec<_>>()
-                .join(", ")
+             SELECT $1, column1, $2 FROM (VALUES {}) AS v WHERE column1 IS NOT NULL{}",
+            values.join(", "),
+            match existing {
+                Existing::Fail => "",
+                Existing::Skip => " ON CONFLICT DO NOTHING RETURNING event_id",
+            }
         )
-    });
+    }
+    static FAIL: Shapes = Shapes::new(|rows| sql(rows, Existing::Fail));
+    static SKIP: Shapes = Shapes::new(|rows| sql(rows, Existing::Skip));
+    let shapes = match existing {
+        Existing::Fail => &FAIL,
+        Existing::Skip => &SKIP,
+    };
     crate::db::reuse_plans(conn).await?;
     let now = to_micros(Utc::now());
+    let mut new = HashSet::with_capacity(ids.len());
     for chunk in ids.chunks(MAX_ROWS) {
         let rows = padded_len(chunk.len());
-        let mut query = sqlx::query(INSERT.sql(rows)).bind(group).bind(now);
+        let mut query = sqlx::query(shapes.sql(rows)).bind(group).bind(now);
         for id in chunk {
             query = query.bind(*id);
         }
         for _ in chunk.len()..rows {
             query = query.bind(None::<&str>);
         }
-        query.execute(&mut *conn).await?;
+        match existing {
+            Existing::Fail => {
+                query.execute(&mut *conn).await?;
+                new.extend(chunk.iter().map(|id| id.to_string()));
+            }
+            Existing::Skip => {
+                for row in query
+                    .fetch_all(&mut *conn)
+                    .await
+                    .context("insert inbox rows")?
+                {
+                    new.insert(row.try_get::<String, _>("event_id")?);
+                }
+            }
+        }
     }
     crate::db::plan_each_run(conn).await?;
-    Ok(())
-}
-
-/// Inserts the group's inbox rows of `ids` (duplicates allowed); returns the ids that were not
-/// there yet.
-async fn insert_inbox(
-    conn: &mut sqlx::AnyConnection,
-    group: &str,
-    ids: &[&str],
-) -> anyhow::Result<HashSet<String>> {
-    static INSERT: Shapes = Shapes::new(|rows| {
-        let values: Vec<String> = (0..rows).map(|i| format!("($1, ${}, $2)", i + 3)).collect();
-        format!(
-            "INSERT INTO bus_inbox (consumer_group, event_id, processed_at) VALUES {} \
-             ON CONFLICT DO NOTHING RETURNING event_id",
-            values.join(", ")
-        )
-    });
-    let now = to_micros(Utc::now());
-    let mut new = HashSet::with_capacity(ids.len());
-    for chunk in ids.chunks(MAX_ROWS) {
-        let rows = padded_len(chunk.len());
-        let mut query = sqlx::query(INSERT.sql(rows)).bind(group).bind(now);
-        for i in 0..rows {
-            // Padding repeats the last id: a conflict within the statement, skipped.
-            query = query.bind(chunk[i.min(chunk.len() - 1)]);
-        }
-        for row in query
-            .fetch_all(&mut *conn)
-            .await
-            .context("insert inbox rows")?
-        {
-            new.insert(row.try_get::<String, _>("event_id")?);
-        }
-    }
     Ok(new)
 }
 
