@@ -5,6 +5,8 @@
 //! - [`claims::v1`]: the claims service.
 //! - [`scheduler::v1`]: durable timers and cron jobs.
 //! - [`assignment::v1`]: specialists, follow-up tasks and queues.
+//! - [`wire`]: the proto <-> domain conversions every service shares (dates, timestamps,
+//!   claim statuses, denial categories) and [`wire::EventPayload`], each event's type name.
 //! - [`FILE_DESCRIPTOR_SET`]: all of the above, for gRPC server reflection.
 #![allow(clippy::all, clippy::pedantic, missing_docs)]
 
@@ -37,6 +39,8 @@ pub mod assignment {
         tonic::include_proto!("arflow.assignment.v1");
     }
 }
+
+pub mod wire;
 
 /// Encoded `FileDescriptorSet` of every arflow proto, for tonic-reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

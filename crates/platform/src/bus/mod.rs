@@ -169,6 +169,7 @@ mod redis_streams;
 mod store;
 
 pub use arflow_api::events::v1::Envelope;
+pub use arflow_api::wire::EventPayload;
 
 /// Builds an envelope: event_id = UUIDv7, event_type = the given full protobuf name, payload =
 /// the encoded message, traceparent = the current tracing span's W3C traceparent when an
@@ -196,6 +197,33 @@ pub fn new_envelope<M: prost::Message>(
         producer: producer.to_string(),
         payload: payload.encode_to_vec(),
     }
+}
+
+/// Builds the envelope of a typed event: [`new_envelope`] with `event_type` =
+/// [`EventPayload::TYPE`], so a payload's type name is written in one place.
+pub fn envelope<M: EventPayload>(
+    producer: &str,
+    tenant_id: &str,
+    aggregate_id: &str,
+    aggregate_version: i64,
+    occur_time: DateTime<Utc>,
+    payload: &M,
+) -> Envelope {
+    new_envelope(
+        producer,
+        M::TYPE,
+        tenant_id,
+        aggregate_id,
+        aggregate_version,
+        occur_time,
+        payload,
+    )
+}
+
+/// The envelope's payload as `M` when the envelope carries an `M` (None for other types), so a
+/// consumer dispatches on the payload type: `if let Some(e) = bus::payload::<ClaimPaid>(ev)`.
+pub fn payload<M: EventPayload>(event: &Envelope) -> Option<Result<M, prost::DecodeError>> {
+    (event.event_type == M::TYPE).then(|| decode_payload(event))
 }
 
 /// The envelope's `occur_time`, when present and in range.

@@ -236,6 +236,9 @@ pub fn page_size_or_invalid(requested: i32) -> Result<usize, Status> {
     page_size(requested).map_err(|v| invalid_argument("page_size must not be negative", [v]))
 }
 
+/// INVALID_ARGUMENT with a `google.rpc.BadRequest` of every violation. The message names the
+/// first violations too (`the claim is not valid: claim.submission_date: is in the future`),
+/// since many clients show only the message. Violations never carry patient data.
 pub fn invalid_argument(
     message: &str,
     violations: impl IntoIterator<Item = (String, String)>,
@@ -246,9 +249,70 @@ pub fn invalid_argument(
         .collect();
     Status::with_error_details(
         tonic::Code::InvalidArgument,
-        message,
+        violations_message(message, &violations),
         ErrorDetails::with_bad_request(violations),
     )
+}
+
+/// How many violations the message of [`invalid_argument`] spells out.
+const VIOLATIONS_IN_MESSAGE: usize = 3;
+
+fn violations_message(message: &str, violations: &[FieldViolation]) -> String {
+    let named: Vec<String> = violations
+        .iter()
+        .take(VIOLATIONS_IN_MESSAGE)
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect();
+    let mut text = message.to_string();
+    if named.is_empty() || named.iter().all(|n| message.contains(n.as_str())) {
+        return text;
+    }
+    text.push_str(": ");
+    text.push_str(&named.join("; "));
+    if violations.len() > VIOLATIONS_IN_MESSAGE {
+        text.push_str(&format!(
+            " (and {} more)",
+            violations.len() - VIOLATIONS_IN_MESSAGE
+        ));
+    }
+    text
+}
+
+/// The opaque `page_token` of every list call: the list's tag and the cursor its store pages
+/// by (the last id of the page, or `"{instant}:{id}"`), hex-encoded so callers treat it as
+/// opaque. A token from another list is refused.
+pub struct PageToken;
+
+impl PageToken {
+    pub fn encode(list: &str, cursor: &str) -> String {
+        hex::encode(format!("{list}:{cursor}"))
+    }
+
+    /// The cursor of `token` (None for the empty token: the first page); a token not made by
+    /// [`PageToken::encode`] for `list` is a `page_token` violation (for [`invalid_argument`]).
+    pub fn decode(token: &str, list: &str) -> Result<Option<String>, (String, String)> {
+        if token.is_empty() {
+            return Ok(None);
+        }
+        let bad = || {
+            (
+                "page_token".to_string(),
+                "not a token from this method".to_string(),
+            )
+        };
+        let bytes = hex::decode(token).map_err(|_| bad())?;
+        let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        let cursor = text
+            .strip_prefix(list)
+            .and_then(|t| t.strip_prefix(':'))
+            .ok_or_else(bad)?;
+        Ok(Some(cursor.to_string()))
+    }
+
+    /// [`PageToken::decode`] answering INVALID_ARGUMENT at once.
+    pub fn decode_or_invalid(token: &str, list: &str) -> Result<Option<String>, Status> {
+        Self::decode(token, list).map_err(|v| invalid_argument("invalid page_token", [v]))
+    }
 }
 
 /// NOT_FOUND, `"{kind} not found"`. Never echoes the id: the caller may be probing another
@@ -318,5 +382,59 @@ mod tests {
         assert_eq!(bad.field_violations[0].field, "claim.npi");
         assert_eq!(not_found("claim").message(), "claim not found");
         assert_eq!(internal("db down").message(), "internal error");
+    }
+
+    #[test]
+    fn invalid_argument_names_the_first_violations_in_its_message() {
+        let v = |f: &str, d: &str| (f.to_string(), d.to_string());
+        let one = invalid_argument(
+            "the claim is not valid",
+            [v("claim.submission_date", "is in the future")],
+        );
+        assert_eq!(
+            one.message(),
+            "the claim is not valid: claim.submission_date: is in the future"
+        );
+        let many = invalid_argument(
+            "the claim is not valid",
+            [
+                v("a", "1"),
+                v("b", "2"),
+                v("c", "3"),
+                v("d", "4"),
+                v("e", "5"),
+            ],
+        );
+        assert_eq!(
+            many.message(),
+            "the claim is not valid: a: 1; b: 2; c: 3 (and 2 more)"
+        );
+        assert_eq!(
+            many.get_details_bad_request()
+                .unwrap()
+                .field_violations
+                .len(),
+            5
+        );
+        // A message that already says it is not repeated.
+        let said = invalid_argument(
+            "page_size: must not be negative",
+            [v("page_size", "must not be negative")],
+        );
+        assert_eq!(said.message(), "page_size: must not be negative");
+    }
+
+    #[test]
+    fn page_tokens_belong_to_their_list() {
+        let token = PageToken::encode("c1", "0190-abc");
+        assert_eq!(
+            PageToken::decode(&token, "c1"),
+            Ok(Some("0190-abc".to_string()))
+        );
+        assert_eq!(PageToken::decode("", "c1"), Ok(None));
+        assert_eq!(PageToken::decode(&token, "d1").unwrap_err().0, "page_token");
+        assert_eq!(PageToken::decode("zz", "c1").unwrap_err().0, "page_token");
+        let status = PageToken::decode_or_invalid("zz", "c1").unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
     }
 }
