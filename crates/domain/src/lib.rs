@@ -16,6 +16,9 @@
 //! - [`deadlines`]: timely-filing, appeal and corrected-claim deadlines (pure date math).
 //! - [`denial`]: the denial taxonomy, CAS group + CARC (+ RARCs) to a [`DenialClassification`]
 //!   (category, appealable, next action, owner, evidence), and [`is_denial_adjustment`].
+//! - [`priority`]: the priority score of a follow-up task and its reasons (balance, age,
+//!   deadline, recoverability), and the task kinds.
+//! - [`calendar`]: business days (weekends, US federal holidays as data, tenant overrides).
 //! - [`fixtures`]: a realistic valid claim for tests in every crate.
 //!
 //! Services map their protos onto these types at the edge; nothing here knows about gRPC,
@@ -23,12 +26,14 @@
 //! source (`billing-rules` sections refer to the project's billing reference) where they are
 //! encoded.
 
+pub mod calendar;
 pub mod claim;
 pub mod codes;
 pub mod deadlines;
 pub mod denial;
 pub mod fixtures;
 pub mod money;
+pub mod priority;
 pub mod rules;
 pub mod status;
 

@@ -23,8 +23,8 @@ use arflow_platform::{Backend, Clock};
 use chrono::NaiveDate;
 use sqlx::AnyConnection;
 
-use crate::priority::TaskKindName;
 use crate::store::{self, ClaimFacts, TaskRequest, TenantId};
+use arflow_domain::priority::TaskKindName;
 
 /// Consumer group of the service.
 pub const GROUP: &str = "assignment";

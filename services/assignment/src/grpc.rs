@@ -27,8 +27,8 @@ use futures::Stream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::priority::TaskKindName;
 use crate::store::{self, SpecialistFields, TenantId, WorkingHours};
+use arflow_domain::priority::TaskKindName;
 
 const MANAGERS: &[Role] = &[Role::Admin, Role::Supervisor];
 const WORKERS: &[Role] = &[Role::Admin, Role::Supervisor, Role::Specialist];

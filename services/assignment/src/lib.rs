@@ -7,7 +7,7 @@
 //!   kind), assignment under concurrency, ClaimNextTask, the follow-up log, the change log
 //!   WatchQueues streams; the events written to the outbox with each change (TaskCreated,
 //!   TaskAssigned, TaskCompleted, TaskUnassigned, FollowUpScheduled on stream `assignment`).
-//! - [`priority`]: the pure priority score and its reasons.
+//! - the priority score and its reasons are pure rules: `arflow_domain::priority`.
 //! - [`grpc`]: `arflow.assignment.v1.AssignmentService` — proto <-> store, roles, scoping,
 //!   errors.
 //! - [`reconcile`]: once a day, every recent denial (asked of the claims service over gRPC)
@@ -19,7 +19,6 @@
 //! [`Assignment::grpc_service`] on the shared server.
 pub mod consumer;
 pub mod grpc;
-pub mod priority;
 pub mod reconcile;
 pub mod store;
 

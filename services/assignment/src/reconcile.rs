@@ -34,8 +34,8 @@ use chrono::{Datelike, NaiveDate, TimeDelta};
 use tonic::transport::Channel;
 
 use crate::consumer::{category_name, date};
-use crate::priority::TaskKindName;
 use crate::store::{self, ClaimFacts, TaskRequest, TenantId};
+use arflow_domain::priority::TaskKindName;
 
 /// How far back each pass looks for denials (by denial date).
 pub const LOOKBACK_DAYS: i64 = 120;

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::priority::{self, PriorityInput, Reason, TaskKindName};
+use arflow_domain::priority::{self, PriorityInput, Reason, TaskKindName};
 
 /// Producer name of the service's events (= its stream).
 pub const PRODUCER: &str = "assignment";

@@ -4,10 +4,10 @@
 #![allow(clippy::unwrap_used)]
 use std::collections::HashMap;
 
-use arflow_assignment::priority::TaskKindName;
 use arflow_assignment::store::{
     self, ClaimFacts, SpecialistFields, TaskRequest, TenantId, WorkingHours,
 };
+use arflow_domain::priority::TaskKindName;
 use arflow_platform::{Backend, Db};
 use arflow_testkit::{PgDatabase, SqliteFile};
 use chrono::{DateTime, TimeZone, Utc};

@@ -9,7 +9,7 @@
 //!   or written off cancels what is left; ClaimDenied sets the appeal-deadline warning.
 //! - [`policy`]: what a claim gets (tenant aging policy, payer cadence, lead times) and the
 //!   service's [`Settings`]; pure.
-//! - [`calendar`]: business days (weekends, US federal holidays as data, tenant overrides); pure.
+//! - business days (weekends, federal holidays, tenant overrides) are `arflow_domain::calendar`.
 //! - [`cron_jobs`]: the daily aging snapshot and the weekly denial digest in each tenant's time
 //!   zone, each instant run once across replicas.
 //! - [`reconcile`]: the daily repair of what lost events left wrong, asking the claims service
@@ -22,7 +22,6 @@
 //!
 //! Shape (DESIGN §1): [`Options`] -> [`build`] -> [`Scheduler::run`]; the binary mounts
 //! [`Scheduler::grpc_service`] on the shared server.
-pub mod calendar;
 pub mod cron_jobs;
 pub mod events;
 pub mod grpc;

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use arflow_domain::deadlines::{appeal_deadline, timely_filing_deadline};
 use arflow_domain::rules::PayerRules;
 
-use crate::calendar::Calendar;
 use crate::store::{NewTimer, TimerPayload};
+use arflow_domain::calendar::Calendar;
 
 /// Stored timer kinds (the `kind` column and `TimerFired.kind_name`).
 pub mod kinds {

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row as _};
 
-use crate::calendar::Calendar;
 use crate::policy::{AgingBasis, AgingPolicy, Cadence, Settings, parse_time_zone};
+use arflow_domain::calendar::Calendar;
 
 /// The tenant every query is scoped to (one type for every store).
 pub use arflow_platform::db::TenantId;

@@ -23,10 +23,10 @@ use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use sqlx::AnyConnection;
 use tokio_util::sync::CancellationToken;
 
-use crate::calendar::Calendar;
 use crate::events::timestamp;
 use crate::policy::{self, Settings, kinds};
 use crate::store::{self, NewTimer, StoredTimer, TIMER_COLUMNS, TenantId, TimerPayload};
+use arflow_domain::calendar::Calendar;
 
 /// Producer (= stream) of the scheduler's events.
 pub const PRODUCER: &str = "scheduler";
