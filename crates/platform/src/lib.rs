@@ -11,6 +11,7 @@
 //! - [`auth`]: API keys (hashed at rest) and the principal of a call.
 //! - [`audit`]: the append-only record of calls that touch patient data.
 //! - [`telemetry`]: logs, OTLP traces, and the admin HTTP port with Prometheus [`metrics`].
+//! - [`service`]: [`service::Deps`], what every service's `build` gets (one build signature).
 //! - [`shutdown`]: signal handling (drain on the first signal, exit on the second).
 pub mod audit;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod config;
 pub mod db;
 pub mod grpc;
 pub mod metrics;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 
