@@ -310,6 +310,12 @@ impl Default for AuthConfig {
     }
 }
 
+/// The service sections of a binary that has none: any section the platform does not know is
+/// refused.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoSections {}
+
 /// Where the system keeps its state and how its services talk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -330,7 +336,32 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
         overrides: &[(String, String)],
     ) -> anyhow::Result<Config> {
-        let mut value = toml::Value::try_from(Config::default()).context("encode defaults")?;
+        Ok(Config::load_with::<NoSections>(file, env, overrides)?.0)
+    }
+
+    /// [`Config::load`] for a binary whose services read their own sections (`[claims]`,
+    /// `[scheduler]`, …): `S` is the struct of those sections (each the service's typed
+    /// `Settings`), layered the same way. The platform's sections go to [`Config`], every
+    /// other top-level key to `S`, which refuses what it does not know.
+    pub fn load_with<S>(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &[(String, String)],
+    ) -> anyhow::Result<(Config, S)>
+    where
+        S: Serialize + serde::de::DeserializeOwned + Default,
+    {
+        let platform_defaults =
+            toml::Value::try_from(Config::default()).context("encode defaults")?;
+        let platform_keys: Vec<String> = match &platform_defaults {
+            toml::Value::Table(t) => t.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let mut value = platform_defaults;
+        merge(
+            &mut value,
+            toml::Value::try_from(S::default()).context("encode service defaults")?,
+        );
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("read config file {}", path.display()))?;
@@ -355,8 +386,22 @@ impl Config {
             let parts: Vec<String> = path.split('.').map(str::to_string).collect();
             set_path(&mut value, &parts, scalar(raw)).with_context(|| format!("flag {path}"))?;
         }
-        let config: Config = value.try_into().context("invalid configuration")?;
-        Ok(config)
+        let toml::Value::Table(mut all) = value else {
+            bail!("the configuration is not a table");
+        };
+        let mut platform = toml::Table::new();
+        for key in &platform_keys {
+            if let Some(v) = all.remove(key) {
+                platform.insert(key.clone(), v);
+            }
+        }
+        let config: Config = toml::Value::Table(platform)
+            .try_into()
+            .context("invalid configuration")?;
+        let sections: S = toml::Value::Table(all)
+            .try_into()
+            .context("invalid configuration")?;
+        Ok((config, sections))
     }
 
     /// Checks the config as a whole; the error says which setting to change.
@@ -444,6 +489,15 @@ impl Config {
             ),
             _ => Clock::system(),
         }
+    }
+
+    /// [`Config::to_masked_toml`] followed by the services' sections (which hold no
+    /// credentials).
+    pub fn to_masked_toml_with<S: Serialize>(&self, sections: &S) -> anyhow::Result<String> {
+        let mut text = self.to_masked_toml()?;
+        text.push('\n');
+        text.push_str(&toml::to_string_pretty(sections).context("encode service settings")?);
+        Ok(text)
     }
 
     /// The effective config as TOML with credentials masked, for `arflow config`.
@@ -625,6 +679,58 @@ mod tests {
             !text.contains("afk_x_secret") && text.contains("***"),
             "{text}"
         );
+    }
+
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct Sections {
+        svc: SvcSettings,
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct SvcSettings {
+        workers: u32,
+        name: String,
+    }
+
+    impl Default for SvcSettings {
+        fn default() -> Self {
+            SvcSettings {
+                workers: 3,
+                name: "x".into(),
+            }
+        }
+    }
+
+    #[test]
+    fn service_sections_are_typed_by_the_binary_and_layered_like_the_rest() {
+        let (cfg, sections) = Config::load_with::<Sections>(
+            None,
+            env(&[
+                ("ARFLOW_SVC__WORKERS", "5"),
+                ("ARFLOW_BUS__BATCH_SIZE", "7"),
+            ]),
+            &[("svc.name".into(), "y".into())],
+        )
+        .unwrap();
+        assert_eq!(cfg.bus.batch_size, 7);
+        assert_eq!(sections.svc.workers, 5);
+        assert_eq!(sections.svc.name, "y");
+        let text = cfg.to_masked_toml_with(&sections).unwrap();
+        assert!(
+            text.contains("[svc]") && text.contains("workers = 5"),
+            "{text}"
+        );
+
+        let err = Config::load_with::<Sections>(None, env(&[("ARFLOW_SVC__WORKER", "5")]), &[])
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("worker"), "{err:#}");
+        let err =
+            Config::load_with::<Sections>(None, env(&[("ARFLOW_OTHER__X", "5")]), &[]).unwrap_err();
+        assert!(format!("{err:#}").contains("other"), "{err:#}");
+        // A binary without service sections refuses them.
+        assert!(Config::load(None, env(&[("ARFLOW_SVC__WORKERS", "5")]), &[]).is_err());
     }
 
     #[test]
