@@ -4,6 +4,14 @@
 //! Servers are found through `ARFLOW_TEST_PG_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`) and `ARFLOW_TEST_REDIS_URL` (default
 //! `redis://127.0.0.1:6379`). The README's test command starts both when they are missing.
+//!
+//! - [`PgDatabase`], [`RedisPrefix`], [`SqliteFile`]: a fresh store per test, dropped after.
+//! - [`eventually`]: waits for an asynchronous effect by polling with a bound (never a sleep).
+//! - `stand_in` (feature `stand-in`): a stand-in claims service behind the real gRPC server,
+//!   for the reconcilers' tests.
+#[cfg(feature = "stand-in")]
+pub mod stand_in;
+
 use std::path::PathBuf;
 
 use anyhow::Context as _;
