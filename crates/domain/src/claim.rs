@@ -32,7 +32,7 @@ use crate::status::ClaimStatus;
 
 /// Licence of a clinician. Which ones a payer credentials (e.g. Medicare pays LMFT/LMHC only
 /// from 2024-01-01, and never provisionally licensed associates) is a rule-pack question,
-/// billing-rules C4.
+/// docs/reference/billing-rules.md C4.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Credential {
@@ -103,7 +103,7 @@ impl fmt::Display for Credential {
 pub enum Frequency {
     /// 1: a new claim.
     Original,
-    /// 7: replaces a prior claim in full (corrected claim, billing-rules C7).
+    /// 7: replaces a prior claim in full (corrected claim, docs/reference/billing-rules.md C7).
     Replacement,
     /// 8: voids a prior claim.
     Void,
@@ -285,7 +285,7 @@ pub struct ValidClaim {
 
 impl ValidClaim {
     /// The earliest date of service: where timely filing and (per tenant) aging start
-    /// (billing-rules C6: Part B span claims use the "From" date).
+    /// (docs/reference/billing-rules.md C6: Part B span claims use the "From" date).
     ///
     /// A claim from [`validate_claim`] always has lines; for a hand-built one without lines
     /// this returns `NaiveDate::MIN`, which makes every deadline look overdue rather than
@@ -310,7 +310,7 @@ impl ValidClaim {
 }
 
 /// CLM01 (patient control number) is AN 1–20 in 4010 and 1–38 in 005010X222A1; the 835 CLP01
-/// echoes it back and is how a remittance finds its claim (x12-notes).
+/// echoes it back and is how a remittance finds its claim (docs/reference/x12.md §5).
 pub const MAX_EXTERNAL_ID_LEN: usize = 38;
 /// NM109 (member id) is AN 2–80 in 005010X222A1.
 pub const MAX_MEMBER_ID_LEN: usize = 80;
@@ -389,9 +389,9 @@ pub fn validate_claim(
         ),
     };
 
-    // The rendering clinician's licence decides whether the payer pays at all (billing-rules
-    // C4: CARC 170/185), so it is required; the billing provider is an organization whose
-    // name goes into 2010AA NM103.
+    // The rendering clinician's licence decides whether the payer pays at all
+    // (docs/reference/billing-rules.md C4: CARC 170/185), so it is required; the billing provider
+    // is an organization whose name goes into 2010AA NM103.
     let rendering_provider = provider(
         &mut v,
         "rendering_provider",
@@ -545,7 +545,7 @@ fn identifier(v: &mut Violations, field: &str, raw: &str) -> String {
 
 /// CLM01: the key an 835 (CLP01) and 277CA (TRN02) use to find the claim again, so it must
 /// survive the round trip through X12 unchanged: printable ASCII, no delimiters, at most 38
-/// characters (005010X222A1 CLM01; x12-notes §TRN).
+/// characters (005010X222A1 CLM01; docs/reference/x12.md §5).
 fn external_id(v: &mut Violations, raw: &str) -> String {
     let field = "external_id";
     let s = raw.trim();
@@ -598,7 +598,8 @@ fn provider(
     if npi.is_empty() {
         v.push(npi_field, REQUIRED);
     } else if !npi_is_valid(npi) {
-        // CO-16 + N290 (rendering) / N257 (billing) at the payer, billing-rules C8.
+        // CO-16 + N290 (rendering) / N257 (billing) at the payer
+        // (docs/reference/billing-rules.md C8).
         v.push(
             npi_field,
             "is not a valid NPI: it must be 10 digits ending in the correct check digit",
@@ -769,7 +770,8 @@ fn service_line(
         match normalize_modifier(m) {
             None => v.push(field, "must be 2 letters or digits, e.g. 95 or HJ"),
             Some(m) => {
-                // A repeated modifier is a scrubber reject (CO-4 at the payer, billing-rules C8).
+                // A repeated modifier is a scrubber reject (CO-4 at the payer,
+                // docs/reference/billing-rules.md C8).
                 if let Some(k) = modifiers.iter().position(|x| *x == m) {
                     v.push(field, format!("repeats modifiers[{k}]"));
                 }

@@ -34,7 +34,7 @@ pub fn npi_check_digit(base: &str) -> Option<u8> {
 
 /// A 10-digit NPI whose last digit is the Luhn check digit over "80840" + the first nine digits
 /// (CMS NPI check-digit spec). Payers reject a bad NPI with CO-16 + N290 (rendering) or N257
-/// (billing), billing-rules C4/C8, so catching it at intake saves a round trip.
+/// (billing), docs/reference/billing-rules.md C4/C8, so catching it at intake saves a round trip.
 pub fn npi_is_valid(npi: &str) -> bool {
     if npi.len() != 10 || !npi.bytes().all(|b| b.is_ascii_digit()) {
         return false;
@@ -100,7 +100,8 @@ pub fn normalize_modifier(m: &str) -> Option<String> {
 }
 
 /// A CMS place-of-service code: two digits, 01–99 (CMS Place of Service Code Set; 00 is not a
-/// code). Telehealth is 02 (patient not at home) or 10 (patient at home), billing-rules C3.
+/// code). Telehealth is 02 (patient not at home) or 10 (patient at home),
+/// docs/reference/billing-rules.md C3.
 pub fn place_of_service_is_valid(pos: &str) -> bool {
     pos.len() == 2 && pos.bytes().all(|b| b.is_ascii_digit()) && pos != "00"
 }

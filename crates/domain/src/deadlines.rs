@@ -1,4 +1,5 @@
-//! Deadlines: pure date math over [`PayerRules`] (DESIGN §4, §7; billing-rules C6, C7).
+//! Deadlines: pure date math over [`PayerRules`] (DESIGN §4, §7;
+//! docs/reference/billing-rules.md C6, C7).
 //!
 //! Every function returns the **last day** on which the payer must receive the submission
 //! (calendar date; the scheduler applies business days, the 6 p.m. ET cut-off and holidays:
@@ -47,9 +48,9 @@ pub fn appeal_deadline(
 }
 
 /// Last day to send a corrected (frequency 7) claim, from the remittance date or the first date
-/// of service as the payer counts it (billing-rules C7: UHC 180 days from the RA, Cigna 90/180
-/// from the RA, Anthem 365 from DOS; vendor-compiled). `None` when the payer has no separate
-/// corrected-claim window (Humana does not reset the clock): the initial
+/// of service as the payer counts it (docs/reference/billing-rules.md C7: UHC 180 days from the RA,
+/// Cigna 90/180 from the RA, Anthem 365 from DOS; vendor-compiled). `None` when the payer has no
+/// separate corrected-claim window (Humana does not reset the clock): the initial
 /// [`timely_filing_deadline`] then applies.
 pub fn corrected_claim_deadline(
     first_service_date: NaiveDate,

@@ -1,5 +1,5 @@
 //! Denial taxonomy: CAS group + CARC (+ RARCs) → root-cause category, appealability, next
-//! action, owner and the evidence an appeal needs (DESIGN §7, billing-rules C8).
+//! action, owner and the evidence an appeal needs (DESIGN §7, docs/reference/billing-rules.md C8).
 //!
 //! Denials are read from the adjustment codes, not from CLP02 alone. The classification is a
 //! table ([`CARC_TABLE`]) refined by RARCs ([`RARC_REFINEMENTS`]) and by the group code (PR
@@ -8,10 +8,11 @@
 //! raw codes are always kept.
 //!
 //! Sources: CARC wording checked against a republished X12 CARC list (code file found via
-//! find_string, billing-rules C8); RARC wording against a republished RARC list. Categories and
-//! owners follow billing-rules C8 (an open-source "Denial Intelligence Engine", the appealwin.app
-//! glossary, denialfixer.com). CARC 15 is absent from the republished list (deactivated in favour
-//! of 284/296, as far as we can tell) but DESIGN §7 names it and older remits still carry it.
+//! find_string, docs/reference/billing-rules.md C8); RARC wording against a republished RARC list.
+//! Categories and owners follow docs/reference/billing-rules.md C8 (an open-source "Denial
+//! Intelligence Engine", the appealwin.app glossary, denialfixer.com). CARC 15 is absent from the
+//! republished list (deactivated in favour of 284/296, as far as we can tell) but DESIGN §7 names
+//! it and older remits still carry it.
 
 use std::fmt;
 
@@ -363,7 +364,7 @@ const fn not_denial(
 
 /// CARC → classification. Descriptions paraphrase the X12 CARC list.
 pub static CARC_TABLE: &[CarcRule] = &[
-    // Missing / invalid data (billing-rules C8): CO-16 and NPI codes. CO-16 is an
+    // Missing / invalid data (docs/reference/billing-rules.md C8): CO-16 and NPI codes. CO-16 is an
     // unprocessable claim: corrected claim, not an appeal (Medicare adds MA130, "no appeal
     // rights").
     carc(
@@ -465,7 +466,8 @@ pub static CARC_TABLE: &[CarcRule] = &[
         EV_DOCS,
         "an attachment or other documentation is required",
     ),
-    // Eligibility / coverage: patients change plans often; BH carve-outs (billing-rules C5, C8).
+    // Eligibility / coverage: patients change plans often; BH carve-outs
+    // (docs/reference/billing-rules.md C5, C8).
     carc(
         "26",
         C::Eligibility,
@@ -574,7 +576,7 @@ pub static CARC_TABLE: &[CarcRule] = &[
         EV_WRONG_PAYER,
         "medical plan: submit to the patient's behavioral-health plan",
     ),
-    // Authorization: "the dominant BH denial" (vendor, billing-rules C8).
+    // Authorization: "the dominant BH denial" (vendor, docs/reference/billing-rules.md C8).
     carc(
         "197",
         C::Authorization,
@@ -801,7 +803,8 @@ pub static CARC_TABLE: &[CarcRule] = &[
         EV_BUNDLING,
         "procedure/modifier combination incompatible with another on the same day (NCCI)",
     ),
-    // Medical necessity / frequency: clinical appeal (billing-rules C8; 90837 over-utilization).
+    // Medical necessity / frequency: clinical appeal (docs/reference/billing-rules.md C8; 90837
+    // over-utilization).
     carc(
         "50",
         C::MedicalNecessity,
@@ -965,7 +968,8 @@ pub static CARC_TABLE: &[CarcRule] = &[
         EV_NON_COVERED,
         "service not payable per managed care contract",
     ),
-    // Credentialing: MFT/MHC before 2024-01-01 at Medicare, associates, network (billing-rules C4).
+    // Credentialing: MFT/MHC before 2024-01-01 at Medicare, associates, network
+    // (docs/reference/billing-rules.md C4).
     carc(
         "170",
         C::Credentialing,
@@ -1056,7 +1060,8 @@ pub static CARC_TABLE: &[CarcRule] = &[
         EV_CREDENTIALING,
         "billing provider not eligible to receive payment",
     ),
-    // Duplicate: sessions on the same DOS; freq 7/8 or write off (billing-rules C8).
+    // Duplicate: sessions on the same DOS; freq 7/8 or write off
+    // (docs/reference/billing-rules.md C8).
     carc(
         "18",
         C::Duplicate,
@@ -1113,7 +1118,7 @@ pub static CARC_TABLE: &[CarcRule] = &[
         "failure to follow the prior payer's coverage rules",
     ),
     // Timely filing: not appealable (not an initial determination at Medicare) except with proof
-    // of timely submission (billing-rules C6, C8).
+    // of timely submission (docs/reference/billing-rules.md C6, C8).
     carc(
         "29",
         C::TimelyFiling,
@@ -1132,7 +1137,7 @@ pub static CARC_TABLE: &[CarcRule] = &[
         EV_TIMELY,
         "appeal time limits not met",
     ),
-    // Not denials: auto-post (billing-rules C8 "Contractual / patient resp.").
+    // Not denials: auto-post (docs/reference/billing-rules.md C8, "not denials").
     not_denial(
         "45",
         C::Contractual,
@@ -1213,7 +1218,7 @@ const fn refine(
 pub static RARC_REFINEMENTS: &[RarcRefinement] = &[
     // N290 "missing/incomplete/invalid rendering provider primary identifier": the rendering
     // NPI must be enrolled and linked to the group NPI (2310B vs 2010AA, Noridian); no appeal
-    // rights (billing-rules C4, C8).
+    // rights (docs/reference/billing-rules.md C4, C8).
     refine(
         Some("16"),
         "N290",
@@ -1466,8 +1471,8 @@ pub fn classify_denial(group: &str, carc: &str, rarcs: &[String]) -> DenialClass
     }
 
     // Group code: PR means the patient owes it (the payer says so, e.g. a signed ABN or a
-    // non-covered benefit): PR-204 shifts to the patient (billing-rules C8); CO keeps
-    // non-covered services with the provider.
+    // non-covered benefit): PR-204 shifts to the patient (docs/reference/billing-rules.md C8); CO
+    // keeps non-covered services with the provider.
     if out.is_denial && group == "PR" {
         match out.category {
             DenialCategory::NonCovered => {

@@ -21,10 +21,10 @@ const BIRTH_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1988, 3, 14) {
 };
 
 /// A clean outpatient psychotherapy claim: a 60-minute individual session (90837, 55 min,
-/// billing-rules C1: 53+ minutes) with interactive complexity (+90785, allowed with 90837 per
-/// billing-rules C2), in the office (POS 11), a week before `today`, submitted (status and
-/// submission date left for validation to default). Two diagnoses: recurrent moderate major
-/// depression and generalized anxiety.
+/// docs/reference/billing-rules.md C1: 53+ minutes) with interactive complexity (+90785, allowed
+/// with 90837 per docs/reference/billing-rules.md C2), in the office (POS 11), a week before
+/// `today`, submitted (status and submission date left for validation to default). Two diagnoses:
+/// recurrent moderate major depression and generalized anxiety.
 pub fn valid_claim_input(today: NaiveDate) -> ClaimInput {
     let service_date = today.checked_sub_days(Days::new(7)).unwrap_or(today);
     ClaimInput {

@@ -20,7 +20,7 @@ pub enum ClaimStatus {
     /// Accepted into adjudication (277CA STC01-1 A1/A2).
     Accepted,
     /// Returned as unprocessable (277CA A3, 999 rejection). The claim was never "filed", so
-    /// the timely-filing clock keeps running (billing-rules C6, 42 CFR 424.44).
+    /// the timely-filing clock keeps running (docs/reference/billing-rules.md C6, 42 CFR 424.44).
     Rejected,
     /// In adjudication and pended by the payer (277 category P*).
     Pending,
@@ -46,9 +46,10 @@ pub const TRANSITIONS: &[(ClaimStatus, ClaimStatus)] = &[
     (Draft, Submitted),
     // Entered by mistake and never sent: nothing to follow up.
     (Draft, Closed),
-    // 277CA STC01-1 A1/A2 (or 999 accepted + 277CA): in adjudication (billing-rules C9).
+    // 277CA STC01-1 A1/A2 (or 999 accepted + 277CA): in adjudication
+    // (docs/reference/billing-rules.md C9).
     (Submitted, Accepted),
-    // 999 rejection or 277CA A3: returned as unprocessable (billing-rules C9).
+    // 999 rejection or 277CA A3: returned as unprocessable (docs/reference/billing-rules.md C9).
     (Submitted, Rejected),
     // 277 pended before any acknowledgement reached us (acks can be lost or late).
     (Submitted, Pending),
@@ -71,9 +72,10 @@ pub const TRANSITIONS: &[(ClaimStatus, ClaimStatus)] = &[
     // A later 277 with category A3/A7 (unprocessable after front-end acceptance).
     (Accepted, Rejected),
     // Corrected and resubmitted; the filing clock kept running while it was rejected
-    // (billing-rules C6: claims rejected as unprocessable are not filed).
+    // (docs/reference/billing-rules.md C6: claims rejected as unprocessable are not filed).
     (Rejected, Submitted),
-    // Past timely filing (CO-29 is not appealable, billing-rules C6) or not worth correcting.
+    // Past timely filing (CO-29 is not appealable, docs/reference/billing-rules.md C6) or not worth
+    // correcting.
     (Rejected, WrittenOff),
     // Replaced by a new claim, or sent to the wrong payer and rebilled elsewhere.
     (Rejected, Closed),
@@ -106,15 +108,16 @@ pub const TRANSITIONS: &[(ClaimStatus, ClaimStatus)] = &[
     (PartiallyPaid, WrittenOff),
     // The balance moved to patient responsibility (PR group) and left AR follow-up.
     (PartiallyPaid, Closed),
-    // An appealable denial: appeal filed (billing-rules C7, C8).
+    // An appealable denial: appeal filed (docs/reference/billing-rules.md C7, C8).
     (Denied, Appealed),
-    // Corrected claim (frequency 7) for coding/data denials, e.g. CO-4, CO-16 (billing-rules C8).
+    // Corrected claim (frequency 7) for coding/data denials, e.g. CO-4, CO-16
+    // (docs/reference/billing-rules.md C8).
     (Denied, Submitted),
     // Payer reprocessed the claim on its own (or on a phone call) and paid.
     (Denied, Paid),
     // Reprocessed and partly paid.
     (Denied, PartiallyPaid),
-    // Not appealable (CO-29 timely filing) or not worth it (billing-rules C8).
+    // Not appealable (CO-29 timely filing) or not worth it (docs/reference/billing-rules.md C8).
     (Denied, WrittenOff),
     // Shifted to patient responsibility (PR-204) or rebilled to another payer (CO-109).
     (Denied, Closed),
@@ -124,7 +127,8 @@ pub const TRANSITIONS: &[(ClaimStatus, ClaimStatus)] = &[
     (Appealed, PartiallyPaid),
     // Denial upheld at this level.
     (Appealed, Denied),
-    // Next appeal level (e.g. Medicare redetermination then QIC reconsideration, C7).
+    // Next appeal level (e.g. Medicare redetermination then QIC reconsideration,
+    // docs/reference/billing-rules.md C7).
     (Appealed, Appealed),
     // Appeal levels exhausted or abandoned.
     (Appealed, WrittenOff),

@@ -1,6 +1,6 @@
-//! 999 implementation acknowledgment (005010X231A1), typed (x12-notes §2.3): AK1 names our
-//! functional group, each AK2..IK5 one of our transaction sets with its segment (IK3 + CTX)
-//! and element (IK4) errors, and AK9 the group's verdict.
+//! 999 implementation acknowledgment (005010X231A1), typed (docs/reference/x12.md §2.3): AK1 names
+//! our functional group, each AK2..IK5 one of our transaction sets with its segment (IK3 + CTX) and
+//! element (IK4) errors, and AK9 the group's verdict.
 
 use serde::Serialize;
 

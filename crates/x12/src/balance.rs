@@ -1,4 +1,4 @@
-//! 835 balancing (x12-notes §3.4), to the cent, no tolerance:
+//! 835 balancing (docs/reference/x12.md §3.4), to the cent, no tolerance:
 //!
 //! 1. line: `SVC02 − Σ line CAS = SVC03`;
 //! 2. claim: `CLP03 − Σ claim CAS − Σ line CAS = CLP04`;

@@ -1,5 +1,5 @@
 //! Layer 2: envelopes and dispatch. `ISA { GS { ST..SE }+ GE }+ IEA`, possibly several
-//! interchanges per file, checked the way a TA1/999 would (x12-notes §2.2):
+//! interchanges per file, checked the way a TA1/999 would (docs/reference/x12.md §2.2):
 //!
 //! | envelope | rule |
 //! |---|---|
@@ -55,7 +55,7 @@ impl Document {
         })
     }
 
-    /// 835 balancing (x12-notes §3.4) over every 835 in the file.
+    /// 835 balancing (docs/reference/x12.md §3.4) over every 835 in the file.
     pub fn balance_problems(&self) -> Vec<BalanceProblem> {
         self.remittances()
             .flat_map(|(t, r)| balance::check(&t.control_number, r))

@@ -1,5 +1,5 @@
-//! 276 claim status request (005010X212): the model, its writer and its reader (x12-notes
-//! §4.4).
+//! 276 claim status request (005010X212): the model, its writer and its reader
+//! (docs/reference/x12.md §4.4).
 //!
 //! The model is flat: one [`ClaimInquiry`] per claim, each carrying its payer, receiver,
 //! provider, subscriber and optional dependent. The writer rebuilds the HL hierarchy (20 payer →

@@ -1,10 +1,10 @@
 //! Layer 1: bytes → text → segments.
 //!
-//! Delimiters come from each ISA header, never from a fixed table (x12-notes §2.1): the element
-//! separator is the 4th character; we then walk 16 element separators instead of trusting the
-//! offset 104, so a header with slightly wrong padding still yields ISA16 (the component
-//! separator) and the segment terminator right after it. ISA11 is a repetition separator only
-//! from version 00501 on; in 004010 it is the standards id `U`.
+//! Delimiters come from each ISA header, never from a fixed table (docs/reference/x12.md §2.1): the
+//! element separator is the 4th character; we then walk 16 element separators instead of trusting
+//! the offset 104, so a header with slightly wrong padding still yields ISA16 (the component
+//! separator) and the segment terminator right after it. ISA11 is a repetition separator only from
+//! version 00501 on; in 004010 it is the standards id `U`.
 //!
 //! Layout tolerance: a UTF-8 byte-order mark, UTF-16 (transcoded), CR/LF, spaces, tabs, NULs
 //! and `^Z` between segments, newline as the segment terminator, everything on one line, many
@@ -322,7 +322,7 @@ fn parse_isa(rest: &str) -> Result<IsaHeader, String> {
     let mut els = rest.get(..at).unwrap_or("").split(sep);
     let isa11 = els.nth(11).unwrap_or("");
     let isa12 = els.next().unwrap_or("");
-    // 00501 and later: ISA11 is the repetition separator (x12-notes §2.1).
+    // 00501 and later: ISA11 is the repetition separator (docs/reference/x12.md §2.1).
     let repetition = match isa11.as_bytes() {
         [r] if isa12 >= "00501"
             && usable_delimiter(*r)

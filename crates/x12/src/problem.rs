@@ -1,10 +1,10 @@
 //! Located problems: what the reader found wrong, and where.
 //!
-//! The reader never fails on bad content (x12-notes §2.2: "report envelope errors the way a
-//! 999/TA1 would, but keep parsing: real files break these rules"). Everything it could not
-//! accept becomes a [`Problem`] that names the interchange, group and transaction control
-//! numbers around it, the segment's position and line, and (for mismatches) the expected and
-//! found values, so a biller can open the file at the right line.
+//! The reader never fails on bad content (docs/reference/x12.md §2.2: "report envelope errors the
+//! way a 999/TA1 would, but keep parsing: real files break these rules"). Everything it could not
+//! accept becomes a [`Problem`] that names the interchange, group and transaction control numbers
+//! around it, the segment's position and line, and (for mismatches) the expected and found values,
+//! so a biller can open the file at the right line.
 //!
 //! A hostile or corrupt file could produce one problem per byte; [`Problems`] keeps the first
 //! [`MAX_PROBLEMS`] and counts the rest, so memory stays bounded by the input size.

@@ -1,4 +1,4 @@
-//! The 835 health care claim payment/advice (005010X221A1), typed (x12-notes §3).
+//! The 835 health care claim payment/advice (005010X221A1), typed (docs/reference/x12.md §3).
 //!
 //! Loops are recognized by segment order, as the implementation guide defines them: the
 //! header (BPR, TRN, REF, DTM*405), 1000A payer (N1*PR and what follows), 1000B payee (N1*PE),
@@ -92,7 +92,7 @@ pub struct Party {
     pub contacts: Vec<Contact>,
 }
 
-/// CAS01 claim adjustment group code (x12-notes §3.3).
+/// CAS01 claim adjustment group code (docs/reference/x12.md §3.3).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum AdjustmentGroup {
     /// CO contractual obligation: write off.
@@ -156,7 +156,7 @@ pub struct Adjustment {
     pub line: u32,
 }
 
-/// CLP02 claim status (x12-notes §3.2).
+/// CLP02 claim status (docs/reference/x12.md §3.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClaimPaymentStatus {
@@ -921,9 +921,9 @@ fn element_name(names: &'static [&'static str], n: usize) -> &'static str {
     names.get(n).copied().unwrap_or("?")
 }
 
-/// CAS: a group and up to six reason/amount/quantity triples (CAS02–CAS19, x12-notes §3.3),
-/// appended to `out`. Returns false when an amount could not be read (the claim cannot be
-/// balanced).
+/// CAS: a group and up to six reason/amount/quantity triples (CAS02–CAS19,
+/// docs/reference/x12.md §3.3), appended to `out`. Returns false when an amount could not be read
+/// (the claim cannot be balanced).
 pub(crate) fn parse_cas(seg: &Segment<'_>, cx: &mut Cx<'_>, out: &mut Vec<Adjustment>) -> bool {
     let f = seg.fields::<19>();
     let [group_code, ..] = f;

@@ -1,5 +1,5 @@
 //! 277 claim status response (005010X212) and 277CA claim acknowledgment (005010X214), typed
-//! (x12-notes §4).
+//! (docs/reference/x12.md §4).
 //!
 //! Both are HL hierarchies: information source (HL03 `20`, the payer or clearinghouse) →
 //! information receiver (`21`) → provider (`19`) → subscriber (`22`) → dependent (`23`), with
@@ -121,7 +121,7 @@ impl Bht {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
 pub struct StatusCode {
     /// `A1` received, `A2` accepted, `A3`/`A6`/`A7`/`A8` rejected, `P*` pending, `F*`
-    /// finalized, `E*` errors (x12-notes §4.3).
+    /// finalized, `E*` errors (docs/reference/x12.md §4.3).
     pub category: Text,
     pub status: Text,
     pub entity: Option<Text>,

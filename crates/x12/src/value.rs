@@ -1,10 +1,10 @@
 //! Element values: amounts, decimals and dates, parsed exactly.
 //!
 //! X12 amounts (data element 782) and quantities (380) are type `R`: an optional leading `-`,
-//! digits, and an optional decimal point anywhere (`100`, `-12.5`, `.5`, `12.`), x12-notes
-//! §2.1. Amounts become [`Money`] cents with integer arithmetic only; a third non-zero decimal
-//! place cannot be represented in cents and is an error for the caller to locate, never a
-//! rounding. Trailing zeros beyond the cents (`12.500`) lose nothing and are accepted.
+//! digits, and an optional decimal point anywhere (`100`, `-12.5`, `.5`, `12.`),
+//! docs/reference/x12.md §2.1. Amounts become [`Money`] cents with integer arithmetic only; a third
+//! non-zero decimal place cannot be represented in cents and is an error for the caller to locate,
+//! never a rounding. Trailing zeros beyond the cents (`12.500`) lose nothing and are accepted.
 
 use std::fmt;
 

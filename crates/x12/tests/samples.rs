@@ -458,7 +458,7 @@ fn linuxforhealth() {
         assert_eq!(envelope(&d), Vec::<String>::new(), "{f}");
         assert_eq!(balance(&d), Vec::<String>::new(), "{f}");
     }
-    // Medicare Part A: 149998.73 - (-1.27) = 150000.00 (x12-notes §3.4).
+    // Medicare Part A: 149998.73 - (-1.27) = 150000.00 (docs/reference/x12.md §3.4).
     let d = load(&dir, &p("medicare-part-a.835"));
     let r = remits(&d)[0];
     assert_eq!(

@@ -1,5 +1,5 @@
 //! The behavioral-health rule pack: coding rules, payer rules as data, and the scrubber that
-//! checks every new claim against both (DESIGN §7, billing-rules C1–C7).
+//! checks every new claim against both (DESIGN §7, docs/reference/billing-rules.md C1–C7).
 //!
 //! - Every coding rule is a [`Rule`] value in [`RULES`]: a stable id, a description, its source
 //!   (the same reference as the comment next to the code that enforces it) and an effective
@@ -12,7 +12,8 @@
 //!   patient data: no names, member ids, birth dates, diagnoses or dates of service (DESIGN §6).
 //!
 //! Map:
-//! - [`psychotherapy`]: the CPT time rules and code-pair edits (billing-rules C1, C2).
+//! - [`psychotherapy`]: the CPT time rules and code-pair edits
+//!   (docs/reference/billing-rules.md C1, C2).
 //! - [`telehealth`]: POS 02/10 and modifiers 93/95 against the payer's table (C3).
 //! - [`payer`]: [`PayerRules`], [`PayerRuleSet`] and the built-in defaults (C4–C7).
 //! - `scrub`: [`scrub`] and the payer-level checks (prior auth, credential, timely filing).
@@ -116,8 +117,8 @@ pub fn has_errors(findings: &[ScrubFinding]) -> bool {
 /// in-person requirement look at.
 ///
 /// The caller passes this patient's services with the payer in question (for session limits
-/// counted "across all behavioral-health providers", billing-rules C5, include other
-/// providers' services when known), and leaves out the lines of the claim being scrubbed and
+/// counted "across all behavioral-health providers", docs/reference/billing-rules.md C5, include
+/// other providers' services when known), and leaves out the lines of the claim being scrubbed and
 /// of the claim it replaces; otherwise a claim would count against itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PriorService {
@@ -161,7 +162,7 @@ pub struct Rule {
     /// rename one.
     pub id: &'static str,
     pub description: &'static str,
-    /// Where the rule comes from (URL or regulation, as in billing-rules).
+    /// Where the rule comes from (URL or regulation, as in docs/reference/billing-rules.md).
     pub source: &'static str,
     /// First date of service the rule applies to; `None` = always.
     pub effective_from: Option<NaiveDate>,
@@ -209,8 +210,8 @@ pub mod ids {
 /// CPT 2013 replaced the old psychotherapy codes (90804–90829) with 90832–90838 and the time
 /// rule they carry (AMA CPT 2013; APA, www.apaservices.org/practice/reimbursement/health-codes/psychotherapy).
 const CPT_2013: NaiveDate = const_date(2013, 1, 1);
-/// FQHCs/RHCs switched from modifier FQ to 93 for audio-only on 2023-01-01 (billing-rules C3,
-/// codingintel.com/telemedicine-and-covid-19-faq/).
+/// FQHCs/RHCs switched from modifier FQ to 93 for audio-only on 2023-01-01
+/// (docs/reference/billing-rules.md C3, codingintel.com/telemedicine-and-covid-19-faq/).
 const FQ_TO_93: NaiveDate = const_date(2023, 1, 1);
 
 const NOVITAS: &str = "Novitas JL psychiatry/psychotherapy billing: www.novitas-solutions.com/webcenter/portal/MedicareJL/pagebyid?contentId=00026768";

@@ -1,4 +1,5 @@
-//! Payer rules as data: per tenant, per payer, effective-dated (billing-rules C3–C7).
+//! Payer rules as data: per tenant, per payer, effective-dated
+//! (docs/reference/billing-rules.md C3–C7).
 //!
 //! Nothing payer-specific is code. A [`PayerRules`] value holds one payer's filing limits,
 //! appeal windows, prior-authorization rule, telehealth POS/modifier table, credentials,
@@ -48,7 +49,8 @@ use crate::codes::{
     identifier_is_valid, normalize_modifier, normalize_procedure_code, place_of_service_is_valid,
 };
 
-/// Where a corrected claim's (frequency 7) own filing window starts (billing-rules C7).
+/// Where a corrected claim's (frequency 7) own filing window starts
+/// (docs/reference/billing-rules.md C7).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CorrectedClaimClock {
@@ -59,7 +61,7 @@ pub enum CorrectedClaimClock {
     FromServiceDate,
 }
 
-/// The period a session count is reset in (billing-rules C5).
+/// The period a session count is reset in (docs/reference/billing-rules.md C5).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Period {
@@ -95,7 +97,8 @@ impl Period {
     }
 }
 
-/// When the payer wants a prior authorization number on the claim (billing-rules C5).
+/// When the payer wants a prior authorization number on the claim
+/// (docs/reference/billing-rules.md C5).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PriorAuthRule {
@@ -137,10 +140,11 @@ impl TelehealthCombination {
     }
 }
 
-/// Medicare's in-person requirement for mental-health telehealth at home (billing-rules C3):
-/// an in-person visit within `months_before_first` months before the first telehealth service,
-/// then at least every `every_months` months; substance-use-disorder treatment exempt. Its
-/// effective date has slipped repeatedly, so it is a dated rule with an enforcement flag.
+/// Medicare's in-person requirement for mental-health telehealth at home
+/// (docs/reference/billing-rules.md C3): an in-person visit within `months_before_first` months
+/// before the first telehealth service, then at least every `every_months` months;
+/// substance-use-disorder treatment exempt. Its effective date has slipped repeatedly, so it is a
+/// dated rule with an enforcement flag.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InPersonRequirement {
@@ -167,8 +171,8 @@ impl Default for InPersonRequirement {
     }
 }
 
-/// A payer's telehealth table (billing-rules C3: "model payer, product, effective date, POS and
-/// modifier as a data table, not as code").
+/// A payer's telehealth table (docs/reference/billing-rules.md C3: "model payer, product, effective
+/// date, POS and modifier as a data table, not as code").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelehealthRules {
@@ -261,7 +265,7 @@ impl CodeRange {
 pub struct CodingParameters {
     /// Primary E/M codes that +90833/+90836/+90838 may ride on. Default: Novitas's list
     /// (99202–99255, 99304–99337, 99341–99350); BCBS IL lists the narrower 99202–99239,
-    /// 99304–99316, 99341–99350 (billing-rules C2).
+    /// 99304–99316, 99341–99350 (docs/reference/billing-rules.md C2).
     pub primary_em: Vec<CodeRange>,
     /// POS where 90832–90838 may carry more than 1 unit: Medicare partial hospitalization (52),
     /// Novitas.
@@ -277,7 +281,7 @@ pub struct CodingParameters {
 impl Default for CodingParameters {
     fn default() -> CodingParameters {
         CodingParameters {
-            // Novitas: 99202–99255, 99304–99337, 99341–99350 (billing-rules C2).
+            // Novitas: 99202–99255, 99304–99337, 99341–99350 (docs/reference/billing-rules.md C2).
             primary_em: vec![
                 CodeRange::new("99202", "99255"),
                 CodeRange::new("99304", "99337"),
@@ -528,9 +532,9 @@ pub struct PayerRuleSet {
 pub const MEDICARE: &str = "medicare";
 
 /// MFTs and MHCs bill Medicare independently for services from this date (cms.gov, MFT/MHC
-/// page; billing-rules C4). By coincidence the same day CMS ended "POS as if in person +
-/// modifier 95" for telehealth, with minimal exceptions (NGS, "Telehealth Changes for 2024 –
-/// Modifier 95 and Place of Service Codes"), so the two Medicare versions split here.
+/// page; docs/reference/billing-rules.md C4). By coincidence the same day CMS ended "POS as if in
+/// person + modifier 95" for telehealth, with minimal exceptions (NGS, "Telehealth Changes for 2024
+/// – Modifier 95 and Place of Service Codes"), so the two Medicare versions split here.
 pub const MEDICARE_MFT_MHC_FROM: NaiveDate = const_date(2024, 1, 1);
 
 impl PayerRuleSet {
@@ -756,21 +760,21 @@ fn medicare_common() -> PayerRules {
         // 42 CFR 424.44: no later than 12 months (one calendar year) after the date of service;
         // a Feb 29 DOS must be filed by Feb 28 (medicare.fcso.com/node/5026;
         // cgsmedicare.com/parta/claims/timely.html). athena's "15 months to 2+ years" conflicts
-        // with the regulation and is not used (billing-rules C6).
+        // with the regulation and is not used (docs/reference/billing-rules.md C6).
         timely_filing_days: 365,
         timely_filing_months: Some(12),
         // Part B does not take frequency-7 corrections the way commercial payers do: a clerical
         // error is fixed by a reopening within 1 year of the initial determination (42 CFR
-        // 405.980(b)(1); not in billing-rules, from the regulation). 365 days from the RA is the
+        // 405.980(b)(1); docs/reference/billing-rules.md C7). 365 days from the RA is the
         // conservative reading of "1 year".
         corrected_claim_days: Some(365),
         corrected_claim_clock: CorrectedClaimClock::FromRemitDate,
         // Level 1 redetermination: 120 days (IOM 100-04 ch.29 §310.2, via findacode.com).
         // Level 2 QIC reconsideration: 180 days (immedicaresolutions.com/wiki/payer-medicare,
         // vendor-compiled). Levels 3–5 (ALJ, Appeals Council, judicial review): 60 days each
-        // (42 CFR 405.1014, 405.1102, 405.1130; not in billing-rules, from the regulation).
-        // 42 CFR 405.942 presumes receipt 5 days after the notice date; we count from the notice
-        // date, which is 5 days conservative.
+        // (42 CFR 405.1014, 405.1102, 405.1130; docs/reference/billing-rules.md C7). 42 CFR
+        // 405.942 presumes receipt 5 days after the notice date; we count from the notice date,
+        // which is 5 days conservative.
         appeal_windows_days: vec![120, 180, 60, 60, 60],
         // Traditional Medicare has no prior authorization for outpatient psychotherapy.
         prior_auth: PriorAuthRule::default(),
@@ -786,9 +790,10 @@ fn medicare_common() -> PayerRules {
     }
 }
 
-/// Licences Medicare pays for, before MFTs and MHCs joined (billing-rules C4). Clinical nurse
-/// specialists are paid too but have no [`Credential`] of their own. Associates
-/// (provisionally licensed) are never paid (psychbillingcoach.com/incident-to-vs-supervisory-billing/).
+/// Licences Medicare pays for, before MFTs and MHCs joined (docs/reference/billing-rules.md C4).
+/// Clinical nurse specialists are paid too but have no [`Credential`] of their own. Associates
+/// (provisionally licensed) are never paid
+/// (psychbillingcoach.com/incident-to-vs-supervisory-billing/).
 const MEDICARE_CREDENTIALS: [Credential; 6] = [
     Credential::Psychologist,
     Credential::Lcsw,
@@ -845,8 +850,8 @@ fn medicare_from_2024() -> PayerRules {
             TelehealthCombination::new("10", None),
         ],
         // The in-person requirement's start has been postponed by Congress repeatedly
-        // (billing-rules C3, pain point 15): configured but not enforced until a tenant sets
-        // the current date and `enforced: true`.
+        // (docs/reference/billing-rules.md C3, pain point 15): configured but not enforced until a
+        // tenant sets the current date and `enforced: true`.
         in_person_requirement: Some(InPersonRequirement::default()),
         ..TelehealthRules::default()
     };
@@ -867,9 +872,9 @@ fn commercial_default() -> PayerRules {
         name: "Commercial default".into(),
         effective_from: None,
         effective_until: None,
-        // Commercial limits vary, 90–365 days (billing-rules C6: UHC 120, Humana 120, BCBS NE
-        // 180 in an old health-system table; "typical commercial 90–180" is marked [guess]).
-        // 90 days is the short end.
+        // Commercial limits vary, 90–365 days (docs/reference/billing-rules.md C6: UHC 120, Humana
+        // 120, BCBS NE 180 in an old health-system table; "typical commercial 90–180" is marked
+        // [guess]). 90 days is the short end.
         timely_filing_days: 90,
         timely_filing_months: None,
         // Cigna in-network: 90 days from the RA; UHC 180 from the RA (muni.health, vendor-compiled).

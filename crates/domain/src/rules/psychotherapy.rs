@@ -1,4 +1,5 @@
-//! Psychotherapy coding rules: the CPT time rule and the code-pair edits (billing-rules C1, C2).
+//! Psychotherapy coding rules: the CPT time rule and the code-pair edits
+//! (docs/reference/billing-rules.md C1, C2).
 //!
 //! Sources, cited again at each check:
 //! - Novitas JL (Medicare): time ranges, under 16 minutes not billable, units = 1 except POS 52,

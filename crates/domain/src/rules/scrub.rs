@@ -119,8 +119,8 @@ pub(super) fn list<S: AsRef<str>>(items: &[S]) -> String {
 }
 
 /// Prior authorization required by code or after N sessions in a period, and no authorization
-/// number on the claim (billing-rules C5: TMHP 30 visits per calendar year across all
-/// behavioral-health providers, then authorization; vendor: commercial carve-outs often after
+/// number on the claim (docs/reference/billing-rules.md C5: TMHP 30 visits per calendar year across
+/// all behavioral-health providers, then authorization; vendor: commercial carve-outs often after
 /// 4–8 sessions).
 fn prior_authorization(ctx: &mut Ctx<'_>) {
     if ctx.claim.prior_authorization_number.is_some() {
@@ -201,7 +201,8 @@ fn period_name(p: Period) -> String {
 }
 
 /// The rendering clinician's licence must be one the payer pays for on the date of service
-/// (billing-rules C4: Medicare pays MFTs and MHCs only from 2024-01-01; never associates).
+/// (docs/reference/billing-rules.md C4: Medicare pays MFTs and MHCs only from 2024-01-01; never
+/// associates).
 fn credential(ctx: &mut Ctx<'_>) {
     let id = ids::CREDENTIAL;
     let (Some(allowed), Some(cred)) = (
@@ -224,10 +225,11 @@ fn credential(ctx: &mut Ctx<'_>) {
     );
 }
 
-/// Past the payer's filing window (billing-rules C6). The claim is filed on its submission date
-/// (today for a draft). A replacement claim has its own window (billing-rules C7): checked here
-/// when it runs from the date of service; a window from the remittance date needs that date,
-/// which the claims service has ([`crate::deadlines::corrected_claim_deadline`]).
+/// Past the payer's filing window (docs/reference/billing-rules.md C6). The claim is filed on its
+/// submission date (today for a draft). A replacement claim has its own window
+/// (docs/reference/billing-rules.md C7): checked here when it runs from the date of service; a
+/// window from the remittance date needs that date, which the claims service has
+/// ([`crate::deadlines::corrected_claim_deadline`]).
 fn timely_filing(ctx: &mut Ctx<'_>, today: NaiveDate) {
     let id = ids::TIMELY_FILING;
     let claim = ctx.claim;

@@ -1,4 +1,4 @@
-//! Telehealth POS and modifiers against the payer's table (billing-rules C3).
+//! Telehealth POS and modifiers against the payer's table (docs/reference/billing-rules.md C3).
 //!
 //! POS 02 means telehealth with the patient somewhere other than home and POS 10 the patient
 //! at home (CMS CR 12427, via www.apaservices.org/practice/clinic/cms-telehealth-service-codes);
@@ -124,9 +124,9 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
 /// Medicare mental-health telehealth to the home: an in-person visit within 6 months before
 /// the first telehealth service, then at least every 12 months; SUD treatment exempt (foley.com,
 /// 2021-12, Medicare telehealth mental-health FAQs; psychiatry.org FAQ). Enforced only when the
-/// payer's table says so and from its date (billing-rules C3: "store it as a dated rule with an
-/// enforcement flag"). The same-provider / same-group condition is the caller's to apply when
-/// it selects the history. One finding per claim at most.
+/// payer's table says so and from its date (docs/reference/billing-rules.md C3: "store it as a
+/// dated rule with an enforcement flag"). The same-provider / same-group condition is the caller's
+/// to apply when it selects the history. One finding per claim at most.
 fn in_person_visit(ctx: &mut Ctx<'_>) {
     let rules = &ctx.payer.telehealth;
     let Some(req) = &rules.in_person_requirement else {

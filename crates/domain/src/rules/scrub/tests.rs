@@ -147,7 +147,7 @@ fn fixture_scrubs_clean() {
     assert!(!has_errors(&[]));
 }
 
-// ---- psychotherapy time (billing-rules C1) -------------------------------------------------
+// ---- psychotherapy time (docs/reference/billing-rules.md C1) ----------------------------------
 
 #[test]
 fn psychotherapy_time_boundaries() {
@@ -250,7 +250,7 @@ fn psychotherapy_units_are_one_except_partial_hospitalization() {
     clean(&run(vec![at(units(ln("90834", 45), 2), "52")]));
 }
 
-// ---- add-ons and code pairs (billing-rules C2) ---------------------------------------------
+// ---- add-ons and code pairs (docs/reference/billing-rules.md C2) ------------------------------
 
 #[test]
 fn em_addon_needs_a_primary_em_on_the_same_date() {
@@ -576,7 +576,7 @@ fn evaluation_repeat_interval_is_a_payer_parameter() {
     );
 }
 
-// ---- telehealth (billing-rules C3) ---------------------------------------------------------
+// ---- telehealth (docs/reference/billing-rules.md C3) ------------------------------------------
 
 #[test]
 fn audio_only_and_audio_video_together_is_an_error() {
