@@ -145,12 +145,20 @@ pub async fn run(
     for role in &roles {
         match *role {
             "claims" => {
-                let claims = arflow_claims::build(arflow_claims::Options {
+                let deps = arflow_platform::service::Deps {
                     db: db.clone(),
                     clock: clock.clone(),
+                    bus: bus.clone(),
+                    replica: replica_name("claims"),
                     max_message_bytes: config.grpc.max_message_bytes,
+                };
+                let options = arflow_claims::Options {
+                    settings: arflow_claims::Settings {
+                        payer_rules_file: config.claims.payer_rules_file.clone(),
+                    },
                     payer_rules: payer_rules.clone(),
-                });
+                };
+                let claims = arflow_claims::build(deps, options).context("claims service")?;
                 let svc = claims.grpc_service();
                 routes.add_service(svc);
                 health_names.push(arflow_claims::HEALTH_NAME);

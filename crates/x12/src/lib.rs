@@ -1,10 +1,12 @@
-//! A tolerant X12 reader and a strict X12 writer for arflow's payer traffic.
+//! A tolerant X12 reader and a strict X12 writer for arflow's payer traffic. A format library:
+//! it knows the implementation guides (docs/reference/x12.md, cited below as §), no billing
+//! policy; the writers take their own plain input types.
 //!
 //! Map of the crate (reading goes top to bottom):
 //! - [`lex`]: bytes → text (UTF-8 BOM, UTF-16, bad bytes) → [`lex::Segment`]s; delimiters from
-//!   each ISA header, fragment mode for a bare `ST..SE` (x12-notes §2.1). Borrowed slices only.
+//!   each ISA header, fragment mode for a bare `ST..SE` (§2.1). Borrowed slices only.
 //! - [`document`]: envelopes (ISA/GS/ST nesting and IEA/GE/SE count and control-number checks,
-//!   x12-notes §2.2) and dispatch of each transaction set by ST01 and version into a
+//!   §2.2) and dispatch of each transaction set by ST01 and version into a
 //!   [`Transaction`]; the entry point [`read`].
 //! - typed readers, one per transaction set, each a streaming decoder fed by `document`:
 //!   [`remit`] (835, §3), [`status`] (277 and 277CA, §4), [`ack`] (999, §2.3),
@@ -12,7 +14,8 @@
 //! - [`balance`]: 835 balancing, line, claim and transaction (§3.4).
 //! - [`inspect`]: the report behind `arflow x12 inspect` ([`inspect()`], [`render_text`]), JSON
 //!   shape in `docs/x12-inspect.md`.
-//! - writers: [`inquiry::write_276`] and [`professional::write_837p`] on the shared envelope
+//! - writers: [`inquiry::write_276`] and [`professional::write_837p`] (input
+//!   [`professional::Submission`] of [`professional::ClaimInput837`]s) on the shared envelope
 //!   machinery of [`write`], which refuses data X12 cannot carry.
 //! - shared pieces: [`problem`] (located problems), [`value`] (exact amounts, decimals,
 //!   dates), [`text`] (a string that keeps short values inline), [`common`] (NM1, REF,
@@ -48,7 +51,7 @@ pub use document::{Document, Group, Interchange, Transaction, TransactionSet, re
 pub use inquiry::{ClaimInquiry, StatusRequest276, write_276};
 pub use inspect::{InspectReport, inspect, render_text};
 pub use problem::{Problem, ProblemKind, Severity};
-pub use professional::{Professional837, Submission, write_837p};
+pub use professional::{ClaimInput837, Professional837, Submission, write_837p};
 pub use remit::Remittance835;
 pub use status::{ClaimStatus277, StatusKind};
 pub use text::Text;

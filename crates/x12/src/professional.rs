@@ -1,25 +1,29 @@
-//! 837P professional claim (005010X222A1): the model, its writer and its reader (x12-notes §5).
+//! 837P professional claim (005010X222A1): the model, its writer and its reader
+//! (docs/reference/x12.md §5).
 //!
-//! [`Submission`] is what the rest of arflow has: validated [`ValidClaim`]s plus the things a
-//! claim record does not hold (submitter and receiver, the billing provider's address and tax
-//! id, subscriber details). [`Professional837::from_submission`] turns it into the 837P content
+//! [`Submission`] is the writer's input: plain claims ([`ClaimInput837`], mapped by the claims
+//! service from its validated claims) plus what a claim record does not hold (submitter and
+//! receiver, the billing provider's address and tax id, subscriber details). This is a format
+//! library: it knows no billing policy, only what the implementation guide says. Money is
+//! exact cents. [`Professional837::from_submission`] turns a submission into the 837P content
 //! model, [`write_837p`] serializes that, and the reader decodes an 837P into the same model,
 //! so `read(write_837p(s)) == Professional837::from_submission(s)`.
 //!
 //! What our 837P carries, and how:
 //! - one 2000A billing provider HL per run of claims with the same billing provider; one 2000B
 //!   subscriber HL per claim, the patient being the subscriber (SBR02 `18`);
-//! - CLM05 `<place of service>:B:<frequency>` with frequency 1/7/8 from [`Frequency`]; a
-//!   replacement or void adds REF*F8 with the payer's original claim number;
+//! - CLM05 `<place of service>:B:<frequency>` with the frequency code as given (1 original,
+//!   7 replacement, 8 void); a replacement or void adds REF*F8 with the payer's original claim
+//!   number, which the guide requires for them;
 //! - HI: the principal diagnosis as `ABK`, the others as `ABF`;
 //! - 2310B rendering provider NM1*82 when it differs from the billing provider;
 //! - per line LX (1, 2, ...), SV1 `HC:<code>:<modifiers>` with charge, `UN` units, place of
-//!   service only when it differs from the claim's, diagnosis pointers; DTP*472; REF*6R with our
-//!   line number (the line item control number the 835 echoes in its own REF*6R).
+//!   service only when it differs from the claim's, diagnosis pointers; DTP*472; REF*6R with the
+//!   line number given (the line item control number the 835 echoes in its own REF*6R).
 //!
 //! Not carried: minutes (SV1 has no element for them), the clinic, our patient id, credentials.
 
-use arflow_domain::{Frequency, Money, ValidClaim};
+use arflow_domain::Money;
 use chrono::NaiveDate;
 use serde::Serialize;
 
@@ -78,8 +82,73 @@ pub struct BillingProviderDetails {
 /// One claim and the subscriber details the claim record does not hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimSubmission {
-    pub claim: ValidClaim,
+    pub claim: ClaimInput837,
     pub subscriber: SubscriberDetails,
+}
+
+/// One claim as the writer takes it: plain values (text, dates, cents).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ClaimInput837 {
+    /// CLM01: the submitter's patient control number.
+    pub patient_control_number: String,
+    /// 2010BA subscriber (the patient).
+    pub patient: PatientInput837,
+    /// 2010BB payer (NM1*PR, id with qualifier `PI`).
+    pub payer: Party,
+    /// 2010AA billing provider (NM1*85).
+    pub billing_provider: ProviderInput837,
+    /// 2310B rendering provider, written only when its NPI differs from the billing one.
+    pub rendering_provider: ProviderInput837,
+    /// HI: ICD-10-CM codes without the dot, principal first (one to twelve).
+    pub diagnoses: Vec<String>,
+    /// 2400 service lines, in order; the first one's place of service is CLM05-1.
+    pub service_lines: Vec<LineInput837>,
+    /// CLM02 in cents.
+    pub total_charge_cents: i64,
+    /// CLM05-3: `1` original, `7` replacement, `8` void.
+    pub frequency_code: String,
+    /// REF*F8: the payer's claim control number of the claim replaced or voided.
+    pub original_claim_id: Option<String>,
+    /// REF*G1.
+    pub prior_authorization: Option<String>,
+}
+
+/// The patient, who is the subscriber (NM1*IL, DMG).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct PatientInput837 {
+    pub first_name: String,
+    pub last_name: String,
+    pub birth_date: NaiveDate,
+    /// NM109 with qualifier `MI`.
+    pub member_id: String,
+}
+
+/// A provider by NPI and name (an organization's name, or "First Last" of a person).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ProviderInput837 {
+    pub npi: String,
+    pub name: String,
+}
+
+/// One service line as the writer takes it.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct LineInput837 {
+    /// REF*6R line item control number.
+    pub line_number: u32,
+    /// DTP*472.
+    pub service_date: NaiveDate,
+    /// SV101-2 (HCPCS/CPT, qualifier `HC`).
+    pub procedure_code: String,
+    /// SV101-3.. (at most four).
+    pub modifiers: Vec<String>,
+    /// SV104 with SV103 `UN`.
+    pub units: u32,
+    /// SV102 in cents.
+    pub charge_cents: i64,
+    /// SV105 when it differs from CLM05-1.
+    pub place_of_service: String,
+    /// SV107: 1-based pointers into the claim's diagnoses.
+    pub diagnosis_pointers: Vec<u8>,
 }
 
 /// Subscriber details (the patient is the subscriber).
@@ -181,16 +250,6 @@ pub struct Claim837 {
     pub lines: Vec<Line837>,
 }
 
-impl Claim837 {
-    pub fn frequency(&self) -> Option<Frequency> {
-        let mut chars = self.frequency_code.chars();
-        match (chars.next(), chars.next()) {
-            (Some(c), None) => Frequency::from_code(c),
-            _ => None,
-        }
-    }
-}
-
 /// A 2400 service line.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
 pub struct Line837 {
@@ -288,7 +347,7 @@ impl Professional837 {
                         modifiers: l.modifiers.iter().map(Text::from).collect(),
                         description: None,
                     },
-                    charge: Some(l.charge),
+                    charge: Some(Money::from_cents(l.charge_cents)),
                     unit_basis: Some("UN".into()),
                     units: Some(Decimal::from_int(i64::from(l.units))),
                     place_of_service: (l.place_of_service != pos)
@@ -323,12 +382,12 @@ impl Professional837 {
                     name: c.payer.name.clone(),
                     id: c.payer.id.clone(),
                 },
-                patient_control_number: c.external_id.clone(),
-                total_charge: Some(c.total_charge),
+                patient_control_number: c.patient_control_number.clone(),
+                total_charge: Some(Money::from_cents(c.total_charge_cents)),
                 place_of_service: pos,
-                frequency_code: c.frequency.code().to_string(),
-                original_claim_id: c.original_claim_id.clone(),
-                prior_authorization: c.prior_authorization_number.clone(),
+                frequency_code: c.frequency_code.clone(),
+                original_claim_id: non_empty(&c.original_claim_id),
+                prior_authorization: non_empty(&c.prior_authorization),
                 diagnoses: c.diagnoses.clone(),
                 rendering_provider: rendering,
                 lines,
@@ -603,14 +662,15 @@ fn write_claim(w: &mut SetWriter, i: usize, c: &Claim837) -> Result<(), Error> {
         w.segment("REF", &["G1", v]);
     }
     let original = optional(&f("original_claim_id"), c.original_claim_id.as_deref(), 50)?;
-    match (c.frequency(), original) {
-        (Some(fq), None) if fq.needs_original_claim() => {
+    // A replacement (7) or void (8) names the claim it replaces: REF*F8 is required then.
+    match original {
+        None if matches!(c.frequency_code.as_str(), "7" | "8") => {
             return Err(Error::Missing {
                 field: f("original_claim_id"),
             });
         }
-        (_, Some(v)) => w.segment("REF", &["F8", v]),
-        _ => {}
+        Some(v) => w.segment("REF", &["F8", v]),
+        None => {}
     }
     if c.diagnoses.is_empty() || c.diagnoses.len() > 12 {
         return Err(Error::Invalid {
@@ -1128,8 +1188,6 @@ pub(crate) mod tests {
     use super::*;
     use crate::document::{Transaction, read};
     use crate::write::tests::envelope;
-    use arflow_domain::fixtures::valid_claim_input;
-    use arflow_domain::validate_claim;
 
     fn address(line1: &str) -> Address {
         Address {
@@ -1141,7 +1199,7 @@ pub(crate) mod tests {
         }
     }
 
-    pub(crate) fn submission(claims: Vec<ValidClaim>) -> Submission {
+    pub(crate) fn submission(claims: Vec<ClaimInput837>) -> Submission {
         Submission {
             envelope: envelope(),
             reference: "BATCH0001".into(),
@@ -1175,9 +1233,50 @@ pub(crate) mod tests {
         }
     }
 
-    pub(crate) fn claim() -> ValidClaim {
-        let today = NaiveDate::from_ymd_opt(2024, 3, 15).unwrap();
-        validate_claim(&valid_claim_input(today), today).unwrap()
+    /// The domain's fixture claim (`arflow_domain::fixtures::valid_claim_input` on 2024-03-15),
+    /// as the claims service maps it.
+    pub(crate) fn claim() -> ClaimInput837 {
+        let day = NaiveDate::from_ymd_opt(2024, 3, 8).unwrap();
+        let line = |n: u32, code: &str, cents: i64, pointers: Vec<u8>| LineInput837 {
+            line_number: n,
+            service_date: day,
+            procedure_code: code.into(),
+            modifiers: Vec::new(),
+            units: 1,
+            charge_cents: cents,
+            place_of_service: "11".into(),
+            diagnosis_pointers: pointers,
+        };
+        ClaimInput837 {
+            patient_control_number: "RBH-000123".into(),
+            patient: PatientInput837 {
+                first_name: "Jordan".into(),
+                last_name: "Rivera".into(),
+                birth_date: NaiveDate::from_ymd_opt(1988, 3, 14).unwrap(),
+                member_id: "XEH123456789".into(),
+            },
+            payer: Party {
+                name: "UnitedHealthcare".into(),
+                id: "87726".into(),
+            },
+            billing_provider: ProviderInput837 {
+                npi: "1245319599".into(),
+                name: "Riverside Behavioral Health PLLC".into(),
+            },
+            rendering_provider: ProviderInput837 {
+                npi: "1234567893".into(),
+                name: "Avery Chen".into(),
+            },
+            diagnoses: vec!["F331".into(), "F411".into()],
+            service_lines: vec![
+                line(1, "90837", 18_000, vec![1, 2]),
+                line(2, "90785", 2_500, vec![1]),
+            ],
+            total_charge_cents: 20_500,
+            frequency_code: "1".into(),
+            original_claim_id: None,
+            prior_authorization: None,
+        }
     }
 
     fn read_837(text: &str) -> (Professional837, Vec<crate::Problem>) {
@@ -1214,19 +1313,19 @@ pub(crate) mod tests {
     #[test]
     fn replacement_claims_carry_the_original_number() {
         let mut c = claim();
-        c.frequency = Frequency::Replacement;
+        c.frequency_code = "7".into();
         c.original_claim_id = Some("ICN0001".into());
-        c.prior_authorization_number = Some("PA77".into());
+        c.prior_authorization = Some("PA77".into());
         let text = write_837p(&submission(vec![c])).unwrap();
         assert!(
             text.contains("~CLM*RBH-000123*205***11:B:7*Y*A*Y*Y~REF*G1*PA77~REF*F8*ICN0001~HI*")
         );
         let (back, _) = read_837(&text);
-        assert_eq!(back.claims[0].frequency(), Some(Frequency::Replacement));
+        assert_eq!(back.claims[0].frequency_code, "7");
         assert_eq!(back.claims[0].original_claim_id.as_deref(), Some("ICN0001"));
 
         let mut void = claim();
-        void.frequency = Frequency::Void;
+        void.frequency_code = "8".into();
         void.original_claim_id = None;
         assert!(matches!(
             write_837p(&submission(vec![void])),
@@ -1283,7 +1382,7 @@ pub(crate) mod tests {
     #[test]
     fn several_claims_share_the_billing_provider_level() {
         let mut second = claim();
-        second.external_id = "RBH-000124".into();
+        second.patient_control_number = "RBH-000124".into();
         let s = submission(vec![claim(), second]);
         let text = write_837p(&s).unwrap();
         assert_eq!(text.matches("~HL*").count(), 3);

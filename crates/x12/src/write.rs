@@ -135,7 +135,7 @@ impl SetWriter {
         self.segments += 1;
     }
 
-    /// Wraps the body in ISA/GS/ST..SE/GE/IEA. SE01 counts ST and SE (x12-notes §2.2).
+    /// Wraps the body in ISA/GS/ST..SE/GE/IEA. SE01 counts ST and SE (docs/reference/x12.md §2.2).
     pub(crate) fn finish(
         self,
         env: &Envelope,

@@ -1,4 +1,5 @@
-//! X12 documents (crates/x12) mapped onto posting inputs, and claims rendered as 837P.
+//! X12 documents (crates/x12) mapped onto posting inputs, and claims mapped onto the 837P
+//! writer's own input types (crates/x12 is a format library and knows no domain claim).
 //!
 //! Problems found while reading are reported back located (line, segment, transaction); a
 //! problem never stops the rest of the file from posting. Payer and payee identity of an 835
@@ -6,9 +7,13 @@
 //! N1*PE N104 (the NPI), else its name.
 use arflow_api::claims::v1 as pb;
 use arflow_domain::Money;
+use arflow_x12::professional::{
+    BillingProviderDetails, ClaimInput837, ClaimSubmission, LineInput837, Party, PatientInput837,
+    ProviderInput837, Submitter, SubscriberDetails,
+};
 use arflow_x12::remit::{Adjustment, ClaimPayment, ServicePayment};
 use arflow_x12::{Problem, Remittance835, Transaction};
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::posting::{AdjIn, ClaimPayIn, LinePayIn, PlbIn, RemitIn, StatusIn};
 use crate::store::StoredClaim;
@@ -267,74 +272,112 @@ pub fn statuses_from_277(content: &[u8]) -> ParsedStatuses {
     }
 }
 
-fn address(a: Option<&pb::PostalAddress>) -> arflow_x12::common::Address {
-    let a = a.cloned().unwrap_or_default();
-    arflow_x12::common::Address {
-        line1: a.line1,
-        line2: Some(a.line2).filter(|l| !l.is_empty()),
-        city: a.city,
-        state: a.state,
-        postal_code: a.postal_code,
+/// What an 837P export needs besides the claim (the claim record does not hold it): checked
+/// and converted from the ExportClaim837 request at the edge (`grpc::convert`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Export837 {
+    /// ISA06/GS02 and 1000A NM109.
+    pub submitter_id: String,
+    pub submitter_name: String,
+    /// ISA08/GS03 and 1000B NM109.
+    pub receiver_id: String,
+    pub receiver_name: String,
+    pub billing_provider: BillingProviderDetails,
+    pub subscriber: SubscriberDetails,
+    /// ISA15 `P` (else `T`).
+    pub production: bool,
+}
+
+/// The 837P writer's input of a stored claim (`x12::ClaimInput837`: plain values). A
+/// replacement or void names the payer's claim control number of its original
+/// (`original_ccn`, REF*F8), not our id; the writer refuses one without it.
+pub fn claim_input_837(stored: &StoredClaim, original_ccn: &str) -> ClaimInput837 {
+    let c = &stored.claim;
+    let provider = |p: &arflow_domain::Provider| ProviderInput837 {
+        npi: p.npi.clone(),
+        name: p.name.clone(),
+    };
+    ClaimInput837 {
+        patient_control_number: c.external_id.clone(),
+        patient: PatientInput837 {
+            first_name: c.patient.first_name.clone(),
+            last_name: c.patient.last_name.clone(),
+            birth_date: c.patient.birth_date,
+            member_id: c.patient.member_id.clone(),
+        },
+        payer: Party {
+            name: c.payer.name.clone(),
+            id: c.payer.id.clone(),
+        },
+        billing_provider: provider(&c.billing_provider),
+        rendering_provider: provider(&c.rendering_provider),
+        diagnoses: c.diagnoses.clone(),
+        service_lines: c
+            .service_lines
+            .iter()
+            .map(|l| LineInput837 {
+                line_number: l.line_number,
+                service_date: l.service_date,
+                procedure_code: l.procedure_code.clone(),
+                modifiers: l.modifiers.clone(),
+                units: l.units,
+                charge_cents: l.charge.cents(),
+                place_of_service: l.place_of_service.clone(),
+                diagnosis_pointers: l.diagnosis_pointers.clone(),
+            })
+            .collect(),
+        total_charge_cents: c.total_charge.cents(),
+        frequency_code: c.frequency.code().to_string(),
+        original_claim_id: c
+            .original_claim_id
+            .as_ref()
+            .map(|_| original_ccn.to_string())
+            .filter(|ccn| !ccn.is_empty()),
+        prior_authorization: c.prior_authorization_number.clone(),
     }
 }
 
-/// Renders a claim as an 837P. A replacement or void carries the original's payer claim
-/// control number in REF*F8 (`original_ccn`); the writer refuses one without it.
+/// Renders a claim as an 837P interchange with control number `control` (ISA13/IEA02, and
+/// GS06/GE02 and ST02/SE02 alike: one transaction per interchange), the tenant's next number
+/// of its sequence (`store::next_interchange_control_number`).
 pub fn claim_to_837(
     stored: &StoredClaim,
     original_ccn: &str,
-    req: &pb::ExportClaim837Request,
+    export: &Export837,
+    control: u32,
     now: DateTime<Utc>,
 ) -> Result<Vec<u8>, String> {
-    let mut claim = stored.claim.clone();
-    claim.original_claim_id = claim
-        .original_claim_id
-        .as_ref()
-        .map(|_| original_ccn.to_string())
-        .filter(|c| !c.is_empty());
-    // Control numbers from the clock: unique enough per sender per second, and 9 digits.
-    let control =
-        (now.num_seconds_from_midnight() + 86_400 * (now.ordinal0() % 10)) % 999_999_999 + 1;
     let submission = arflow_x12::Submission {
         envelope: arflow_x12::Envelope {
             sender_qualifier: "ZZ".into(),
-            sender_id: req.submitter_id.clone(),
+            sender_id: export.submitter_id.clone(),
             receiver_qualifier: "ZZ".into(),
-            receiver_id: req.receiver_id.clone(),
-            application_sender: req.submitter_id.clone(),
-            application_receiver: req.receiver_id.clone(),
+            receiver_id: export.receiver_id.clone(),
+            application_sender: export.submitter_id.clone(),
+            application_receiver: export.receiver_id.clone(),
             interchange_control_number: control,
             group_control_number: control,
             transaction_control_number: control,
             date: now.date_naive(),
             time: now.time(),
-            production: req.production,
+            production: export.production,
             acknowledgment_requested: false,
         },
         reference: stored.id.split('-').next_back().unwrap_or("1").to_string(),
-        submitter: arflow_x12::professional::Submitter {
-            name: req.submitter_name.clone(),
-            id: req.submitter_id.clone(),
+        submitter: Submitter {
+            name: export.submitter_name.clone(),
+            id: export.submitter_id.clone(),
             contact_name: None,
             phone: None,
         },
-        receiver: arflow_x12::professional::Party {
-            name: req.receiver_name.clone(),
-            id: req.receiver_id.clone(),
+        receiver: Party {
+            name: export.receiver_name.clone(),
+            id: export.receiver_id.clone(),
         },
-        billing_provider: arflow_x12::professional::BillingProviderDetails {
-            address: address(req.billing_provider_address.as_ref()),
-            tax_id: req.billing_provider_tax_id.clone(),
-            taxonomy: Some(req.billing_provider_taxonomy.clone()).filter(|t| !t.is_empty()),
-        },
-        claims: vec![arflow_x12::professional::ClaimSubmission {
-            claim,
-            subscriber: arflow_x12::professional::SubscriberDetails {
-                gender: req.subscriber_gender.clone(),
-                address: address(req.subscriber_address.as_ref()),
-                group_number: Some(req.subscriber_group_number.clone()).filter(|g| !g.is_empty()),
-                filing_indicator: req.claim_filing_indicator.clone(),
-            },
+        billing_provider: export.billing_provider.clone(),
+        claims: vec![ClaimSubmission {
+            claim: claim_input_837(stored, original_ccn),
+            subscriber: export.subscriber.clone(),
         }],
     };
     arflow_x12::write_837p(&submission)

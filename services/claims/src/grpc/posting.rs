@@ -1,19 +1,22 @@
-//! Transport of the posting, denial and correction methods of ClaimsService (the trait impl in
-//! `grpc` delegates here): request checks, X12 mapping (`x12_map`), proto conversion.
+//! The posting, denial and correction methods of ClaimsService (the trait impl in `grpc`
+//! delegates here): request checks, X12 mapping (`x12_map`), proto conversion.
 use arflow_api::claims::v1 as pb;
-use arflow_api::common::v1 as common;
-use arflow_domain::{Frequency, Money};
+use arflow_api::wire::{date_to_pb, denial_category_from_pb, denial_category_to_pb, opt_date};
+use arflow_domain::{DenialCategory, Frequency, Money};
 use arflow_platform::auth::{self, Role};
-use arflow_platform::grpc::{audit_objects, internal, invalid_argument};
+use arflow_platform::grpc::{audit_objects, invalid_argument};
 use tonic::{Request, Response, Status};
 
-use crate::grpc::{
-    ClaimsApi, actor, claim_from_pb, claim_to_pb, date_to_pb, opt_date, status_to_pb, tenant,
-    visible,
+use super::convert::{claim_from_pb, claim_to_pb, denial_to_pb, opt_status_to_pb};
+use super::{
+    ClaimsApi, DENIALS_LIST, UNMATCHED_LIST, actor, check_claim_id, next_page_token, page_cursor,
+    tenant, visible,
 };
-use crate::posting::{self, DenialFilter, DenialRow};
-use crate::store::{self, NewClaim};
-use crate::x12_map;
+use crate::error::Error;
+use crate::intake::{Item, request_hash};
+use crate::posting::{self, DenialFilter};
+use crate::store;
+use crate::x12_map::{self, Export837};
 
 /// Roles that post payer files (a partner's clearinghouse feed, a biller, the service itself).
 const POSTERS: &[Role] = &[
@@ -24,53 +27,19 @@ const POSTERS: &[Role] = &[
     Role::Service,
 ];
 
-pub fn category_to_pb(category: &str) -> pb::DenialCategory {
-    pb::DenialCategory::from_str_name(&format!(
-        "DENIAL_CATEGORY_{}",
-        category.to_ascii_uppercase()
-    ))
-    .unwrap_or(pb::DenialCategory::Other)
-}
-
-fn category_from_pb(c: i32) -> Result<Option<String>, Status> {
-    match pb::DenialCategory::try_from(c) {
-        Ok(pb::DenialCategory::Unspecified) => Ok(None),
-        Ok(c) => Ok(Some(
-            c.as_str_name()
-                .trim_start_matches("DENIAL_CATEGORY_")
-                .to_ascii_lowercase(),
-        )),
-        Err(_) => Err(invalid_argument(
+/// The denial category a list filters on: None for UNSPECIFIED (no filter).
+fn category_filter(c: i32) -> Result<Option<DenialCategory>, Status> {
+    denial_category_from_pb(c).map_err(|()| {
+        invalid_argument(
             "unknown category",
             [("category".into(), "unknown denial category".into())],
-        )),
-    }
-}
-
-pub fn denial_to_pb(d: &DenialRow) -> pb::Denial {
-    pb::Denial {
-        id: d.id.clone(),
-        claim_id: d.claim_id.clone(),
-        clinic_id: d.clinic_id.clone(),
-        payer_id: d.payer_id.clone(),
-        procedure_code: d.procedure_code.clone(),
-        group_code: d.group_code.clone(),
-        reason_code: d.reason_code.clone(),
-        remark_codes: d.remark_codes.clone(),
-        category: category_to_pb(&d.category) as i32,
-        appealable: d.appealable,
-        resolution: d.resolution.clone(),
-        owner: d.owner.clone(),
-        evidence: d.evidence.clone(),
-        amount_cents: d.amount.cents(),
-        denial_date: Some(date_to_pb(d.denial_date)),
-        remittance_id: d.remittance_id.clone(),
-    }
+        )
+    })
 }
 
 /// A payer file accepted for posting.
 struct Received {
-    tenant: crate::store::TenantId,
+    tenant: store::TenantId,
     actor: String,
     now: chrono::DateTime<chrono::Utc>,
     file_id: String,
@@ -96,7 +65,7 @@ impl ClaimsApi {
         let (tenant, actor, now) = (tenant(principal), actor(principal), self.clock.now());
         let file_id = posting::store_file(&self.db, &tenant, kind, file_name, content, &actor, now)
             .await
-            .map_err(internal)?;
+            .map_err(Error::db("store the received file"))?;
         Ok(Received {
             tenant,
             actor,
@@ -105,39 +74,7 @@ impl ClaimsApi {
         })
     }
 
-    pub(crate) async fn do_scrub_claim(
-        &self,
-        request: Request<pb::ScrubClaimRequest>,
-    ) -> Result<Response<pb::ScrubClaimResponse>, Status> {
-        let principal = auth::principal(&request)?;
-        let req = request.into_inner();
-        let today = self.clock.today();
-        let valid = match claim_from_pb(req.claim.as_ref(), &principal, today) {
-            Ok(valid) => valid,
-            Err(violations) => {
-                return Ok(Response::new(pb::ScrubClaimResponse {
-                    accepted: false,
-                    field_violations: violations
-                        .into_iter()
-                        .map(|v| common::FieldViolation {
-                            field: v.field,
-                            description: v.description,
-                        })
-                        .collect(),
-                    findings: Vec::new(),
-                }));
-            }
-        };
-        let findings = self.scrub(&tenant(&principal), &valid, None).await?;
-        let accepted = !arflow_domain::rules::has_errors(&findings);
-        Ok(Response::new(pb::ScrubClaimResponse {
-            accepted,
-            field_violations: Vec::new(),
-            findings: findings.iter().map(crate::grpc::finding_to_pb).collect(),
-        }))
-    }
-
-    pub(crate) async fn do_post_remittance(
+    pub(super) async fn do_post_remittance(
         &self,
         request: Request<pb::PostRemittanceRequest>,
     ) -> Result<Response<pb::PostRemittanceResponse>, Status> {
@@ -157,8 +94,7 @@ impl ClaimsApi {
         for item in parsed.remittances {
             let posted =
                 posting::post_remittance(&self.db, &tenant, &file_id, &item.remit, &actor, now)
-                    .await
-                    .map_err(|posting::Error::Db(e)| internal(e))?;
+                    .await?;
             touched.push(posted.remittance_id.clone());
             let claims = posted
                 .claims
@@ -171,11 +107,7 @@ impl ClaimsApi {
                         status_code: c.status_code.clone(),
                         charge_cents: c.charge.cents(),
                         paid_cents: c.paid.cents(),
-                        claim_status: c
-                            .claim_status
-                            .map(status_to_pb)
-                            .unwrap_or(pb::ClaimStatus::Unspecified)
-                            as i32,
+                        claim_status: opt_status_to_pb(c.claim_status),
                         balance_cents: c.balance.map(Money::cents).unwrap_or_default(),
                         unmatched_reason: c.unmatched_reason.clone().unwrap_or_default(),
                         denials: c.denials.iter().map(denial_to_pb).collect(),
@@ -209,7 +141,7 @@ impl ClaimsApi {
         Ok(response)
     }
 
-    pub(crate) async fn do_post_status_report(
+    pub(super) async fn do_post_status_report(
         &self,
         request: Request<pb::PostStatusReportRequest>,
     ) -> Result<Response<pb::PostStatusReportResponse>, Status> {
@@ -235,10 +167,7 @@ impl ClaimsApi {
                 claim_id: out.claim_id.unwrap_or_default(),
                 category_code: out.category,
                 status_code: out.status_code,
-                claim_status: out
-                    .claim_status
-                    .map(status_to_pb)
-                    .unwrap_or(pb::ClaimStatus::Unspecified) as i32,
+                claim_status: opt_status_to_pb(out.claim_status),
                 note: out.note,
             });
         }
@@ -251,7 +180,7 @@ impl ClaimsApi {
         Ok(response)
     }
 
-    pub(crate) async fn do_list_denials(
+    pub(super) async fn do_list_denials(
         &self,
         request: Request<pb::ListDenialsRequest>,
     ) -> Result<Response<pb::ListDenialsResponse>, Status> {
@@ -278,12 +207,12 @@ impl ClaimsApi {
             clinic_id,
             clinic_scope: principal.clinic_ids.clone(),
             payer_id: Some(req.payer_id).filter(|p| !p.is_empty()),
-            category: category_from_pb(req.category)?,
+            category: category_filter(req.category)?,
             claim_id: Some(req.claim_id).filter(|c| !c.is_empty()),
             from,
             to,
         };
-        let after = crate::grpc::decode_page_token(&req.page_token, "d1")?;
+        let after = page_cursor(&req.page_token, DENIALS_LIST)?;
         let (denials, next) = posting::list_denials(
             &self.db,
             &tenant(&principal),
@@ -292,19 +221,17 @@ impl ClaimsApi {
             size,
         )
         .await
-        .map_err(internal)?;
+        .map_err(Error::db("list denials"))?;
         let ids: Vec<String> = denials.iter().map(|d| d.claim_id.clone()).collect();
         let mut response = Response::new(pb::ListDenialsResponse {
             denials: denials.iter().map(denial_to_pb).collect(),
-            next_page_token: next
-                .map(|id| crate::grpc::encode_page_token("d1", &id))
-                .unwrap_or_default(),
+            next_page_token: next_page_token(DENIALS_LIST, next.as_deref()),
         });
         audit_objects(&mut response, ids);
         Ok(response)
     }
 
-    pub(crate) async fn do_summarize_denials(
+    pub(super) async fn do_summarize_denials(
         &self,
         request: Request<pb::SummarizeDenialsRequest>,
     ) -> Result<Response<pb::SummarizeDenialsResponse>, Status> {
@@ -352,14 +279,14 @@ impl ClaimsApi {
         };
         let rows = posting::summarize_denials(&self.db, &tenant(&principal), &filter)
             .await
-            .map_err(internal)?;
+            .map_err(Error::db("summarize denials"))?;
         Ok(Response::new(pb::SummarizeDenialsResponse {
             total_count: rows.iter().map(|r| r.count).sum(),
             total_amount_cents: rows.iter().map(|r| r.amount.cents()).sum(),
             rows: rows
                 .into_iter()
                 .map(|r| pb::DenialSummaryRow {
-                    category: category_to_pb(&r.category) as i32,
+                    category: denial_category_to_pb(r.category) as i32,
                     payer_id: r.payer_id,
                     procedure_code: r.procedure_code,
                     clinic_id: r.clinic_id,
@@ -370,7 +297,7 @@ impl ClaimsApi {
         }))
     }
 
-    pub(crate) async fn do_list_unmatched_payments(
+    pub(super) async fn do_list_unmatched_payments(
         &self,
         request: Request<pb::ListUnmatchedPaymentsRequest>,
     ) -> Result<Response<pb::ListUnmatchedPaymentsResponse>, Status> {
@@ -381,11 +308,11 @@ impl ClaimsApi {
         }
         let req = request.into_inner();
         let size = arflow_platform::grpc::page_size_or_invalid(req.page_size)?;
-        let after = crate::grpc::decode_page_token(&req.page_token, "u1")?;
+        let after = page_cursor(&req.page_token, UNMATCHED_LIST)?;
         let (rows, next) =
             posting::list_unmatched(&self.db, &tenant(&principal), after.as_deref(), size)
                 .await
-                .map_err(internal)?;
+                .map_err(Error::db("list unmatched payments"))?;
         Ok(Response::new(pb::ListUnmatchedPaymentsResponse {
             payments: rows
                 .into_iter()
@@ -398,29 +325,27 @@ impl ClaimsApi {
                     reason: u.reason,
                 })
                 .collect(),
-            next_page_token: next
-                .map(|id| crate::grpc::encode_page_token("u1", &id))
-                .unwrap_or_default(),
+            next_page_token: next_page_token(UNMATCHED_LIST, next.as_deref()),
         }))
     }
 
-    pub(crate) async fn do_get_claim_payments(
+    pub(super) async fn do_get_claim_payments(
         &self,
         request: Request<pb::GetClaimPaymentsRequest>,
     ) -> Result<Response<pb::GetClaimPaymentsResponse>, Status> {
         let principal = auth::principal(&request)?;
         let id = request.into_inner().claim_id;
-        crate::grpc::check_claim_id(&id)?;
+        check_claim_id(&id)?;
         let tenant = tenant(&principal);
         visible(
             &principal,
             store::get_claim(&self.db, &tenant, &id)
                 .await
-                .map_err(internal)?,
+                .map_err(Error::db("load the claim"))?,
         )?;
         let payments = posting::claim_payments(&self.db, &tenant, &id)
             .await
-            .map_err(internal)?;
+            .map_err(Error::db("load the claim's payments"))?;
         let mut response = Response::new(pb::GetClaimPaymentsResponse {
             payments: payments
                 .into_iter()
@@ -451,7 +376,7 @@ impl ClaimsApi {
         Ok(response)
     }
 
-    pub(crate) async fn do_correct_claim(
+    pub(super) async fn do_correct_claim(
         &self,
         request: Request<pb::CorrectClaimRequest>,
     ) -> Result<Response<pb::CorrectClaimResponse>, Status> {
@@ -459,7 +384,7 @@ impl ClaimsApi {
         principal.require_role(POSTERS)?;
         let req = request.into_inner();
         let tenant = tenant(&principal);
-        crate::grpc::check_claim_id(&req.original_claim_id).map_err(|_| {
+        check_claim_id(&req.original_claim_id).map_err(|_| {
             invalid_argument(
                 "original_claim_id is required",
                 [(
@@ -472,7 +397,7 @@ impl ClaimsApi {
             &principal,
             store::get_claim(&self.db, &tenant, &req.original_claim_id)
                 .await
-                .map_err(internal)?,
+                .map_err(Error::db("load the claim"))?,
         )?;
         let mut claim = req.claim.clone().unwrap_or_default();
         claim.original_claim_id = original.id.clone();
@@ -517,25 +442,19 @@ impl ClaimsApi {
         let findings = if valid.frequency == Frequency::Void {
             Vec::new()
         } else {
-            self.scrub(&tenant, &valid, Some(&original.id)).await?
+            self.intake
+                .scrub(&tenant, &valid, Some(&original.id))
+                .await?
         };
-        if arflow_domain::rules::has_errors(&findings) {
-            return Err(crate::grpc::findings_status(&findings));
-        }
-        let item = NewClaim {
+        let item = Item {
             request_id: req.request_id,
-            request_hash: crate::grpc::request_hash(Some(&claim)),
+            request_hash: request_hash(Some(&claim)),
             claim: valid,
-            warnings: crate::grpc::stored_warnings(&findings),
         };
-        let created = store::create_one(
-            &self.db,
-            &tenant,
-            &actor(&principal),
-            &item,
-            self.clock.now(),
-        )
-        .await?;
+        let created = self
+            .intake
+            .create(&tenant, &actor(&principal), item, &findings)
+            .await?;
         let mut response = Response::new(pb::CorrectClaimResponse {
             claim: Some(claim_to_pb(&created.claim)),
             replayed: created.replayed,
@@ -544,39 +463,42 @@ impl ClaimsApi {
         Ok(response)
     }
 
-    pub(crate) async fn do_export_claim_837(
+    pub(super) async fn do_export_claim_837(
         &self,
         request: Request<pb::ExportClaim837Request>,
     ) -> Result<Response<pb::ExportClaim837Response>, Status> {
         let principal = auth::principal(&request)?;
         let req = request.into_inner();
-        crate::grpc::check_claim_id(&req.claim_id)?;
-        let violations = export_violations(&req);
-        if !violations.is_empty() {
-            return Err(invalid_argument(
-                "the 837P needs more than the claim holds",
-                violations,
-            ));
-        }
+        check_claim_id(&req.claim_id)?;
+        let export = Export837::try_from(&req).map_err(|violations| Error::Invalid {
+            message: "the 837P needs more than the claim holds".into(),
+            violations,
+        })?;
         let tenant = tenant(&principal);
         let claim = visible(
             &principal,
             store::get_claim(&self.db, &tenant, &req.claim_id)
                 .await
-                .map_err(internal)?,
+                .map_err(Error::db("load the claim"))?,
         )?;
         let original_ccn = match &claim.claim.original_claim_id {
             Some(id) => store::get_claim(&self.db, &tenant, id)
                 .await
-                .map_err(internal)?
+                .map_err(Error::db("load the original claim"))?
                 .map(|o| o.payer_claim_control_number)
                 .unwrap_or_default(),
             None => String::new(),
         };
-        let content = x12_map::claim_to_837(&claim, &original_ccn, &req, self.clock.now())
-            .map_err(|message| {
-                Status::failed_precondition(format!("cannot render this claim as 837P: {message}"))
-            })?;
+        // Every interchange gets the tenant's next control number: a clearinghouse rejects an
+        // ISA13 it has seen (docs/reference/x12.md).
+        let control = store::next_interchange_control_number(&self.db, &tenant).await?;
+        let content =
+            x12_map::claim_to_837(&claim, &original_ccn, &export, control, self.clock.now())
+                .map_err(|message| {
+                    Error::FailedPrecondition(format!(
+                        "cannot render this claim as 837P: {message}"
+                    ))
+                })?;
         let mut response = Response::new(pb::ExportClaim837Response {
             file_name: format!("{}.837p.x12", claim.claim.external_id),
             content,
@@ -584,44 +506,4 @@ impl ClaimsApi {
         audit_objects(&mut response, [claim.id]);
         Ok(response)
     }
-}
-
-/// What the 837P needs from the request (the claim record does not hold it).
-fn export_violations(req: &pb::ExportClaim837Request) -> Vec<(String, String)> {
-    let mut v = Vec::new();
-    let mut required = |field: &str, value: &str| {
-        if value.trim().is_empty() {
-            v.push((field.to_string(), "required for the 837P".to_string()));
-        }
-    };
-    required("submitter_id", &req.submitter_id);
-    required("submitter_name", &req.submitter_name);
-    required("receiver_id", &req.receiver_id);
-    required("receiver_name", &req.receiver_name);
-    required("claim_filing_indicator", &req.claim_filing_indicator);
-    for (name, address) in [
-        ("billing_provider_address", &req.billing_provider_address),
-        ("subscriber_address", &req.subscriber_address),
-    ] {
-        let a = address.clone().unwrap_or_default();
-        required(&format!("{name}.line1"), &a.line1);
-        required(&format!("{name}.city"), &a.city);
-        required(&format!("{name}.state"), &a.state);
-        required(&format!("{name}.postal_code"), &a.postal_code);
-    }
-    if !(req.billing_provider_tax_id.len() == 9
-        && req
-            .billing_provider_tax_id
-            .chars()
-            .all(|c| c.is_ascii_digit()))
-    {
-        v.push((
-            "billing_provider_tax_id".into(),
-            "the billing provider's 9-digit EIN (REF*EI)".into(),
-        ));
-    }
-    if !matches!(req.subscriber_gender.as_str(), "F" | "M" | "U") {
-        v.push(("subscriber_gender".into(), "F, M or U".into()));
-    }
-    v
 }

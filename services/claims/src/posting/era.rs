@@ -1,0 +1,582 @@
+//! 835 posting: one remittance in one transaction (payments, adjustments, denials, reversals,
+//! provider adjustments), with ClaimPaid, ClaimDenied, ClaimStatusChanged and RemittancePosted
+//! in the outbox.
+use arflow_api::events::v1 as events;
+use arflow_api::wire::{claim_status_name, date_to_pb, denial_category_name};
+use arflow_domain::{ClaimStatus, Money};
+use arflow_platform::bus;
+use arflow_platform::db::{self, Backend, Db, date_to_sql, to_micros};
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+
+use super::{
+    AdjIn, ClaimPayIn, DenialRow, LinePayIn, PostedClaim, PostedRemit, RemitIn, match_claim,
+    settles,
+};
+use crate::error::Error;
+use crate::store::{self, PRODUCER, StoredClaim, TenantId};
+
+/// Posts one remittance in one transaction (see the module docs).
+pub async fn post_remittance(
+    db: &Db,
+    tenant: &TenantId,
+    file_id: &str,
+    remit: &RemitIn,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<PostedRemit, Error> {
+    let existing = || async {
+        sqlx::query(
+            "SELECT id FROM remittances WHERE tenant_id = $1 AND payer_id = $2 AND payee_id = $3 \
+             AND trace_number = $4",
+        )
+        .bind(tenant.as_str())
+        .bind(remit.payer_id.as_str())
+        .bind(remit.payee_id.as_str())
+        .bind(remit.trace_number.as_str())
+        .fetch_optional(db.pool())
+        .await
+    };
+    let already = |id: String| PostedRemit {
+        remittance_id: id,
+        already_posted: true,
+        claims: Vec::new(),
+        provider_adjustment: Money::ZERO,
+    };
+    if let Some(row) = existing().await? {
+        return Ok(already(row.try_get("id")?));
+    }
+    let mut tx = db.begin().await?;
+    let remittance_id = uuid::Uuid::now_v7().to_string();
+    let plb_total = remit
+        .provider_adjustments
+        .iter()
+        .fold(Money::ZERO, |acc, p| {
+            acc.checked_add(p.amount).unwrap_or(acc)
+        });
+    let inserted = sqlx::query(
+        "INSERT INTO remittances (id, tenant_id, file_id, transaction_control_number, payer_id, \
+         payer_name, payee_id, trace_number, payment_cents, payment_method, payment_date, \
+         provider_adjustment_cents, posted_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(remittance_id.as_str())
+    .bind(tenant.as_str())
+    .bind(file_id)
+    .bind(remit.control_number.as_str())
+    .bind(remit.payer_id.as_str())
+    .bind(remit.payer_name.as_str())
+    .bind(remit.payee_id.as_str())
+    .bind(remit.trace_number.as_str())
+    .bind(remit.payment.cents())
+    .bind(remit.method.as_str())
+    .bind(remit.payment_date.map(date_to_sql))
+    .bind(plb_total.cents())
+    .bind(to_micros(now))
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Ok(_) => {}
+        Err(e) if db::is_unique_violation(&e) => {
+            // A concurrent post of the same ERA won the race.
+            drop(tx);
+            let row = existing().await?.ok_or(e)?;
+            return Ok(already(row.try_get("id")?));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let payment_date = remit.payment_date.unwrap_or_else(|| now.date_naive());
+    let mut claims = Vec::with_capacity(remit.claims.len());
+    for (position, clp) in remit.claims.iter().enumerate() {
+        let posted = post_claim_payment(
+            &mut tx,
+            db.backend(),
+            tenant,
+            &remittance_id,
+            position,
+            remit,
+            clp,
+            payment_date,
+            actor,
+            now,
+        )
+        .await?;
+        claims.push(posted);
+    }
+    for (position, plb) in remit.provider_adjustments.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO provider_adjustments (remittance_id, tenant_id, position, provider_id, \
+             reason_code, reference, amount_cents) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(remittance_id.as_str())
+        .bind(tenant.as_str())
+        .bind(position as i64)
+        .bind(plb.provider_id.as_str())
+        .bind(plb.reason.as_str())
+        .bind(plb.reference.as_str())
+        .bind(plb.amount.cents())
+        .execute(&mut *tx)
+        .await?;
+    }
+    let posted_count = claims.iter().filter(|c| c.claim_id.is_some()).count();
+    let payload = events::RemittancePosted {
+        remittance_id: remittance_id.clone(),
+        payer_id: remit.payer_id.clone(),
+        payee_id: remit.payee_id.clone(),
+        trace_number: remit.trace_number.clone(),
+        payment_cents: remit.payment.cents(),
+        claims_posted: posted_count as i32,
+        claims_unmatched: (claims.len() - posted_count) as i32,
+        payment_date: Some(date_to_pb(payment_date)),
+    };
+    let envelope = bus::envelope(PRODUCER, tenant.as_str(), &remittance_id, 1, now, &payload);
+    bus::publish(&mut tx, &envelope).await?;
+    tx.commit().await?;
+    Ok(PostedRemit {
+        remittance_id,
+        already_posted: false,
+        claims,
+        provider_adjustment: plb_total,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn post_claim_payment(
+    tx: &mut AnyConnection,
+    backend: Backend,
+    tenant: &TenantId,
+    remittance_id: &str,
+    position: usize,
+    remit: &RemitIn,
+    clp: &ClaimPayIn,
+    payment_date: NaiveDate,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<PostedClaim, Error> {
+    let reversal = clp.status_code == "22";
+    let payment_id = uuid::Uuid::now_v7().to_string();
+    let claim_id = match_claim(
+        tx,
+        tenant,
+        &clp.patient_control_number,
+        &clp.payer_claim_control_number,
+    )
+    .await?;
+    let mut claim = match &claim_id {
+        Some(id) => store::load_claim(tx, tenant, id, true, backend).await?,
+        None => None,
+    };
+    let unmatched_reason = claim
+        .is_none()
+        .then(|| "no claim with this patient control number".to_string());
+    let reverses = match (&claim, reversal) {
+        (Some(c), true) => {
+            reversed_payment(tx, tenant, &c.id, &clp.payer_claim_control_number).await?
+        }
+        _ => None,
+    };
+    sqlx::query(
+        "INSERT INTO claim_payments (id, tenant_id, remittance_id, position, claim_id, \
+         patient_control_number, status_code, charge_cents, paid_cents, \
+         patient_responsibility_cents, payer_claim_control_number, reverses_payment_id, \
+         unmatched_reason, payment_date, posted_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(payment_id.as_str())
+    .bind(tenant.as_str())
+    .bind(remittance_id)
+    .bind(position as i64)
+    .bind(claim.as_ref().map(|c| c.id.clone()))
+    .bind(clp.patient_control_number.as_str())
+    .bind(clp.status_code.as_str())
+    .bind(clp.charge.cents())
+    .bind(clp.paid.cents())
+    .bind(clp.patient_responsibility.cents())
+    .bind(clp.payer_claim_control_number.as_str())
+    .bind(reverses)
+    .bind(unmatched_reason.clone())
+    .bind(date_to_sql(payment_date))
+    .bind(to_micros(now))
+    .execute(&mut *tx)
+    .await?;
+    insert_lines_and_adjustments(tx, tenant, &payment_id, clp, claim.as_ref()).await?;
+
+    let Some(claim) = claim.as_mut() else {
+        return Ok(PostedClaim {
+            patient_control_number: clp.patient_control_number.clone(),
+            claim_id: None,
+            status_code: clp.status_code.clone(),
+            charge: clp.charge,
+            paid: clp.paid,
+            claim_status: None,
+            balance: None,
+            unmatched_reason,
+            denials: Vec::new(),
+            reversal,
+        });
+    };
+
+    // Balance and paid-to-date move by this posting.
+    let all_adjustments = clp
+        .adjustments
+        .iter()
+        .chain(clp.lines.iter().flat_map(|l| l.adjustments.iter()));
+    let settled = all_adjustments
+        .clone()
+        .filter(|a| settles(a))
+        .fold(Money::ZERO, |acc, a| {
+            acc.checked_add(a.amount).unwrap_or(acc)
+        });
+    let denied_amount = all_adjustments
+        .filter(|a| !settles(a))
+        .fold(Money::ZERO, |acc, a| {
+            acc.checked_add(a.amount).unwrap_or(acc)
+        });
+    let new_balance = claim
+        .balance
+        .checked_sub(clp.paid)
+        .and_then(|b| b.checked_sub(settled))
+        .unwrap_or(claim.balance);
+    let new_paid = claim.paid.checked_add(clp.paid).unwrap_or(claim.paid);
+
+    let from = claim.claim.status;
+    let target = if reversal {
+        if new_paid.cents() <= 0 {
+            ClaimStatus::Pending
+        } else if new_balance.cents() <= 0 {
+            ClaimStatus::Paid
+        } else {
+            ClaimStatus::PartiallyPaid
+        }
+    } else if clp.status_code == "4" || (clp.paid.cents() <= 0 && denied_amount.cents() > 0) {
+        ClaimStatus::Denied
+    } else if clp.status_code == "23" {
+        from // not ours, forwarded: nothing to conclude
+    } else if new_balance.cents() <= 0 {
+        ClaimStatus::Paid
+    } else if new_paid.cents() > 0 {
+        ClaimStatus::PartiallyPaid
+    } else {
+        ClaimStatus::Denied
+    };
+    let moved = target != from && from.can_transition_to(target);
+    let previous_version = claim.version;
+    claim.balance = new_balance;
+    claim.paid = new_paid;
+    claim.version += 1;
+    claim.updated_at = now;
+    if !clp.payer_claim_control_number.is_empty() {
+        claim.payer_claim_control_number = clp.payer_claim_control_number.clone();
+    }
+    if moved {
+        claim.claim.status = target;
+    }
+    sqlx::query(
+        "UPDATE claims SET balance_cents = $1, paid_cents = $2, status = $3, version = $4, \
+         updated_at = $5, payer_claim_control_number = $6 \
+         WHERE tenant_id = $7 AND id = $8 AND version = $9",
+    )
+    .bind(claim.balance.cents())
+    .bind(claim.paid.cents())
+    .bind(claim.claim.status.as_str())
+    .bind(claim.version)
+    .bind(to_micros(now))
+    .bind(claim.payer_claim_control_number.as_str())
+    .bind(tenant.as_str())
+    .bind(claim.id.as_str())
+    .bind(previous_version)
+    .execute(&mut *tx)
+    .await?;
+    let reason = format!("835 TRN {} CLP02 {}", remit.trace_number, clp.status_code);
+    if moved {
+        sqlx::query(
+            "INSERT INTO claim_status_history (claim_id, tenant_id, version, from_status, \
+             to_status, reason, actor, changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(claim.id.as_str())
+        .bind(tenant.as_str())
+        .bind(claim.version)
+        .bind(Some(from.as_str()))
+        .bind(target.as_str())
+        .bind(reason.as_str())
+        .bind(actor)
+        .bind(to_micros(now))
+        .execute(&mut *tx)
+        .await?;
+        bus::publish(tx, &store::status_changed_event(claim, from, &reason, now)).await?;
+    }
+    if clp.paid.cents() != 0 {
+        let payload = events::ClaimPaid {
+            claim_id: claim.id.clone(),
+            clinic_id: claim.claim.clinic_id.clone(),
+            payer_id: claim.claim.payer.id.clone(),
+            remittance_id: remittance_id.to_string(),
+            paid_cents: clp.paid.cents(),
+            balance_cents: claim.balance.cents(),
+            status: claim_status_name(claim.claim.status).to_string(),
+            payment_date: Some(date_to_pb(payment_date)),
+        };
+        bus::publish(tx, &store::claim_event(claim, now, &payload)).await?;
+    }
+    let denials = if reversal {
+        Vec::new()
+    } else {
+        record_denials(
+            tx,
+            tenant,
+            remittance_id,
+            &payment_id,
+            remit,
+            clp,
+            claim,
+            payment_date,
+            now,
+        )
+        .await?
+    };
+    Ok(PostedClaim {
+        patient_control_number: clp.patient_control_number.clone(),
+        claim_id: Some(claim.id.clone()),
+        status_code: clp.status_code.clone(),
+        charge: clp.charge,
+        paid: clp.paid,
+        claim_status: Some(claim.claim.status),
+        balance: Some(claim.balance),
+        unmatched_reason: None,
+        denials,
+        reversal,
+    })
+}
+
+/// The payment a reversal takes back: the newest non-reversal posting of the claim (with the
+/// same payer claim control number when one is given) not already reversed.
+async fn reversed_payment(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    claim_id: &str,
+    payer_ccn: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT p.id, p.payer_claim_control_number FROM claim_payments p \
+         WHERE p.tenant_id = $1 AND p.claim_id = $2 AND p.status_code <> '22' \
+         AND NOT EXISTS (SELECT 1 FROM claim_payments r WHERE r.tenant_id = $1 AND r.reverses_payment_id = p.id) \
+         ORDER BY p.id DESC",
+    )
+    .bind(tenant.as_str())
+    .bind(claim_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut fallback = None;
+    for row in rows {
+        let id: String = row.try_get("id")?;
+        let ccn: String = row.try_get("payer_claim_control_number")?;
+        if payer_ccn.is_empty() || ccn == payer_ccn {
+            return Ok(Some(id));
+        }
+        fallback.get_or_insert(id);
+    }
+    Ok(fallback)
+}
+
+/// The claim line an SVC paid: by line item control number (REF*6R = our line number), else
+/// by procedure code and date of service.
+fn match_line(claim: &StoredClaim, line: &LinePayIn) -> u32 {
+    if let Ok(n) = line.line_control_number.trim().parse::<u32>()
+        && claim.claim.service_lines.iter().any(|l| l.line_number == n)
+    {
+        return n;
+    }
+    claim
+        .claim
+        .service_lines
+        .iter()
+        .find(|l| {
+            (l.procedure_code == line.procedure_code
+                || l.procedure_code == line.original_procedure_code)
+                && line.service_date.is_none_or(|d| d == l.service_date)
+        })
+        .map(|l| l.line_number)
+        .unwrap_or(0)
+}
+
+async fn insert_lines_and_adjustments(
+    tx: &mut AnyConnection,
+    tenant: &TenantId,
+    payment_id: &str,
+    clp: &ClaimPayIn,
+    claim: Option<&StoredClaim>,
+) -> Result<(), sqlx::Error> {
+    let mut adjustments: Vec<(usize, &AdjIn)> = clp.adjustments.iter().map(|a| (0, a)).collect();
+    for (i, line) in clp.lines.iter().enumerate() {
+        adjustments.extend(line.adjustments.iter().map(|a| (i + 1, a)));
+    }
+    if !clp.lines.is_empty() {
+        let sql = format!(
+            "INSERT INTO payment_lines (payment_id, tenant_id, position, line_number, procedure_code, \
+             modifiers, original_procedure_code, charge_cents, paid_cents, remark_codes) VALUES {}",
+            store::values_clause(clp.lines.len(), 10)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (i, line) in clp.lines.iter().enumerate() {
+            q = q
+                .bind(payment_id)
+                .bind(tenant.as_str())
+                .bind((i + 1) as i64)
+                .bind(claim.map(|c| i64::from(match_line(c, line))).unwrap_or(0))
+                .bind(line.procedure_code.as_str())
+                .bind(line.modifiers.join(","))
+                .bind(line.original_procedure_code.as_str())
+                .bind(line.charge.cents())
+                .bind(line.paid.cents())
+                .bind(line.remarks.join(","));
+        }
+        q.execute(&mut *tx).await?;
+    }
+    if !adjustments.is_empty() {
+        let sql = format!(
+            "INSERT INTO payment_adjustments (payment_id, tenant_id, position, line_position, \
+             group_code, reason_code, amount_cents, quantity) VALUES {}",
+            store::values_clause(adjustments.len(), 8)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (i, (line, a)) in adjustments.iter().enumerate() {
+            q = q
+                .bind(payment_id)
+                .bind(tenant.as_str())
+                .bind(i as i64)
+                .bind(*line as i64)
+                .bind(a.group.as_str())
+                .bind(a.reason.as_str())
+                .bind(a.amount.cents())
+                .bind(a.quantity.as_str());
+        }
+        q.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// Reads denials from the adjustments (claim and line level), classifies them, records them and
+/// emits ClaimDenied for each.
+#[allow(clippy::too_many_arguments)]
+async fn record_denials(
+    tx: &mut AnyConnection,
+    tenant: &TenantId,
+    remittance_id: &str,
+    payment_id: &str,
+    remit: &RemitIn,
+    clp: &ClaimPayIn,
+    claim: &StoredClaim,
+    denial_date: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Vec<DenialRow>, sqlx::Error> {
+    let mut found: Vec<(String, &AdjIn, Vec<String>)> = Vec::new();
+    for a in clp
+        .adjustments
+        .iter()
+        .filter(|a| !settles(a) && a.amount.cents() > 0)
+    {
+        found.push((String::new(), a, clp.remarks.clone()));
+    }
+    for line in &clp.lines {
+        for a in line
+            .adjustments
+            .iter()
+            .filter(|a| !settles(a) && a.amount.cents() > 0)
+        {
+            let mut remarks = clp.remarks.clone();
+            remarks.extend(line.remarks.iter().cloned());
+            found.push((line.procedure_code.clone(), a, remarks));
+        }
+    }
+    // CLP02 = 4 says "denied" even when every adjustment code reads as contractual: keep it
+    // visible as a denial of the unpaid amount, classified by its largest adjustment.
+    let fallback;
+    if found.is_empty() && clp.status_code == "4" {
+        let largest = clp
+            .adjustments
+            .iter()
+            .chain(clp.lines.iter().flat_map(|l| l.adjustments.iter()))
+            .max_by_key(|a| a.amount.cents());
+        fallback = AdjIn {
+            group: largest.map(|a| a.group.clone()).unwrap_or_default(),
+            reason: largest.map(|a| a.reason.clone()).unwrap_or_default(),
+            amount: clp.charge.checked_sub(clp.paid).unwrap_or(clp.charge),
+            quantity: String::new(),
+        };
+        found.push((String::new(), &fallback, clp.remarks.clone()));
+    }
+    let mut rows = Vec::with_capacity(found.len());
+    for (procedure_code, adj, remarks) in found {
+        let class = arflow_domain::classify_denial(&adj.group, &adj.reason, &remarks);
+        let row = DenialRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            claim_id: claim.id.clone(),
+            clinic_id: claim.claim.clinic_id.clone(),
+            payer_id: if remit.payer_id.is_empty() {
+                claim.claim.payer.id.clone()
+            } else {
+                remit.payer_id.clone()
+            },
+            procedure_code,
+            group_code: adj.group.clone(),
+            reason_code: adj.reason.clone(),
+            remark_codes: remarks,
+            category: class.category,
+            appealable: class.appealable,
+            resolution: class.resolution.as_str().to_string(),
+            owner: class.owner.as_str().to_string(),
+            evidence: class.evidence.iter().map(|e| e.to_string()).collect(),
+            amount: adj.amount,
+            denial_date,
+            remittance_id: remittance_id.to_string(),
+        };
+        sqlx::query(
+            "INSERT INTO denials (id, tenant_id, claim_id, payment_id, remittance_id, clinic_id, \
+             payer_id, procedure_code, group_code, reason_code, remark_codes, category, appealable, \
+             resolution, owner, evidence, amount_cents, denial_date, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+        )
+        .bind(row.id.as_str())
+        .bind(tenant.as_str())
+        .bind(row.claim_id.as_str())
+        .bind(payment_id)
+        .bind(remittance_id)
+        .bind(row.clinic_id.as_str())
+        .bind(row.payer_id.as_str())
+        .bind(row.procedure_code.as_str())
+        .bind(row.group_code.as_str())
+        .bind(row.reason_code.as_str())
+        .bind(row.remark_codes.join(","))
+        .bind(row.category.as_str())
+        .bind(i64::from(row.appealable))
+        .bind(row.resolution.as_str())
+        .bind(row.owner.as_str())
+        .bind(row.evidence.join("|"))
+        .bind(row.amount.cents())
+        .bind(date_to_sql(denial_date))
+        .bind(to_micros(now))
+        .execute(&mut *tx)
+        .await?;
+        let payload = events::ClaimDenied {
+            claim_id: row.claim_id.clone(),
+            clinic_id: row.clinic_id.clone(),
+            payer_id: row.payer_id.clone(),
+            remittance_id: remittance_id.to_string(),
+            denial_id: row.id.clone(),
+            category: denial_category_name(row.category).to_string(),
+            group_code: row.group_code.clone(),
+            reason_code: row.reason_code.clone(),
+            remark_codes: row.remark_codes.clone(),
+            appealable: row.appealable,
+            resolution: row.resolution.clone(),
+            owner: row.owner.clone(),
+            amount_cents: row.amount.cents(),
+            balance_cents: claim.balance.cents(),
+            denial_date: Some(date_to_pb(denial_date)),
+            procedure_code: row.procedure_code.clone(),
+        };
+        bus::publish(tx, &store::claim_event(claim, now, &payload)).await?;
+        rows.push(row);
+    }
+    Ok(rows)
+}

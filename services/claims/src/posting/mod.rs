@@ -1,0 +1,201 @@
+//! Posting what payers say onto claims: 835 remittances (payments, adjustments, denials,
+//! reversals, provider adjustments) and 277/277CA status reports.
+//!
+//! The transport layer maps X12 documents onto the plain inputs here ([`RemitIn`],
+//! [`StatusIn`]); this module is SQL and the posting rules, in one transaction per remittance
+//! (or per claim for status reports), with events in the outbox.
+//!
+//! Rules (DESIGN §7, docs/architecture.md "Posting"):
+//! - The raw file is stored (and hashed) before anything is posted from it.
+//! - A remittance posts once, keyed by (tenant, payer, payee, TRN02); a second post changes
+//!   nothing and says so.
+//! - CLP01 matches claims by patient control number; unmatched claim payments are kept with
+//!   the reason.
+//! - Balance: charge − payments − adjustments that settle the claim (contractual CO-45,
+//!   patient responsibility, prior payer...). Denial adjustments keep the balance open: that
+//!   money is what AR follow-up goes after.
+//! - A reversal (CLP02 = 22) is a new posting linked to the payment it reverses; its negative
+//!   amounts flow through the same arithmetic.
+use arflow_domain::{ClaimStatus, Money};
+use arflow_platform::db::{self, Db, to_micros};
+use chrono::{DateTime, NaiveDate, Utc};
+use sha2::{Digest, Sha256};
+use sqlx::{AnyConnection, Row};
+
+use crate::store::TenantId;
+
+mod denials;
+mod era;
+mod payments;
+mod status;
+
+pub use denials::{DenialFilter, DenialRow, SummaryRow, list_denials, summarize_denials};
+pub use era::post_remittance;
+pub use payments::{PaymentRow, UnmatchedRow, claim_payments, list_unmatched};
+pub use status::{StatusIn, StatusOut, post_status, status_for_category};
+
+/// One CAS adjustment (group, CARC, amount).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdjIn {
+    pub group: String,
+    pub reason: String,
+    pub amount: Money,
+    pub quantity: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct LinePayIn {
+    pub procedure_code: String,
+    pub modifiers: Vec<String>,
+    pub original_procedure_code: String,
+    pub charge: Money,
+    pub paid: Money,
+    pub adjustments: Vec<AdjIn>,
+    /// LQ*HE remark codes.
+    pub remarks: Vec<String>,
+    /// REF*6R, the line item control number we sent.
+    pub line_control_number: String,
+    pub service_date: Option<NaiveDate>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ClaimPayIn {
+    /// CLP01.
+    pub patient_control_number: String,
+    /// CLP02.
+    pub status_code: String,
+    pub charge: Money,
+    pub paid: Money,
+    pub patient_responsibility: Money,
+    /// CLP07.
+    pub payer_claim_control_number: String,
+    /// Claim-level CAS.
+    pub adjustments: Vec<AdjIn>,
+    /// MOA/MIA remark codes.
+    pub remarks: Vec<String>,
+    pub lines: Vec<LinePayIn>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct PlbIn {
+    pub provider_id: String,
+    pub reason: String,
+    pub reference: String,
+    pub amount: Money,
+}
+
+/// One 835 transaction, as posting needs it.
+#[derive(Clone, Debug, Default)]
+pub struct RemitIn {
+    pub control_number: String,
+    pub payer_id: String,
+    pub payer_name: String,
+    pub payee_id: String,
+    pub trace_number: String,
+    pub payment: Money,
+    pub method: String,
+    pub payment_date: Option<NaiveDate>,
+    pub claims: Vec<ClaimPayIn>,
+    pub provider_adjustments: Vec<PlbIn>,
+}
+
+#[derive(Clone, Debug)]
+pub struct PostedClaim {
+    pub patient_control_number: String,
+    pub claim_id: Option<String>,
+    pub status_code: String,
+    pub charge: Money,
+    pub paid: Money,
+    pub claim_status: Option<ClaimStatus>,
+    pub balance: Option<Money>,
+    pub unmatched_reason: Option<String>,
+    pub denials: Vec<DenialRow>,
+    pub reversal: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct PostedRemit {
+    pub remittance_id: String,
+    pub already_posted: bool,
+    pub claims: Vec<PostedClaim>,
+    pub provider_adjustment: Money,
+}
+
+/// Stores a received X12 file (once per distinct content) and returns its id.
+pub async fn store_file(
+    db: &Db,
+    tenant: &TenantId,
+    kind: &str,
+    file_name: &str,
+    content: &[u8],
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<String, sqlx::Error> {
+    let sha = hex::encode(Sha256::digest(content));
+    let find = || async {
+        sqlx::query("SELECT id FROM x12_files WHERE tenant_id = $1 AND sha256 = $2")
+            .bind(tenant.as_str())
+            .bind(sha.as_str())
+            .fetch_optional(db.pool())
+            .await
+    };
+    if let Some(row) = find().await? {
+        return row.try_get("id");
+    }
+    let id = uuid::Uuid::now_v7().to_string();
+    let inserted = sqlx::query(
+        "INSERT INTO x12_files (id, tenant_id, kind, sha256, file_name, content, received_at, actor) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id.as_str())
+    .bind(tenant.as_str())
+    .bind(kind)
+    .bind(sha.as_str())
+    .bind(file_name)
+    .bind(content.to_vec())
+    .bind(to_micros(now))
+    .bind(actor)
+    .execute(db.pool())
+    .await;
+    match inserted {
+        Ok(_) => Ok(id),
+        Err(e) if db::is_unique_violation(&e) => find().await?.ok_or(e)?.try_get("id"),
+        Err(e) => Err(e),
+    }
+}
+
+/// Adjustments that settle part of the claim rather than deny it.
+fn settles(adj: &AdjIn) -> bool {
+    !arflow_domain::is_denial_adjustment(&adj.group, &adj.reason)
+}
+
+/// Finds the claim a CLP names: the newest non-void claim with that patient control number,
+/// preferring one that already carries the payer's claim control number.
+async fn match_claim(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    pcn: &str,
+    payer_ccn: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, payer_claim_control_number, frequency FROM claims \
+         WHERE tenant_id = $1 AND external_id = $2 ORDER BY id DESC",
+    )
+    .bind(tenant.as_str())
+    .bind(pcn)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut best: Option<String> = None;
+    for row in &rows {
+        let id: String = row.try_get("id")?;
+        let ccn: String = row.try_get("payer_claim_control_number")?;
+        let frequency: String = row.try_get("frequency")?;
+        if !payer_ccn.is_empty() && ccn == payer_ccn {
+            return Ok(Some(id));
+        }
+        if best.is_none() && frequency != "8" {
+            best = Some(id);
+        }
+    }
+    Ok(best)
+}
