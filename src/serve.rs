@@ -166,16 +166,18 @@ pub async fn run(
                 tasks.spawn(async move { claims.run(token).await.context("claims service") });
             }
             "scheduler" => {
-                let scheduler = arflow_scheduler::build(arflow_scheduler::Options {
+                let deps = arflow_platform::service::Deps {
                     db: db.clone(),
                     clock: clock.clone(),
                     bus: bus.clone(),
                     replica: replica_name("scheduler"),
+                    max_message_bytes: config.grpc.max_message_bytes,
+                };
+                let options = arflow_scheduler::Options {
                     settings: toml::Value::Table(config.scheduler.clone())
                         .try_into()
                         .context("invalid [scheduler] settings")?,
                     payer_rules: payer_rules.clone(),
-                    max_message_bytes: config.grpc.max_message_bytes,
                     claim_source: claims_channel(&config, &roles, &bound)?.map(
                         |(channel, keys)| {
                             Arc::new(arflow_scheduler::reconcile::GrpcClaimSource::new(
@@ -184,7 +186,9 @@ pub async fn run(
                                 as Arc<dyn arflow_scheduler::reconcile::ClaimSource>
                         },
                     ),
-                })?;
+                };
+                let scheduler =
+                    arflow_scheduler::build(deps, options).context("scheduler service")?;
                 let svc = scheduler.grpc_service();
                 routes.add_service(svc);
                 health_names.push(arflow_scheduler::HEALTH_NAME);

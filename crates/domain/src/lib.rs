@@ -19,11 +19,13 @@
 //! - [`priority`]: the priority score of a follow-up task and its reasons (balance, age,
 //!   deadline, recoverability), and the task kinds.
 //! - [`calendar`]: business days (weekends, US federal holidays as data, tenant overrides).
+//! - [`followup`]: follow-up timer planning (aging thresholds, payer status checks in business
+//!   days, deadline warnings, each at local midnight of the tenant's time zone).
 //! - [`fixtures`]: a realistic valid claim for tests in every crate.
 //!
 //! Services map their protos onto these types at the edge; nothing here knows about gRPC,
 //! databases or event buses, so every rule is testable in microseconds. Rules cite their
-//! source (`billing-rules` sections refer to the project's billing reference) where they are
+//! source (docs/reference/billing-rules.md by section, e.g. C6, or the page itself) where they are
 //! encoded.
 
 pub mod calendar;
@@ -32,6 +34,7 @@ pub mod codes;
 pub mod deadlines;
 pub mod denial;
 pub mod fixtures;
+pub mod followup;
 pub mod money;
 pub mod priority;
 pub mod rules;

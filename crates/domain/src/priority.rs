@@ -14,6 +14,8 @@
 //!   (CO-96, PR-204) mostly move to the patient.
 use serde::{Deserialize, Serialize};
 
+use crate::denial::DenialCategory;
+
 /// What the score is computed from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PriorityInput {
@@ -25,8 +27,8 @@ pub struct PriorityInput {
     pub days_to_deadline: Option<i64>,
     /// Denials only.
     pub appealable: Option<bool>,
-    /// Denial category as `arflow_domain::denial::DenialCategory::as_str`.
-    pub category: Option<String>,
+    /// Denials only: the denial's category (None when it is not known).
+    pub category: Option<DenialCategory>,
 }
 
 /// The task kinds, by their stored names.
@@ -185,25 +187,26 @@ pub fn score(input: &PriorityInput) -> Priority {
             "payer has no record of the claim: resubmitting usually gets paid".into(),
         ),
         TaskKindName::Denial => {
-            match input.category.as_deref() {
-                Some("timely_filing") => add(
+            match input.category {
+                Some(DenialCategory::TimelyFiling) => add(
                     "recoverability",
                     -30,
                     "timely filing denial (CO-29) is not appealable without proof of timely submission".into(),
                 ),
-                Some("non_covered") => add(
+                Some(DenialCategory::NonCovered) => add(
                     "recoverability",
                     -10,
                     "non-covered service: usually billed to the patient".into(),
                 ),
-                Some("missing_information") | Some("coding_modifier") => add(
+                Some(DenialCategory::MissingInformation | DenialCategory::CodingModifier) => add(
                     "recoverability",
                     15,
                     "correctable denial: fix and resubmit".into(),
                 ),
                 _ => {}
             }
-            if input.appealable == Some(true) && input.category.as_deref() != Some("timely_filing")
+            if input.appealable == Some(true)
+                && input.category != Some(DenialCategory::TimelyFiling)
             {
                 add("recoverability", 10, "appealable denial".into());
             }
@@ -274,7 +277,7 @@ mod tests {
         let denial = |category: &str, appealable| {
             score(&PriorityInput {
                 appealable: Some(appealable),
-                category: Some(category.into()),
+                category: DenialCategory::parse(category),
                 ..input(TaskKindName::Denial, 100_000)
             })
         };
@@ -293,7 +296,7 @@ mod tests {
             age_days: Some(100),
             days_to_deadline: Some(20),
             appealable: Some(true),
-            category: Some("authorization".into()),
+            category: Some(DenialCategory::Authorization),
             ..input(TaskKindName::Denial, 75_000)
         });
         assert_eq!(p.score, p.reasons.iter().map(|r| r.points).sum::<i32>());

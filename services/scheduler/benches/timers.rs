@@ -14,7 +14,8 @@
 use std::time::{Duration, Instant};
 
 use arflow_platform::Db;
-use arflow_scheduler::{Settings, timers};
+use arflow_scheduler::Settings;
+use arflow_scheduler::jobs::timers;
 use arflow_testkit::PgDatabase;
 use chrono::{DateTime, Utc};
 

@@ -1,20 +1,22 @@
-//! Transport of the scheduler: `arflow.scheduler.v1.SchedulerService`. Proto <-> store,
-//! tenant and clinic scoping, field violations, audit objects. No SQL here.
+//! Transport of the scheduler: `arflow.scheduler.v1.SchedulerService`. Request checks, proto
+//! <-> store conversion, tenant and clinic scoping, audit objects. No SQL here; every error
+//! goes through [`Error`] and its one mapping onto a status.
 use arflow_api::scheduler::v1 as pb;
 use arflow_api::scheduler::v1::scheduler_service_server::SchedulerService;
+use arflow_api::wire;
+use arflow_domain::followup::kinds;
 use arflow_platform::auth::{self, Principal, Role};
 use arflow_platform::db::to_micros;
-use arflow_platform::grpc::{
-    self, audit_objects, failed_precondition, internal, invalid_argument, not_found,
-};
+use arflow_platform::grpc::{self, PageToken, audit_objects};
 use arflow_platform::{Clock, Db};
-use chrono::{DateTime, TimeZone as _, Utc};
+use chrono::{DateTime, Utc};
 use tonic::{Request, Response, Status};
 
-use crate::events::timestamp;
-use crate::policy::kinds;
+use crate::error::Error;
+use crate::jobs::cron::{AGING_SNAPSHOT, DENIAL_DIGEST};
+use crate::jobs::timers::kind_of;
+use crate::reconcile::RECONCILE;
 use crate::store::{self, NewTimer, StoredTimer, TenantId, TimerFilter, TimerPayload, TimerState};
-use crate::timers::kind_of;
 
 /// Who may look at timers and runs.
 const READERS: &[Role] = &[
@@ -31,20 +33,14 @@ const WRITERS: &[Role] = &[
     Role::Service,
 ];
 
+/// Page-token tags of the two list calls.
+const TIMERS_LIST: &str = "timers";
+const RUNS_LIST: &str = "cron_runs";
+
 #[derive(Clone)]
 pub struct SchedulerApi {
     pub(crate) db: Db,
     pub(crate) clock: Clock,
-}
-
-impl From<store::Error> for Status {
-    fn from(e: store::Error) -> Status {
-        match e {
-            store::Error::NotFound => not_found("timer"),
-            store::Error::AlreadyFired => failed_precondition("the timer has already fired"),
-            store::Error::Db(e) => internal(e),
-        }
-    }
 }
 
 type Violations = Vec<(String, String)>;
@@ -56,23 +52,31 @@ fn page_size(value: i32, violations: &mut Violations) -> usize {
     })
 }
 
-/// Page tokens are `{micros}.{id}` of the last item returned: opaque to clients, stable under
-/// inserts.
-fn parse_token(token: &str, field: &str, violations: &mut Violations) -> Option<(i64, String)> {
-    if token.is_empty() {
-        return None;
-    }
-    let parsed = token
-        .split_once('.')
+/// The keyset cursor of a page token: (instant in micros, id) of the last item returned.
+fn page_cursor(token: &str, list: &str, violations: &mut Violations) -> Option<(i64, String)> {
+    let cursor = match PageToken::decode(token, list) {
+        Ok(cursor) => cursor?,
+        Err(v) => {
+            violations.push(v);
+            return None;
+        }
+    };
+    let parsed = cursor
+        .split_once(':')
         .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_string())))
         .filter(|(_, id)| uuid::Uuid::parse_str(id).is_ok());
     if parsed.is_none() {
         violations.push((
-            field.to_string(),
-            "is not a token this service issued".into(),
+            "page_token".to_string(),
+            "not a token from this method".to_string(),
         ));
     }
     parsed
+}
+
+/// The page token after the item at (`at`, `id`).
+fn next_token(list: &str, at: DateTime<Utc>, id: &str) -> String {
+    PageToken::encode(list, &format!("{}:{id}", to_micros(at)))
 }
 
 fn instant(
@@ -80,10 +84,7 @@ fn instant(
     field: &str,
     violations: &mut Violations,
 ) -> Option<DateTime<Utc>> {
-    let ts = ts?;
-    let at = u32::try_from(ts.nanos)
-        .ok()
-        .and_then(|n| Utc.timestamp_opt(ts.seconds, n).single());
+    let at = wire::from_timestamp(ts?);
     if at.is_none() {
         violations.push((field.to_string(), "is not a valid timestamp".into()));
     }
@@ -102,11 +103,11 @@ fn short_text(text: &str, field: &str, max: usize, violations: &mut Violations) 
     }
 }
 
-fn refuse_if(violations: Violations) -> Result<(), Status> {
+fn refuse_if(violations: Violations) -> Result<(), Error> {
     if violations.is_empty() {
         Ok(())
     } else {
-        Err(invalid_argument("the request is not valid", violations))
+        Err(Error::InvalidArgument(violations))
     }
 }
 
@@ -126,11 +127,11 @@ fn timer_pb(t: StoredTimer) -> pb::Timer {
         id: t.id,
         subject: t.subject,
         kind_name: t.kind,
-        due_time: Some(timestamp(t.due_at)),
+        due_time: Some(wire::timestamp(t.due_at)),
         state: state_pb(t.state) as i32,
-        fire_time: t.fired_at.map(timestamp),
-        cancel_time: t.cancelled_at.map(timestamp),
-        create_time: Some(timestamp(t.created_at)),
+        fire_time: t.fired_at.map(wire::timestamp),
+        cancel_time: t.cancelled_at.map(wire::timestamp),
+        create_time: Some(wire::timestamp(t.created_at)),
         clinic_id: t.clinic_id,
         payer_id: p.payer_id.unwrap_or_default(),
         threshold_days: int(p.threshold_days),
@@ -141,24 +142,36 @@ fn timer_pb(t: StoredTimer) -> pb::Timer {
     }
 }
 
-/// A timer the principal may see: its tenant (the query's) and, for a clinic-scoped key, one
-/// of its clinics. Anything else answers NOT_FOUND like a missing timer.
-fn visible(principal: &Principal, t: &StoredTimer) -> bool {
-    principal.can_access_clinic(&t.clinic_id)
+fn cron_run_pb(run: store::CronRunRow) -> pb::CronRun {
+    pb::CronRun {
+        id: run.id,
+        job: run.job,
+        scheduled_time: Some(wire::timestamp(run.scheduled_at)),
+        state: match run.state.as_str() {
+            "succeeded" => pb::CronRunState::Succeeded as i32,
+            "running" => pb::CronRunState::Running as i32,
+            _ => pb::CronRunState::Unspecified as i32,
+        },
+        start_time: Some(wire::timestamp(run.started_at)),
+        finish_time: run.finished_at.map(wire::timestamp),
+        summary_json: run.summary,
+    }
 }
 
-#[tonic::async_trait]
-impl SchedulerService for SchedulerApi {
-    async fn list_timers(
-        &self,
-        request: Request<pb::ListTimersRequest>,
-    ) -> Result<Response<pb::ListTimersResponse>, Status> {
-        let principal = auth::principal(&request)?;
-        principal.require_role(READERS)?;
-        let r = request.into_inner();
+/// A ListTimers request, checked: the filter (without clinic scoping, which the principal
+/// adds) and the page size.
+struct TimersQuery {
+    filter: TimerFilter,
+    limit: usize,
+}
+
+impl TryFrom<pb::ListTimersRequest> for TimersQuery {
+    type Error = Error;
+
+    fn try_from(r: pb::ListTimersRequest) -> Result<TimersQuery, Error> {
         let mut v = Violations::new();
         let limit = page_size(r.page_size, &mut v);
-        let after = parse_token(&r.page_token, "page_token", &mut v);
+        let after = page_cursor(&r.page_token, TIMERS_LIST, &mut v);
         let state = match pb::TimerState::try_from(r.state) {
             Ok(pb::TimerState::Unspecified) => None,
             Ok(pb::TimerState::Pending) => Some(TimerState::Pending),
@@ -179,25 +192,89 @@ impl SchedulerService for SchedulerApi {
         short_text(&r.subject, "subject", 200, &mut v);
         short_text(&r.kind_name, "kind_name", 100, &mut v);
         refuse_if(v)?;
-        let filter = TimerFilter {
-            subject: (!r.subject.is_empty()).then_some(r.subject),
-            kind: (!r.kind_name.is_empty()).then_some(r.kind_name),
-            state,
-            due_from,
-            due_before,
-            clinic_ids: principal.clinic_ids.clone(),
-            after,
-        };
+        Ok(TimersQuery {
+            filter: TimerFilter {
+                subject: (!r.subject.is_empty()).then_some(r.subject),
+                kind: (!r.kind_name.is_empty()).then_some(r.kind_name),
+                state,
+                due_from,
+                due_before,
+                clinic_ids: Vec::new(),
+                after,
+            },
+            limit,
+        })
+    }
+}
+
+/// The follow-up timer a CreateTimer request sets, checked against the principal's clinics.
+fn follow_up_timer(r: pb::CreateTimerRequest, principal: &Principal) -> Result<NewTimer, Error> {
+    let mut v = Violations::new();
+    if r.subject.trim().is_empty() {
+        v.push(("subject".into(), "is required".into()));
+    }
+    short_text(&r.subject, "subject", 200, &mut v);
+    short_text(&r.clinic_id, "clinic_id", 100, &mut v);
+    short_text(&r.payer_id, "payer_id", 100, &mut v);
+    short_text(&r.note, "note", 500, &mut v);
+    let due = instant(r.due_time.as_ref(), "due_time", &mut v);
+    if r.due_time.is_none() {
+        v.push(("due_time".into(), "is required".into()));
+    }
+    if !r.clinic_id.is_empty() && !principal.can_access_clinic(&r.clinic_id) {
+        v.push(("clinic_id".into(), "is outside the key's clinics".into()));
+    }
+    if r.clinic_id.is_empty() && !principal.clinic_ids.is_empty() {
+        v.push((
+            "clinic_id".into(),
+            "is required for a clinic-scoped key".into(),
+        ));
+    }
+    refuse_if(v)?;
+    let Some(due_at) = due else {
+        return Err(Error::InvalidArgument(vec![(
+            "due_time".to_string(),
+            "is required".to_string(),
+        )]));
+    };
+    Ok(NewTimer {
+        tenant_id: principal.tenant_id.clone(),
+        subject: r.subject,
+        kind: kinds::FOLLOW_UP.to_string(),
+        due_at,
+        clinic_id: r.clinic_id,
+        payload: TimerPayload {
+            payer_id: (!r.payer_id.is_empty()).then_some(r.payer_id),
+            note: (!r.note.is_empty()).then_some(r.note),
+            ..TimerPayload::default()
+        },
+    })
+}
+
+/// A timer the principal may see: its tenant (the query's) and, for a clinic-scoped key, one
+/// of its clinics. Anything else answers NOT_FOUND like a missing timer.
+fn visible(principal: &Principal, t: &StoredTimer) -> bool {
+    principal.can_access_clinic(&t.clinic_id)
+}
+
+#[tonic::async_trait]
+impl SchedulerService for SchedulerApi {
+    async fn list_timers(
+        &self,
+        request: Request<pb::ListTimersRequest>,
+    ) -> Result<Response<pb::ListTimersResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        principal.require_role(READERS)?;
+        let TimersQuery { mut filter, limit } = request.into_inner().try_into()?;
+        filter.clinic_ids = principal.clinic_ids.clone();
         let tenant = TenantId::new(&principal.tenant_id);
         // One more than asked tells whether another page exists.
-        let mut timers = store::list_timers(&self.db, &tenant, &filter, limit + 1)
-            .await
-            .map_err(internal)?;
+        let mut timers = store::list_timers(&self.db, &tenant, &filter, limit + 1).await?;
         let next_page_token = if timers.len() > limit {
             timers.truncate(limit);
             timers
                 .last()
-                .map(|t| format!("{}.{}", to_micros(t.due_at), t.id))
+                .map(|t| next_token(TIMERS_LIST, t.due_at, &t.id))
                 .unwrap_or_default()
         } else {
             String::new()
@@ -217,47 +294,7 @@ impl SchedulerService for SchedulerApi {
     ) -> Result<Response<pb::CreateTimerResponse>, Status> {
         let principal = auth::principal(&request)?;
         principal.require_role(WRITERS)?;
-        let r = request.into_inner();
-        let mut v = Violations::new();
-        if r.subject.trim().is_empty() {
-            v.push(("subject".into(), "is required".into()));
-        }
-        short_text(&r.subject, "subject", 200, &mut v);
-        short_text(&r.clinic_id, "clinic_id", 100, &mut v);
-        short_text(&r.payer_id, "payer_id", 100, &mut v);
-        short_text(&r.note, "note", 500, &mut v);
-        let due = instant(r.due_time.as_ref(), "due_time", &mut v);
-        if r.due_time.is_none() {
-            v.push(("due_time".into(), "is required".into()));
-        }
-        if !r.clinic_id.is_empty() && !principal.can_access_clinic(&r.clinic_id) {
-            v.push(("clinic_id".into(), "is outside the key's clinics".into()));
-        }
-        if r.clinic_id.is_empty() && !principal.clinic_ids.is_empty() {
-            v.push((
-                "clinic_id".into(),
-                "is required for a clinic-scoped key".into(),
-            ));
-        }
-        refuse_if(v)?;
-        let Some(due_at) = due else {
-            return Err(invalid_argument(
-                "the request is not valid",
-                [("due_time".to_string(), "is required".to_string())],
-            ));
-        };
-        let timer = NewTimer {
-            tenant_id: principal.tenant_id.clone(),
-            subject: r.subject,
-            kind: kinds::FOLLOW_UP.to_string(),
-            due_at,
-            clinic_id: r.clinic_id,
-            payload: TimerPayload {
-                payer_id: (!r.payer_id.is_empty()).then_some(r.payer_id),
-                note: (!r.note.is_empty()).then_some(r.note),
-                ..TimerPayload::default()
-            },
-        };
+        let timer = follow_up_timer(request.into_inner(), &principal)?;
         let stored = store::create_timer(&self.db, &timer, self.clock.now()).await?;
         let id = stored.id.clone();
         let mut response = Response::new(pb::CreateTimerResponse {
@@ -281,7 +318,7 @@ impl SchedulerService for SchedulerApi {
         // Scope first: a timer of a clinic outside the key is NOT_FOUND, never cancelled.
         let current = store::get_timer(&self.db, &tenant, &r.timer_id).await?;
         if !visible(&principal, &current) {
-            return Err(not_found("timer"));
+            return Err(Error::NotFound("timer").into());
         }
         let timer = store::cancel_timer(&self.db, &tenant, &r.timer_id, self.clock.now()).await?;
         let mut response = Response::new(pb::CancelTimerResponse {
@@ -300,14 +337,9 @@ impl SchedulerService for SchedulerApi {
         let r = request.into_inner();
         let mut v = Violations::new();
         let limit = page_size(r.page_size, &mut v);
-        let before = parse_token(&r.page_token, "page_token", &mut v);
+        let before = page_cursor(&r.page_token, RUNS_LIST, &mut v);
         if !r.job.is_empty()
-            && ![
-                crate::cron_jobs::AGING_SNAPSHOT,
-                crate::cron_jobs::DENIAL_DIGEST,
-                crate::reconcile::RECONCILE,
-            ]
-            .contains(&r.job.as_str())
+            && ![AGING_SNAPSHOT, DENIAL_DIGEST, RECONCILE].contains(&r.job.as_str())
         {
             v.push((
                 "job".into(),
@@ -317,35 +349,18 @@ impl SchedulerService for SchedulerApi {
         refuse_if(v)?;
         let tenant = TenantId::new(&principal.tenant_id);
         let job = (!r.job.is_empty()).then_some(r.job.as_str());
-        let mut runs = store::list_runs(&self.db, &tenant, job, before, limit + 1)
-            .await
-            .map_err(internal)?;
+        let mut runs = store::list_runs(&self.db, &tenant, job, before, limit + 1).await?;
         let next_page_token = if runs.len() > limit {
             runs.truncate(limit);
             runs.last()
-                .map(|run| format!("{}.{}", to_micros(run.scheduled_at), run.id))
+                .map(|run| next_token(RUNS_LIST, run.scheduled_at, &run.id))
                 .unwrap_or_default()
         } else {
             String::new()
         };
         let ids: Vec<String> = runs.iter().map(|run| run.id.clone()).collect();
         let mut response = Response::new(pb::ListCronRunsResponse {
-            runs: runs
-                .into_iter()
-                .map(|run| pb::CronRun {
-                    id: run.id,
-                    job: run.job,
-                    scheduled_time: Some(timestamp(run.scheduled_at)),
-                    state: match run.state.as_str() {
-                        "succeeded" => pb::CronRunState::Succeeded as i32,
-                        "running" => pb::CronRunState::Running as i32,
-                        _ => pb::CronRunState::Unspecified as i32,
-                    },
-                    start_time: Some(timestamp(run.started_at)),
-                    finish_time: run.finished_at.map(timestamp),
-                    summary_json: run.summary,
-                })
-                .collect(),
+            runs: runs.into_iter().map(cron_run_pb).collect(),
             next_page_token,
         });
         audit_objects(&mut response, ids);

@@ -8,8 +8,9 @@
 //! - a claim the scheduler still thinks open that the claims service no longer lists as open
 //!   is looked up one by one; when it is closed, what is left of its timers is cancelled.
 //!
-//! Repairs go through the consumer's own handler methods with an event synthesised from the
-//! claim (its real aggregate version), so the ordering rules are the same as for live events:
+//! Repairs go through the consumer's own methods (`on_claim_status_changed`,
+//! `on_claim_submitted`) with what the claims service answers, at the claim's real aggregate
+//! version, so the ordering rules are the same as for live events:
 //! a claim the scheduler has seen at a newer version than the answer is left alone.
 //!
 //! Unlike the other cron jobs, a reconcile run is not one transaction: it makes network calls,
@@ -21,29 +22,18 @@ use std::collections::{HashMap, HashSet};
 
 use arflow_api::claims::v1 as claims;
 use arflow_api::claims::v1::claims_service_client::ClaimsServiceClient;
-use arflow_api::common::v1::Date;
-use arflow_api::events::v1 as events;
-use arflow_platform::bus;
+use arflow_api::wire;
+use arflow_domain::{ClaimStatus, followup};
 use arflow_platform::grpc::{TenantKeys, all_pages, found};
 use arflow_platform::{Clock, Db};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use tonic::transport::Channel;
 
-use crate::events::{CLAIM_STATUS_CHANGED, CLAIM_SUBMITTED, ClaimEvents};
+use crate::consumer::{ClaimEvents, EventMeta, StatusNews, Submission};
+use crate::error::{Context as _, Error};
 use crate::store::{self, TenantId};
 
 pub const RECONCILE: &str = "reconcile";
-
-/// Statuses the claims service calls open: something may still be collected.
-pub const OPEN_STATUSES: [claims::ClaimStatus; 7] = [
-    claims::ClaimStatus::Submitted,
-    claims::ClaimStatus::Accepted,
-    claims::ClaimStatus::Rejected,
-    claims::ClaimStatus::Pending,
-    claims::ClaimStatus::PartiallyPaid,
-    claims::ClaimStatus::Denied,
-    claims::ClaimStatus::Appealed,
-];
 
 /// What the reconciler needs of a claim (no patient data).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,13 +41,20 @@ pub struct ClaimSnapshot {
     pub claim_id: String,
     pub clinic_id: String,
     pub payer_id: String,
-    /// claims.v1 enum name, e.g. `CLAIM_STATUS_ACCEPTED`.
-    pub status: String,
-    pub submission_date: Option<Date>,
-    pub first_service_date: Option<Date>,
+    /// None when the claims service answered a status this version does not know.
+    pub status: Option<ClaimStatus>,
+    pub submission_date: Option<NaiveDate>,
+    pub first_service_date: Option<NaiveDate>,
     pub balance_cents: i64,
     pub total_charge_cents: i64,
     pub version: i64,
+}
+
+impl ClaimSnapshot {
+    /// Nothing left to follow up (`followup::is_closed`).
+    pub fn is_closed(&self) -> bool {
+        followup::is_closed(self.status, self.balance_cents)
+    }
 }
 
 /// Where the reconciler learns the truth about claims: the claims service.
@@ -93,22 +90,18 @@ impl GrpcClaimSource {
 }
 
 fn snapshot(c: claims::Claim) -> ClaimSnapshot {
-    let status = claims::ClaimStatus::try_from(c.status)
-        .unwrap_or(claims::ClaimStatus::Unspecified)
-        .as_str_name()
-        .to_string();
     let first_service_date = c
         .service_lines
         .iter()
         .filter_map(|l| l.service_date)
         .min_by_key(|d| (d.year, d.month, d.day));
     ClaimSnapshot {
+        status: wire::claim_status_from_pb(c.status),
+        submission_date: c.submission_date.as_ref().and_then(wire::date_from_pb),
+        first_service_date: first_service_date.as_ref().and_then(wire::date_from_pb),
         claim_id: c.id,
         clinic_id: c.clinic_id,
         payer_id: c.payer.map(|p| p.id).unwrap_or_default(),
-        status,
-        submission_date: c.submission_date,
-        first_service_date,
         balance_cents: c.balance_cents,
         total_charge_cents: c.total_charge_cents,
         version: c.version,
@@ -121,15 +114,20 @@ impl ClaimSource for GrpcClaimSource {
         self.keys.tenants()
     }
 
+    /// One listing per open status (`ClaimStatus::is_open`; drafts were never submitted).
     async fn open_claims(&self, tenant: &str) -> anyhow::Result<Vec<ClaimSnapshot>> {
         let mut out = Vec::new();
-        for status in OPEN_STATUSES {
+        let open = ClaimStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_open() && *s != ClaimStatus::Draft);
+        for status in open {
+            let status = wire::claim_status_to_pb(status) as i32;
             let claims = all_pages(|page_token| async move {
                 let page = ClaimsServiceClient::new(self.channel.clone())
                     .list_claims(self.request(
                         tenant,
                         claims::ListClaimsRequest {
-                            status: status as i32,
+                            status,
                             page_size: 1000,
                             page_token,
                             ..Default::default()
@@ -176,15 +174,18 @@ pub async fn reconcile_tenant(
     source: &dyn ClaimSource,
     tenant: &TenantId,
     now: DateTime<Utc>,
-) -> anyhow::Result<Report> {
-    let open = source.open_claims(tenant.as_str()).await?;
+) -> Result<Report, Error> {
+    let open = source
+        .open_claims(tenant.as_str())
+        .await
+        .map_err(|e| Error::other("list open claims from the claims service", e))?;
     let mut report = Report {
         open_claims: open.len(),
         ..Report::default()
     };
     let open_ids: HashSet<&str> = open.iter().map(|c| c.claim_id.as_str()).collect();
     for claim in &open {
-        let mut tx = db.begin().await?;
+        let mut tx = db.begin().await.context("begin reconcile repair")?;
         let known = store::get_claim(&mut tx, tenant, &claim.claim_id).await?;
         let behind = match &known {
             None => true,
@@ -197,7 +198,7 @@ pub async fn reconcile_tenant(
             apply(handler, &mut tx, tenant, claim, now).await?;
             report.repaired += 1;
         }
-        tx.commit().await?;
+        tx.commit().await.context("commit reconcile repair")?;
     }
     // Open here, not open there: look each one up before closing anything (a list read while
     // claims change can miss one).
@@ -205,15 +206,19 @@ pub async fn reconcile_tenant(
         if open_ids.contains(claim_id.as_str()) {
             continue;
         }
-        let Some(claim) = source.claim(tenant.as_str(), &claim_id).await? else {
+        let Some(claim) = source
+            .claim(tenant.as_str(), &claim_id)
+            .await
+            .map_err(|e| Error::other("read a claim from the claims service", e))?
+        else {
             continue;
         };
-        if !store::is_closed(&claim.status, claim.balance_cents) {
+        if !claim.is_closed() {
             continue;
         }
-        let mut tx = db.begin().await?;
+        let mut tx = db.begin().await.context("begin reconcile close")?;
         apply(handler, &mut tx, tenant, &claim, now).await?;
-        tx.commit().await?;
+        tx.commit().await.context("commit reconcile close")?;
         report.closed += 1;
     }
     Ok(report)
@@ -227,49 +232,34 @@ async fn apply(
     tenant: &TenantId,
     claim: &ClaimSnapshot,
     now: DateTime<Utc>,
-) -> anyhow::Result<()> {
-    let status = bus::new_envelope(
-        "claims",
-        CLAIM_STATUS_CHANGED,
-        tenant.as_str(),
-        &claim.claim_id,
-        claim.version,
-        now,
-        &events::ClaimStatusChanged {
-            claim_id: claim.claim_id.clone(),
-            clinic_id: claim.clinic_id.clone(),
-            payer_id: claim.payer_id.clone(),
-            from_status: String::new(),
-            to_status: claim.status.clone(),
-            reason: "reconciled".into(),
-            balance_cents: claim.balance_cents,
-        },
-    );
-    arflow_platform::bus::Handler::handle(handler, conn, &status).await?;
-    if store::is_closed(&claim.status, claim.balance_cents) {
+) -> Result<(), Error> {
+    let meta = EventMeta {
+        event_id: format!("reconcile:{}", claim.claim_id),
+        tenant: tenant.clone(),
+        version: claim.version,
+        occurred: now,
+    };
+    let news = StatusNews {
+        claim_id: claim.claim_id.clone(),
+        clinic_id: claim.clinic_id.clone(),
+        payer_id: claim.payer_id.clone(),
+        status: claim.status,
+        balance_cents: claim.balance_cents,
+    };
+    handler.on_claim_status_changed(conn, &meta, news).await?;
+    if claim.is_closed() {
         return Ok(());
     }
-    let submitted = bus::new_envelope(
-        "claims",
-        CLAIM_SUBMITTED,
-        tenant.as_str(),
-        &claim.claim_id,
-        claim.version,
-        now,
-        &events::ClaimSubmitted {
-            claim_id: claim.claim_id.clone(),
-            clinic_id: claim.clinic_id.clone(),
-            payer_id: claim.payer_id.clone(),
-            status: claim.status.clone(),
-            submission_date: claim.submission_date,
-            first_service_date: claim.first_service_date,
-            last_service_date: None,
-            total_charge_cents: claim.total_charge_cents,
-            balance_cents: claim.balance_cents,
-        },
-    );
-    arflow_platform::bus::Handler::handle(handler, conn, &submitted).await?;
-    Ok(())
+    let submission = Submission {
+        claim_id: claim.claim_id.clone(),
+        clinic_id: claim.clinic_id.clone(),
+        payer_id: claim.payer_id.clone(),
+        status: claim.status,
+        submission_date: claim.submission_date,
+        first_service_date: claim.first_service_date,
+        balance_cents: claim.balance_cents,
+    };
+    handler.on_claim_submitted(conn, &meta, submission).await
 }
 
 /// Runs the reconcile job of (tenant, instant) unless another replica has; true when this
@@ -282,23 +272,19 @@ pub async fn run_once(
     tenant: &TenantId,
     instant: DateTime<Utc>,
     replica: &str,
-) -> anyhow::Result<bool> {
+) -> Result<bool, Error> {
     let Some((tx, run_id)) =
         store::begin_run(db, RECONCILE, tenant, instant, clock.now(), replica).await?
     else {
         return Ok(false);
     };
-    tx.commit().await?;
+    tx.commit().await.context("commit reconcile run claim")?;
     let report = reconcile_tenant(db, handler, source, tenant, clock.now()).await?;
-    let mut tx = db.begin().await?;
-    store::finish_run(
-        &mut tx,
-        &run_id,
-        &serde_json::to_string(&report)?,
-        clock.now(),
-    )
-    .await?;
-    tx.commit().await?;
+    let summary =
+        serde_json::to_string(&report).map_err(|e| Error::other("encode reconcile report", e))?;
+    let mut tx = db.begin().await.context("begin reconcile finish")?;
+    store::finish_run(&mut tx, &run_id, &summary, clock.now()).await?;
+    tx.commit().await.context("commit reconcile finish")?;
     crate::metrics::metrics()
         .cron_runs
         .with_label_values(&[RECONCILE])

@@ -5,10 +5,11 @@
 mod common;
 
 use arflow_api::events::v1 as events;
+use arflow_domain::followup::{AgingBasis, AgingPolicy};
+use arflow_domain::{ClaimStatus, DenialCategory};
 use arflow_platform::Clock;
 use arflow_platform::bus;
-use arflow_scheduler::cron_jobs;
-use arflow_scheduler::policy::{AgingBasis, AgingPolicy};
+use arflow_scheduler::jobs::cron as cron_jobs;
 use arflow_scheduler::store::{self, TenantId};
 use arflow_testkit::eventually;
 use chrono::{NaiveDate, TimeDelta, Timelike as _, Utc};
@@ -48,8 +49,8 @@ async fn cron_runs_once_per_instant(kind: Kind, replicas: usize) {
     // One open claim submitted Jan 10 (about 50 days old) and one paid.
     let mut tx = env.db.begin().await.unwrap();
     for (id, status, balance) in [
-        ("c-open", "CLAIM_STATUS_ACCEPTED", 12_500),
-        ("c-paid", "CLAIM_STATUS_PAID", 0),
+        ("c-open", ClaimStatus::Accepted, 12_500),
+        ("c-paid", ClaimStatus::Paid, 0),
     ] {
         store::upsert_claim(
             &mut tx,
@@ -58,7 +59,7 @@ async fn cron_runs_once_per_instant(kind: Kind, replicas: usize) {
                 claim_id: id.into(),
                 clinic_id: "clinic-1".into(),
                 payer_id: "87726".into(),
-                status: status.into(),
+                status: Some(status),
                 submission_date: NaiveDate::from_ymd_opt(2026, 1, 10),
                 first_service_date: NaiveDate::from_ymd_opt(2026, 1, 10),
                 balance_cents: balance,
@@ -171,18 +172,14 @@ async fn weekly_denial_digest_counts_the_week() {
     let mut tx = env.db.begin().await.unwrap();
     for (i, (category, cents, when)) in [
         (
-            "DENIAL_CATEGORY_AUTHORIZATION",
+            DenialCategory::Authorization,
             10_000,
             "2026-03-03T10:00:00Z",
         ),
-        (
-            "DENIAL_CATEGORY_AUTHORIZATION",
-            5_000,
-            "2026-03-05T10:00:00Z",
-        ),
-        ("DENIAL_CATEGORY_ELIGIBILITY", 7_000, "2026-03-06T10:00:00Z"),
+        (DenialCategory::Authorization, 5_000, "2026-03-05T10:00:00Z"),
+        (DenialCategory::Eligibility, 7_000, "2026-03-06T10:00:00Z"),
         // The week before: not in this digest.
-        ("DENIAL_CATEGORY_ELIGIBILITY", 9_000, "2026-02-20T10:00:00Z"),
+        (DenialCategory::Eligibility, 9_000, "2026-02-20T10:00:00Z"),
     ]
     .into_iter()
     .enumerate()
@@ -195,7 +192,7 @@ async fn weekly_denial_digest_counts_the_week() {
                 claim_id: format!("c{i}"),
                 payer_id: "87726".into(),
                 clinic_id: "clinic-1".into(),
-                category: category.into(),
+                category: Some(category),
                 reason_code: "CO-197".into(),
                 amount_cents: cents,
                 denial_date: None,
@@ -275,7 +272,7 @@ async fn known_tenants_walks_the_projection(kind: Kind) {
                 claim_id: claim.into(),
                 clinic_id: "k".into(),
                 payer_id: "p".into(),
-                status: "CLAIM_STATUS_SUBMITTED".into(),
+                status: Some(ClaimStatus::Submitted),
                 submission_date: None,
                 first_service_date: None,
                 balance_cents: 1,
@@ -360,7 +357,7 @@ async fn timer_purge_keeps_pending_and_recent(kind: Kind) {
     }
     // Only the first is due and fires; two are cancelled; "old-pending" stays pending.
     let fired =
-        arflow_scheduler::timers::fire_due(&env.db, &settings, at("2025-01-10T12:00:00Z"), 1)
+        arflow_scheduler::jobs::timers::fire_due(&env.db, &settings, at("2025-01-10T12:00:00Z"), 1)
             .await
             .unwrap();
     assert_eq!(fired, 1);

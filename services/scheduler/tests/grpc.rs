@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use arflow_api::scheduler::v1 as pb;
 use arflow_api::scheduler::v1::scheduler_service_client::SchedulerServiceClient;
+use arflow_domain::followup::AgingBasis;
 use arflow_platform::auth::{self, Role};
 use arflow_platform::config::{AuthConfig, GrpcConfig};
 use arflow_platform::grpc::{self, ServerOptions};
 use arflow_platform::{Clock, Db};
+use arflow_scheduler::HEALTH_NAME;
+use arflow_scheduler::jobs::{cron as cron_jobs, timers};
 use arflow_scheduler::store::{self, NewTimer, TenantId, TimerPayload};
-use arflow_scheduler::{HEALTH_NAME, cron_jobs, policy::AgingBasis, timers};
 use arflow_testkit::eventually;
 use chrono::{TimeDelta, Utc};
 use common::{Env, Kind, WAIT, at, settings};

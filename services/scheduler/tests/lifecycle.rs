@@ -10,8 +10,8 @@ use std::collections::HashSet;
 use arflow_api::events::v1 as events;
 use arflow_platform::Clock;
 use arflow_platform::bus::{self, Handler as _};
+use arflow_scheduler::jobs::timers;
 use arflow_scheduler::store::{self, NewTimer, TimerPayload};
-use arflow_scheduler::timers;
 use arflow_testkit::eventually;
 use chrono::{NaiveDate, TimeDelta, Utc};
 use common::{Env, Kind, WAIT, at, date, settings, submitted_payload};
@@ -63,7 +63,6 @@ async fn aging_fires_once_and_payment_cancels_the_rest(kind: Kind) {
 
     // Paid in full before day 60: everything left is cancelled.
     env.publish_claim_event(
-        "ClaimPaid",
         "t1",
         "claim-1",
         2,
@@ -234,17 +233,15 @@ async fn timer_due_while_no_replica_ran_fires_on_start_sqlite() {
 }
 
 /// Applies one event through the scheduler's handler, in its own transaction (as the bus does).
-async fn apply<M: prost::Message>(
+async fn apply<M: bus::EventPayload>(
     env: &Env,
-    handler: &arflow_scheduler::events::ClaimEvents,
-    event_type: &str,
+    handler: &arflow_scheduler::consumer::ClaimEvents,
     claim_id: &str,
     version: i64,
     payload: &M,
 ) {
-    let envelope = bus::new_envelope(
+    let envelope = bus::envelope(
         "claims",
-        &format!("arflow.events.v1.{event_type}"),
         "t1",
         claim_id,
         version,
@@ -277,24 +274,15 @@ async fn handler_is_idempotent_and_tolerates_reordering(kind: Kind) {
     let submitted = submitted_payload("c1", ymd(2026, 1, 5));
 
     // Redelivered under another event id: the unique key keeps one set of timers.
-    apply(&env, &handler, "ClaimSubmitted", "c1", 1, &submitted).await;
-    apply(&env, &handler, "ClaimSubmitted", "c1", 1, &submitted).await;
+    apply(&env, &handler, "c1", 1, &submitted).await;
+    apply(&env, &handler, "c1", 1, &submitted).await;
     assert_eq!(env.timers_of("c1").await.len(), 5);
 
     // Paid (version 3) arrives before the submission (version 1): no timers.
+    apply(&env, &handler, "c2", 3, &paid("c2", 0, "CLAIM_STATUS_PAID")).await;
     apply(
         &env,
         &handler,
-        "ClaimPaid",
-        "c2",
-        3,
-        &paid("c2", 0, "CLAIM_STATUS_PAID"),
-    )
-    .await;
-    apply(
-        &env,
-        &handler,
-        "ClaimSubmitted",
         "c2",
         1,
         &submitted_payload("c2", ymd(2026, 1, 5)),
@@ -306,7 +294,6 @@ async fn handler_is_idempotent_and_tolerates_reordering(kind: Kind) {
     apply(
         &env,
         &handler,
-        "ClaimPaid",
         "c1",
         2,
         &paid("c1", 5_000, "CLAIM_STATUS_PARTIALLY_PAID"),
@@ -321,7 +308,6 @@ async fn handler_is_idempotent_and_tolerates_reordering(kind: Kind) {
     apply(
         &env,
         &handler,
-        "ClaimStatusChanged",
         "c1",
         3,
         &events::ClaimStatusChanged {
@@ -345,7 +331,6 @@ async fn handler_is_idempotent_and_tolerates_reordering(kind: Kind) {
     apply(
         &env,
         &handler,
-        "ClaimStatusChanged",
         "c1",
         4,
         &events::ClaimStatusChanged {
@@ -366,15 +351,7 @@ async fn handler_is_idempotent_and_tolerates_reordering(kind: Kind) {
             .all(|(_, s)| s == "pending")
     );
     // An older event after that changes nothing.
-    apply(
-        &env,
-        &handler,
-        "ClaimPaid",
-        "c1",
-        2,
-        &paid("c1", 0, "CLAIM_STATUS_PAID"),
-    )
-    .await;
+    apply(&env, &handler, "c1", 2, &paid("c1", 0, "CLAIM_STATUS_PAID")).await;
     assert!(
         env.timers_of("c1")
             .await
@@ -387,7 +364,6 @@ async fn handler_is_idempotent_and_tolerates_reordering(kind: Kind) {
     apply(
         &env,
         &handler,
-        "ClaimSubmitted",
         "c1",
         5,
         &events::ClaimSubmitted {
@@ -431,7 +407,6 @@ async fn handler_is_idempotent_and_tolerates_reordering(kind: Kind) {
     apply(
         &env,
         &handler,
-        "ClaimDenied",
         "c3",
         2,
         &events::ClaimDenied {
@@ -486,7 +461,6 @@ async fn status_checks_recur_in_business_days(kind: Kind) {
     apply(
         &env,
         &handler,
-        "ClaimSubmitted",
         "c1",
         1,
         &submitted_payload("c1", ymd(2026, 1, 5)),

@@ -33,7 +33,7 @@ impl ClaimSource for FakeClaims {
             .lock()
             .unwrap()
             .values()
-            .filter(|c| !store::is_closed(&c.status, c.balance_cents))
+            .filter(|c| !c.is_closed())
             .cloned()
             .collect())
     }
@@ -43,15 +43,20 @@ impl ClaimSource for FakeClaims {
     }
 }
 
-fn snapshot(id: &str, status: &str, balance: i64, version: i64) -> ClaimSnapshot {
+fn snapshot(
+    id: &str,
+    status: arflow_domain::ClaimStatus,
+    balance: i64,
+    version: i64,
+) -> ClaimSnapshot {
     let d = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
     ClaimSnapshot {
         claim_id: id.into(),
         clinic_id: "clinic-1".into(),
         payer_id: "87726".into(),
-        status: status.into(),
-        submission_date: Some(date(d)),
-        first_service_date: Some(date(d)),
+        status: Some(status),
+        submission_date: Some(d),
+        first_service_date: Some(d),
         balance_cents: balance,
         total_charge_cents: 15_000,
         version,
@@ -66,9 +71,8 @@ async fn reconciler_repairs_lost_events(kind: Kind) {
     // The scheduler saw two submissions; the payment of one and the whole of a third claim
     // were lost with Redis.
     for id in ["c-seen", "c-paid"] {
-        let e = bus::new_envelope(
+        let e = bus::envelope(
             "claims",
-            "arflow.events.v1.ClaimSubmitted",
             "t1",
             id,
             1,
@@ -81,9 +85,9 @@ async fn reconciler_repairs_lost_events(kind: Kind) {
     }
     let source = FakeClaims::default();
     for c in [
-        snapshot("c-seen", "CLAIM_STATUS_SUBMITTED", 15_000, 1),
-        snapshot("c-paid", "CLAIM_STATUS_PAID", 0, 3),
-        snapshot("c-missed", "CLAIM_STATUS_ACCEPTED", 15_000, 2),
+        snapshot("c-seen", arflow_domain::ClaimStatus::Submitted, 15_000, 1),
+        snapshot("c-paid", arflow_domain::ClaimStatus::Paid, 0, 3),
+        snapshot("c-missed", arflow_domain::ClaimStatus::Accepted, 15_000, 2),
     ] {
         source.claims.lock().unwrap().insert(c.claim_id.clone(), c);
     }
@@ -372,12 +376,12 @@ mod grpc_source {
         );
         let a4 = source.claim("t1", "a4").await.unwrap().unwrap();
         assert_eq!(
-            (a4.status.as_str(), a4.payer_id.as_str(), a4.version),
-            ("CLAIM_STATUS_DENIED", "87726", 2)
+            (a4.status, a4.payer_id.as_str(), a4.version),
+            (Some(arflow_domain::ClaimStatus::Denied), "87726", 2)
         );
         assert_eq!(
             a4.first_service_date,
-            Some(date(NaiveDate::from_ymd_opt(2026, 1, 2).unwrap()))
+            Some(NaiveDate::from_ymd_opt(2026, 1, 2).unwrap())
         );
         assert_eq!(
             source.claim("t1", "b1").await.unwrap(),

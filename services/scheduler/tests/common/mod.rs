@@ -5,15 +5,15 @@
 #![allow(dead_code, clippy::unwrap_used)]
 use std::time::Duration;
 
-use arflow_api::common::v1::Date;
 use arflow_api::events::v1 as events;
 use arflow_domain::rules::PayerRuleSet;
 use arflow_platform::bus::{self, Bus};
 use arflow_platform::config::BusConfig;
+use arflow_platform::service::Deps;
 use arflow_platform::{Clock, Db};
 use arflow_scheduler::{Options, Scheduler, Settings};
 use arflow_testkit::{PgDatabase, RedisPrefix, SqliteFile};
-use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row as _;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -52,13 +52,8 @@ pub fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().to_utc()
 }
 
-pub fn date(d: NaiveDate) -> Date {
-    Date {
-        year: d.year(),
-        month: d.month() as i32,
-        day: d.day() as i32,
-    }
-}
+/// A date as events carry it.
+pub use arflow_api::wire::date_to_pb as date;
 
 /// One database (and bus) that replicas share.
 pub struct Env {
@@ -131,16 +126,20 @@ impl Env {
             }
             Kind::Sqlite => (self.db.clone(), self.bus.clone()),
         };
-        let scheduler = arflow_scheduler::build(Options {
-            db,
-            clock,
-            bus,
-            replica: name.to_string(),
-            settings,
-            payer_rules: PayerRuleSet::builtin(),
-            max_message_bytes: 4 * 1024 * 1024,
-            claim_source: None,
-        })
+        let scheduler = arflow_scheduler::build(
+            Deps {
+                db,
+                clock,
+                bus,
+                replica: name.to_string(),
+                max_message_bytes: 4 * 1024 * 1024,
+            },
+            Options {
+                settings,
+                payer_rules: PayerRuleSet::builtin(),
+                claim_source: None,
+            },
+        )
         .unwrap();
         Replica {
             scheduler,
@@ -149,24 +148,15 @@ impl Env {
     }
 
     /// Publishes `payload` on stream `claims` as the claims service does.
-    pub async fn publish_claim_event<M: prost::Message>(
+    pub async fn publish_claim_event<M: bus::EventPayload>(
         &self,
-        event_type: &str,
         tenant: &str,
         claim_id: &str,
         version: i64,
         occur: DateTime<Utc>,
         payload: &M,
     ) {
-        let envelope = bus::new_envelope(
-            "claims",
-            &format!("arflow.events.v1.{event_type}"),
-            tenant,
-            claim_id,
-            version,
-            occur,
-            payload,
-        );
+        let envelope = bus::envelope("claims", tenant, claim_id, version, occur, payload);
         let mut tx = self.db.begin().await.unwrap();
         bus::publish(&mut tx, &envelope).await.unwrap();
         tx.commit().await.unwrap();
@@ -180,7 +170,6 @@ impl Env {
         occur: DateTime<Utc>,
     ) {
         self.publish_claim_event(
-            "ClaimSubmitted",
             tenant,
             claim_id,
             1,
@@ -259,7 +248,10 @@ pub fn submitted_payload(claim_id: &str, submitted: NaiveDate) -> events::ClaimS
 /// A scheduler replica, running or not.
 pub struct Replica {
     pub scheduler: Scheduler,
-    task: Option<(CancellationToken, JoinHandle<anyhow::Result<()>>)>,
+    task: Option<(
+        CancellationToken,
+        JoinHandle<Result<(), arflow_scheduler::Error>>,
+    )>,
 }
 
 impl Replica {

@@ -1,6 +1,6 @@
 //! Cron jobs, in each tenant's time zone, each run exactly once per scheduled instant across
-//! replicas: the daily aging snapshot, the weekly denial digest, and (when a claims source is
-//! wired) the daily reconciler of [`crate::reconcile`].
+//! replicas: the daily aging snapshot, the weekly denial digest, the daily purge of finished
+//! timers, and (when a claims source is wired) the daily reconciler of [`crate::reconcile`].
 //!
 //! Exactly once: a run is one transaction that first inserts the row (job, tenant, instant)
 //! of `scheduler_cron_runs`, then computes, publishes its event and records its summary. A
@@ -21,18 +21,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arflow_api::events::v1 as events;
+use arflow_api::wire;
+use arflow_domain::followup::AgingBasis;
 use arflow_platform::bus;
-use arflow_platform::db::{from_micros, to_micros};
+use arflow_platform::db::{date_to_sql, from_micros, to_micros};
 use arflow_platform::{Clock, Db};
-use chrono::{DateTime, Datelike as _, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::timestamp;
-use crate::policy::Settings;
+use crate::PRODUCER;
+use crate::consumer::ClaimEvents;
+use crate::error::{Context as _, Error};
 use crate::reconcile::{ClaimSource, RECONCILE};
+use crate::settings::Settings;
 use crate::store::{self, TenantId};
-use crate::timers::PRODUCER;
 
 pub const AGING_SNAPSHOT: &str = "aging_snapshot";
 pub const DENIAL_DIGEST: &str = "denial_digest";
@@ -54,33 +57,37 @@ pub struct Job {
 /// service.
 #[derive(Clone, Debug)]
 pub struct Reconciler {
-    pub handler: Arc<crate::events::ClaimEvents>,
+    pub handler: Arc<ClaimEvents>,
     pub source: Arc<dyn ClaimSource>,
 }
 
 /// The jobs of the settings (validated by `Settings::validate`); `reconcile` only when a
 /// claims source is wired.
-pub fn jobs(settings: &Settings, with_reconcile: bool) -> anyhow::Result<Vec<Job>> {
+pub fn jobs(settings: &Settings, with_reconcile: bool) -> Result<Vec<Job>, Error> {
+    let schedule = |name: &str, expr: &str| {
+        cron::Schedule::from_str(expr)
+            .map_err(|e| Error::Settings(format!("scheduler.{name}: {e}")))
+    };
     let mut jobs = vec![
         Job {
             name: AGING_SNAPSHOT,
-            schedule: cron::Schedule::from_str(&settings.aging_snapshot_cron)?,
+            schedule: schedule("aging_snapshot_cron", &settings.aging_snapshot_cron)?,
         },
         Job {
             name: DENIAL_DIGEST,
-            schedule: cron::Schedule::from_str(&settings.denial_digest_cron)?,
+            schedule: schedule("denial_digest_cron", &settings.denial_digest_cron)?,
         },
     ];
     if settings.finished_timer_retention_days > 0 {
         jobs.push(Job {
             name: TIMER_PURGE,
-            schedule: cron::Schedule::from_str(&settings.timer_purge_cron)?,
+            schedule: schedule("timer_purge_cron", &settings.timer_purge_cron)?,
         });
     }
     if with_reconcile {
         jobs.push(Job {
             name: RECONCILE,
-            schedule: cron::Schedule::from_str(&settings.reconcile_cron)?,
+            schedule: schedule("reconcile_cron", &settings.reconcile_cron)?,
         });
     }
     Ok(jobs)
@@ -95,7 +102,7 @@ pub async fn run(
     replica: String,
     reconciler: Option<Reconciler>,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+) -> Result<(), Error> {
     let jobs = jobs(&settings, reconciler.is_some())?;
     let poll = Duration::from_millis(settings.poll_interval_ms);
     while !shutdown.is_cancelled() {
@@ -118,7 +125,7 @@ pub async fn tick(
     jobs: &[Job],
     replica: &str,
     reconciler: Option<&Reconciler>,
-) -> anyhow::Result<usize> {
+) -> Result<usize, Error> {
     let now = clock.now();
     let known = store::known_tenants(db).await?;
     let last = store::last_runs(db).await?;
@@ -136,7 +143,11 @@ pub async fn tick(
         };
         for tenant in &tenants {
             if !policies.contains_key(tenant) {
-                let mut conn = db.pool().acquire().await?;
+                let mut conn = db
+                    .pool()
+                    .acquire()
+                    .await
+                    .context("acquire a connection for the cron tick")?;
                 let policy = store::load_policy(&mut conn, tenant, settings).await?;
                 policies.insert(tenant.clone(), policy);
             }
@@ -228,7 +239,7 @@ pub async fn purge_once(
     instant: DateTime<Utc>,
     retention_days: u32,
     replica: &str,
-) -> anyhow::Result<bool> {
+) -> Result<bool, Error> {
     let Some((mut tx, run_id)) =
         store::begin_run(db, TIMER_PURGE, tenant, instant, clock.now(), replica).await?
     else {
@@ -241,7 +252,7 @@ pub async fn purge_once(
         "deleted": deleted,
     });
     store::finish_run(&mut tx, &run_id, &summary.to_string(), clock.now()).await?;
-    tx.commit().await?;
+    tx.commit().await.context("commit timer purge")?;
     crate::metrics::metrics()
         .cron_runs
         .with_label_values(&[TIMER_PURGE])
@@ -264,97 +275,81 @@ pub async fn run_once(
     job: &str,
     tenant: &TenantId,
     tz: Tz,
-    basis: crate::policy::AgingBasis,
+    basis: AgingBasis,
     instant: DateTime<Utc>,
     replica: &str,
-) -> anyhow::Result<bool> {
+) -> Result<bool, Error> {
+    if job != AGING_SNAPSHOT && job != DENIAL_DIGEST {
+        return Err(Error::other(
+            "run a cron job",
+            anyhow::anyhow!("unknown cron job {job}"),
+        ));
+    }
     let Some((mut tx, run_id)) =
         store::begin_run(db, job, tenant, instant, clock.now(), replica).await?
     else {
         return Ok(false);
     };
-    let (summary, envelope) = match job {
-        AGING_SNAPSHOT => {
-            let as_of = instant.with_timezone(&tz).date_naive();
-            let buckets = store::aging_buckets(&mut tx, tenant, basis, as_of).await?;
-            let summary = serde_json::json!({
-                "as_of": store::date_text(as_of),
-                "buckets": buckets.iter().map(|(b, n, cents)| serde_json::json!({
-                    "bucket": b, "claims": n, "balance_cents": cents,
-                })).collect::<Vec<_>>(),
-            });
-            let payload = events::AgingSnapshotTaken {
-                run_id: run_id.clone(),
-                scheduled_time: Some(timestamp(instant)),
-                as_of: Some(arflow_api::common::v1::Date {
-                    year: as_of.year(),
-                    month: i32::try_from(as_of.month()).unwrap_or(0),
-                    day: i32::try_from(as_of.day()).unwrap_or(0),
-                }),
-                buckets: buckets
-                    .into_iter()
-                    .map(
-                        |(bucket, claim_count, balance_cents)| events::AgingBucketTotal {
-                            bucket,
-                            claim_count,
-                            balance_cents,
-                        },
-                    )
-                    .collect(),
-            };
-            let envelope = bus::new_envelope(
-                PRODUCER,
-                "arflow.events.v1.AgingSnapshotTaken",
-                tenant.as_str(),
-                &run_id,
-                1,
-                clock.now(),
-                &payload,
-            );
-            (summary, envelope)
-        }
-        DENIAL_DIGEST => {
-            let from = instant - TimeDelta::days(7);
-            let lines = store::denial_digest(&mut tx, tenant, from, instant).await?;
-            let summary = serde_json::json!({
-                "from": to_micros(from),
-                "to": to_micros(instant),
-                "categories": lines.iter().map(|(c, n, cents)| serde_json::json!({
-                    "category": c, "denials": n, "amount_cents": cents,
-                })).collect::<Vec<_>>(),
-            });
-            let payload = events::DenialDigestCompiled {
-                run_id: run_id.clone(),
-                scheduled_time: Some(timestamp(instant)),
-                period_start_time: Some(timestamp(from)),
-                period_end_time: Some(timestamp(instant)),
-                lines: lines
-                    .into_iter()
-                    .map(
-                        |(category, denial_count, amount_cents)| events::DenialDigestLine {
-                            category,
-                            denial_count,
-                            amount_cents,
-                        },
-                    )
-                    .collect(),
-            };
-            let envelope = bus::new_envelope(
-                PRODUCER,
-                "arflow.events.v1.DenialDigestCompiled",
-                tenant.as_str(),
-                &run_id,
-                1,
-                clock.now(),
-                &payload,
-            );
-            (summary, envelope)
-        }
-        other => anyhow::bail!("unknown cron job {other}"),
+    let (summary, envelope) = if job == AGING_SNAPSHOT {
+        let as_of = instant.with_timezone(&tz).date_naive();
+        let buckets = store::aging_buckets(&mut tx, tenant, basis, as_of).await?;
+        let summary = serde_json::json!({
+            "as_of": date_to_sql(as_of),
+            "buckets": buckets.iter().map(|(b, n, cents)| serde_json::json!({
+                "bucket": b, "claims": n, "balance_cents": cents,
+            })).collect::<Vec<_>>(),
+        });
+        let payload = events::AgingSnapshotTaken {
+            run_id: run_id.clone(),
+            scheduled_time: Some(wire::timestamp(instant)),
+            as_of: Some(wire::date_to_pb(as_of)),
+            buckets: buckets
+                .into_iter()
+                .map(
+                    |(bucket, claim_count, balance_cents)| events::AgingBucketTotal {
+                        bucket,
+                        claim_count,
+                        balance_cents,
+                    },
+                )
+                .collect(),
+        };
+        let envelope = bus::envelope(PRODUCER, tenant.as_str(), &run_id, 1, clock.now(), &payload);
+        (summary, envelope)
+    } else {
+        let from = instant - TimeDelta::days(7);
+        let lines = store::denial_digest(&mut tx, tenant, from, instant).await?;
+        let summary = serde_json::json!({
+            "from": to_micros(from),
+            "to": to_micros(instant),
+            "categories": lines.iter().map(|(c, n, cents)| serde_json::json!({
+                "category": c, "denials": n, "amount_cents": cents,
+            })).collect::<Vec<_>>(),
+        });
+        let payload = events::DenialDigestCompiled {
+            run_id: run_id.clone(),
+            scheduled_time: Some(wire::timestamp(instant)),
+            period_start_time: Some(wire::timestamp(from)),
+            period_end_time: Some(wire::timestamp(instant)),
+            lines: lines
+                .into_iter()
+                .map(
+                    |(category, denial_count, amount_cents)| events::DenialDigestLine {
+                        category,
+                        denial_count,
+                        amount_cents,
+                    },
+                )
+                .collect(),
+        };
+        let envelope = bus::envelope(PRODUCER, tenant.as_str(), &run_id, 1, clock.now(), &payload);
+        (summary, envelope)
     };
-    bus::publish(&mut tx, &envelope).await?;
+    bus::publish(&mut tx, &envelope)
+        .await
+        .context("publish cron event")?;
     store::finish_run(&mut tx, &run_id, &summary.to_string(), clock.now()).await?;
-    tx.commit().await?;
+    tx.commit().await.context("commit cron run")?;
     crate::metrics::metrics()
         .cron_runs
         .with_label_values(&[job])

@@ -14,23 +14,21 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use arflow_api::common::v1::Date;
 use arflow_api::events::v1 as events;
+use arflow_api::wire;
+use arflow_domain::calendar::Calendar;
+use arflow_domain::followup::{self, AgingBasis, FiredStatusCheck, kinds};
 use arflow_platform::bus::{self, Envelope};
-use arflow_platform::db::{Backend, date_from_sql, to_micros};
+use arflow_platform::db::{Backend, date_from_sql};
 use arflow_platform::{Clock, Db};
-use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::timestamp;
-use crate::policy::{self, Settings, kinds};
-use crate::store::{self, NewTimer, StoredTimer, TIMER_COLUMNS, TenantId, TimerPayload};
-use arflow_domain::calendar::Calendar;
-
-/// Producer (= stream) of the scheduler's events.
-pub const PRODUCER: &str = "scheduler";
-pub const TIMER_FIRED: &str = "arflow.events.v1.TimerFired";
+use crate::PRODUCER;
+use crate::error::{Context as _, Error};
+use crate::settings::Settings;
+use crate::store::{self, NewTimer, StoredTimer, TenantId, TimerPayload};
 
 /// Shortest real pause between rounds when timers are due but another replica holds them.
 const MIN_PAUSE: Duration = Duration::from_millis(5);
@@ -41,37 +39,23 @@ pub async fn fire_due(
     settings: &Settings,
     now: DateTime<Utc>,
     limit: usize,
-) -> anyhow::Result<usize> {
-    let lock = match db.backend() {
-        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "",
-    };
-    let sql = format!(
-        "UPDATE scheduler_timers SET state = 'fired', fired_at = $1 WHERE id IN \
-         (SELECT id FROM scheduler_timers WHERE state = 'pending' AND due_at <= $2 \
-         ORDER BY due_at LIMIT $3{lock}) RETURNING {TIMER_COLUMNS}"
-    );
-    let mut tx = db.begin().await?;
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(to_micros(now))
-        .bind(to_micros(now))
-        .bind(i64::try_from(limit.max(1)).unwrap_or(i64::MAX))
-        .fetch_all(&mut *tx)
-        .await?;
-    if rows.is_empty() {
-        tx.rollback().await?;
+) -> Result<usize, Error> {
+    let mut tx = db.begin().await.context("begin firing round")?;
+    let mut fired = store::claim_due(&mut tx, db, now, limit).await?;
+    if fired.is_empty() {
+        tx.rollback()
+            .await
+            .context("roll back empty firing round")?;
         return Ok(0);
     }
-    let mut fired = rows
-        .iter()
-        .map(store::timer_from_row)
-        .collect::<Result<Vec<StoredTimer>, _>>()?;
     // RETURNING has no order: publish in due order.
     fired.sort_by(|a, b| (a.due_at, &a.id).cmp(&(b.due_at, &b.id)));
     let envelopes: Vec<Envelope> = fired.iter().map(|t| timer_fired(t, now)).collect();
-    bus::publish_many(&mut tx, &envelopes).await?;
+    bus::publish_many(&mut tx, &envelopes)
+        .await
+        .context("publish TimerFired")?;
     schedule_next_checks(&mut tx, settings, &fired, now).await?;
-    tx.commit().await?;
+    tx.commit().await.context("commit firing round")?;
     let m = crate::metrics::metrics();
     for t in &fired {
         m.timers_fired
@@ -93,7 +77,7 @@ pub async fn run(
     clock: Clock,
     settings: std::sync::Arc<Settings>,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+) -> Result<(), Error> {
     let workers = match db.backend() {
         Backend::Postgres => settings.fire_workers.max(1),
         Backend::Sqlite => 1,
@@ -109,7 +93,7 @@ pub async fn run(
         tasks.spawn(async move { work(db, clock, settings, shutdown).await });
     }
     while let Some(joined) = tasks.join_next().await {
-        joined.map_err(|e| anyhow::anyhow!("firing worker panicked: {e}"))?;
+        joined.map_err(|e| Error::other("firing worker panicked", e))?;
     }
     Ok(())
 }
@@ -165,24 +149,29 @@ async fn work(
 }
 
 /// A recurring status check sets its successor as it fires, while the claim is open and the
-/// cadence allows more checks, so a claim never holds more than one pending check.
+/// cadence allows more checks (`followup::plan_next_status_check`), so a claim never holds
+/// more than one pending check.
 async fn schedule_next_checks(
     conn: &mut AnyConnection,
     settings: &Settings,
     fired: &[StoredTimer],
     now: DateTime<Utc>,
-) -> anyhow::Result<()> {
+) -> Result<(), Error> {
     let mut calendars: HashMap<String, (chrono_tz::Tz, Calendar)> = HashMap::new();
     for t in fired.iter().filter(|t| t.kind == kinds::STATUS_CHECK) {
-        let sequence = t.payload.sequence.unwrap_or(1);
-        let repeat = t.payload.repeat_business_days.unwrap_or(0);
-        if repeat == 0 || sequence >= t.payload.max_checks.unwrap_or(0) {
+        let check = FiredStatusCheck {
+            due_at: t.due_at,
+            sequence: t.payload.sequence.unwrap_or(1),
+            repeat_business_days: t.payload.repeat_business_days.unwrap_or(0),
+            max_checks: t.payload.max_checks.unwrap_or(0),
+        };
+        if !check.has_next() {
             continue;
         }
         let tenant = TenantId::new(&t.tenant_id);
         let open = store::get_claim(conn, &tenant, &t.subject)
             .await?
-            .is_some_and(|c| !store::is_closed(&c.status, c.balance_cents));
+            .is_some_and(|c| !c.is_closed());
         if !open {
             continue;
         }
@@ -194,16 +183,18 @@ async fn schedule_next_checks(
         let Some((tz, calendar)) = calendars.get(&t.tenant_id) else {
             continue;
         };
-        let local_day = t.due_at.with_timezone(tz).date_naive();
-        let next_day = calendar.add_business_days(local_day, repeat);
+        let Some((due_at, sequence)) = followup::plan_next_status_check(&check, *tz, calendar)
+        else {
+            continue;
+        };
         let next = NewTimer {
             tenant_id: t.tenant_id.clone(),
             subject: t.subject.clone(),
             kind: t.kind.clone(),
-            due_at: policy::local_midnight(next_day, *tz),
+            due_at,
             clinic_id: t.clinic_id.clone(),
             payload: TimerPayload {
-                sequence: Some(sequence + 1),
+                sequence: Some(sequence),
                 ..t.payload.clone()
             },
         };
@@ -219,7 +210,7 @@ pub fn kind_of(name: &str) -> events::TimerKind {
         kinds::TIMELY_FILING_WARNING => events::TimerKind::TimelyFilingWarning,
         kinds::APPEAL_DEADLINE_WARNING => events::TimerKind::AppealDeadlineWarning,
         kinds::FOLLOW_UP => events::TimerKind::FollowUp,
-        n if n.starts_with(kinds::AGING_PREFIX) => events::TimerKind::Aging,
+        n if kinds::is_aging(n) => events::TimerKind::Aging,
         _ => events::TimerKind::Unspecified,
     }
 }
@@ -236,25 +227,22 @@ fn kind_label(name: &str) -> &'static str {
     }
 }
 
-pub(crate) fn proto_date(text: Option<&str>) -> Option<Date> {
-    let d: NaiveDate = date_from_sql(text?).ok()?;
-    Some(Date {
-        year: d.year(),
-        month: i32::try_from(d.month()).unwrap_or(0),
-        day: i32::try_from(d.day()).unwrap_or(0),
-    })
-}
-
+/// The proto basis of a stored basis name.
 fn basis_of(text: Option<&str>) -> events::AgingBasis {
-    match text {
-        Some("submission") => events::AgingBasis::Submission,
-        Some("date_of_service") => events::AgingBasis::DateOfService,
-        _ => events::AgingBasis::Unspecified,
+    match text.and_then(AgingBasis::parse) {
+        Some(AgingBasis::Submission) => events::AgingBasis::Submission,
+        Some(AgingBasis::DateOfService) => events::AgingBasis::DateOfService,
+        None => events::AgingBasis::Unspecified,
     }
 }
 
 fn int(v: Option<u32>) -> i32 {
     v.map_or(0, |n| i32::try_from(n).unwrap_or(i32::MAX))
+}
+
+/// A stored payload date as a proto date (None when absent or unreadable).
+fn stored_date(text: Option<&str>) -> Option<arflow_api::common::v1::Date> {
+    date_from_sql(text?).ok().map(wire::date_to_pb)
 }
 
 /// The TimerFired event of a timer fired at `now`.
@@ -265,15 +253,15 @@ pub fn timer_fired(t: &StoredTimer, now: DateTime<Utc>) -> Envelope {
         subject: t.subject.clone(),
         kind: kind_of(&t.kind) as i32,
         kind_name: t.kind.clone(),
-        due_time: Some(timestamp(t.due_at)),
-        fire_time: Some(timestamp(now)),
+        due_time: Some(wire::timestamp(t.due_at)),
+        fire_time: Some(wire::timestamp(now)),
         clinic_id: t.clinic_id.clone(),
         payer_id: p.payer_id.clone().unwrap_or_default(),
         threshold_days: int(p.threshold_days),
         basis: basis_of(p.basis.as_deref()) as i32,
-        basis_date: proto_date(p.basis_date.as_deref()),
+        basis_date: stored_date(p.basis_date.as_deref()),
         sequence: int(p.sequence),
-        deadline: proto_date(p.deadline.as_deref()),
+        deadline: stored_date(p.deadline.as_deref()),
         lead_days: int(p.lead_days),
         denial_id: p.denial_id.clone().unwrap_or_default(),
         note: p.note.clone().unwrap_or_default(),
@@ -281,5 +269,5 @@ pub fn timer_fired(t: &StoredTimer, now: DateTime<Utc>) -> Envelope {
         specialist_id: p.specialist_id.clone().unwrap_or_default(),
         task_id: p.task_id.clone().unwrap_or_default(),
     };
-    bus::new_envelope(PRODUCER, TIMER_FIRED, &t.tenant_id, &t.id, 1, now, &payload)
+    bus::envelope(PRODUCER, &t.tenant_id, &t.id, 1, now, &payload)
 }

@@ -1,0 +1,482 @@
+//! Reacting to claim events (stream `claims`) and follow-up promises (stream `assignment`):
+//! the consumer group `scheduler`'s [`Handler`].
+//!
+//! Each payload is parsed once, at the edge ([`ClaimEvents::handle`]), into the scheduler's
+//! view of it with domain types (statuses through `wire::parse_claim_status`, categories
+//! through `wire::parse_denial_category`), and handed to one method per event. The reconciler
+//! calls the same methods with what the claims service answers.
+//!
+//! Everything runs inside the bus's consumer transaction with its inbox, so a redelivered
+//! event changes nothing; the unique key on timers makes that certain even for an event
+//! repeated under another id.
+//!
+//! Ordering: replicas and redelivery can hand over a claim's events out of order. The
+//! projection `scheduler_claims` keeps the last aggregate version applied. Several events share
+//! a version (a draft -> submitted move publishes ClaimStatusChanged and ClaimSubmitted with
+//! one version; a posting publishes ClaimPaid, ClaimDenied and ClaimStatusChanged with one),
+//! so an event at the recorded version still applies (its effects are idempotent) and only an
+//! older one is stale: a stale status never overwrites a newer one, and a ClaimSubmitted that
+//! arrives after its claim was paid sets no timers.
+use std::sync::Arc;
+
+use arflow_api::events::v1 as events;
+use arflow_api::wire;
+use arflow_domain::followup::{self, DeniedClaim, SubmittedClaim, kinds};
+use arflow_domain::rules::PayerRuleSet;
+use arflow_domain::{ClaimStatus, DenialCategory};
+use arflow_platform::Clock;
+use arflow_platform::bus::{self, Envelope, Handler};
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::AnyConnection;
+
+use crate::error::Error;
+use crate::settings::Settings;
+use crate::store::{
+    self, NewTimer, ProjectedClaim, SeenDenial, TenantId, TimerOwner, TimerPayload,
+};
+
+/// The scheduler's consumer: claim events in, timers and projection rows out.
+#[derive(Debug)]
+pub struct ClaimEvents {
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) payer_rules: Arc<PayerRuleSet>,
+    pub(crate) clock: Clock,
+}
+
+/// Where an event belongs and when it happened: what every method needs of the envelope.
+#[derive(Clone, Debug)]
+pub struct EventMeta {
+    pub event_id: String,
+    pub tenant: TenantId,
+    /// The claim's aggregate version the event carries.
+    pub version: i64,
+    /// When the producer says it happened (the envelope's time, else now).
+    pub occurred: DateTime<Utc>,
+}
+
+impl EventMeta {
+    fn of(event: &Envelope, now: DateTime<Utc>) -> EventMeta {
+        EventMeta {
+            event_id: event.event_id.clone(),
+            tenant: TenantId::new(&event.tenant_id),
+            version: event.aggregate_version,
+            occurred: bus::occur_time(event).unwrap_or(now),
+        }
+    }
+}
+
+/// A claim submitted (ClaimSubmitted).
+#[derive(Clone, Debug)]
+pub struct Submission {
+    pub claim_id: String,
+    pub clinic_id: String,
+    pub payer_id: String,
+    pub status: Option<ClaimStatus>,
+    /// None: the day the event happened.
+    pub submission_date: Option<NaiveDate>,
+    /// None: the submission date.
+    pub first_service_date: Option<NaiveDate>,
+    pub balance_cents: i64,
+}
+
+impl From<events::ClaimSubmitted> for Submission {
+    fn from(p: events::ClaimSubmitted) -> Submission {
+        Submission {
+            status: wire::parse_claim_status(&p.status),
+            submission_date: p.submission_date.as_ref().and_then(wire::date_from_pb),
+            first_service_date: p.first_service_date.as_ref().and_then(wire::date_from_pb),
+            claim_id: p.claim_id,
+            clinic_id: p.clinic_id,
+            payer_id: p.payer_id,
+            balance_cents: p.balance_cents,
+        }
+    }
+}
+
+/// A claim's status and balance as a ClaimStatusChanged or ClaimPaid carries them.
+#[derive(Clone, Debug)]
+pub struct StatusNews {
+    pub claim_id: String,
+    pub clinic_id: String,
+    pub payer_id: String,
+    pub status: Option<ClaimStatus>,
+    pub balance_cents: i64,
+}
+
+impl StatusNews {
+    /// Nothing is left to follow up: a closing status, or nothing owed.
+    fn closes(&self) -> bool {
+        followup::is_closed(self.status, self.balance_cents)
+    }
+}
+
+impl From<events::ClaimStatusChanged> for StatusNews {
+    fn from(p: events::ClaimStatusChanged) -> StatusNews {
+        StatusNews {
+            status: wire::parse_claim_status(&p.to_status),
+            claim_id: p.claim_id,
+            clinic_id: p.clinic_id,
+            payer_id: p.payer_id,
+            balance_cents: p.balance_cents,
+        }
+    }
+}
+
+impl From<events::ClaimPaid> for StatusNews {
+    fn from(p: events::ClaimPaid) -> StatusNews {
+        StatusNews {
+            status: wire::parse_claim_status(&p.status),
+            claim_id: p.claim_id,
+            clinic_id: p.clinic_id,
+            payer_id: p.payer_id,
+            balance_cents: p.balance_cents,
+        }
+    }
+}
+
+/// A denial (ClaimDenied).
+#[derive(Clone, Debug)]
+pub struct Denial {
+    pub claim_id: String,
+    pub clinic_id: String,
+    pub payer_id: String,
+    pub denial_id: String,
+    pub category: Option<DenialCategory>,
+    /// `{group}-{CARC}`, e.g. `CO-197`.
+    pub reason_code: String,
+    pub appealable: bool,
+    pub amount_cents: i64,
+    pub balance_cents: i64,
+    pub denial_date: Option<NaiveDate>,
+}
+
+impl From<events::ClaimDenied> for Denial {
+    fn from(p: events::ClaimDenied) -> Denial {
+        Denial {
+            category: wire::parse_denial_category(&p.category),
+            reason_code: format!("{}-{}", p.group_code, p.reason_code),
+            denial_date: p.denial_date.as_ref().and_then(wire::date_from_pb),
+            claim_id: p.claim_id,
+            clinic_id: p.clinic_id,
+            payer_id: p.payer_id,
+            denial_id: p.denial_id,
+            appealable: p.appealable,
+            amount_cents: p.amount_cents,
+            balance_cents: p.balance_cents,
+        }
+    }
+}
+
+/// A specialist's next follow-up date (FollowUpScheduled).
+#[derive(Clone, Debug)]
+pub struct FollowUp {
+    pub claim_id: String,
+    pub follow_up_id: String,
+    pub specialist_id: String,
+    pub task_id: String,
+    pub due_date: NaiveDate,
+}
+
+impl TryFrom<events::FollowUpScheduled> for FollowUp {
+    type Error = Error;
+
+    fn try_from(p: events::FollowUpScheduled) -> Result<FollowUp, Error> {
+        let Some(due_date) = p.due_date.as_ref().and_then(wire::date_from_pb) else {
+            return Err(Error::InvalidEvent(
+                "FollowUpScheduled without a valid due_date",
+            ));
+        };
+        Ok(FollowUp {
+            claim_id: p.claim_id,
+            follow_up_id: p.follow_up_id,
+            specialist_id: p.specialist_id,
+            task_id: p.task_id,
+            due_date,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for ClaimEvents {
+    /// Dispatches on the payload type; RemittancePosted and types of later versions have
+    /// nothing to schedule.
+    async fn handle(&self, conn: &mut AnyConnection, event: &Envelope) -> anyhow::Result<()> {
+        let meta = EventMeta::of(event, self.clock.now());
+        if let Some(p) = bus::payload::<events::ClaimSubmitted>(event) {
+            self.on_claim_submitted(conn, &meta, p?.into()).await?;
+        } else if let Some(p) = bus::payload::<events::ClaimStatusChanged>(event) {
+            self.on_claim_status_changed(conn, &meta, p?.into()).await?;
+        } else if let Some(p) = bus::payload::<events::ClaimPaid>(event) {
+            self.on_claim_paid(conn, &meta, p?.into()).await?;
+        } else if let Some(p) = bus::payload::<events::ClaimDenied>(event) {
+            self.on_claim_denied(conn, &meta, p?.into()).await?;
+        } else if let Some(p) = bus::payload::<events::FollowUpScheduled>(event) {
+            self.on_follow_up_scheduled(conn, &meta, p?.try_into()?)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl ClaimEvents {
+    /// Projects the claim and plans its aging, status-check and timely-filing timers; a claim
+    /// submitted again on another day has its earlier aging and status checks replaced.
+    pub async fn on_claim_submitted(
+        &self,
+        conn: &mut AnyConnection,
+        meta: &EventMeta,
+        p: Submission,
+    ) -> Result<(), Error> {
+        let tenant = &meta.tenant;
+        let now = self.clock.now();
+        let submission_date = p
+            .submission_date
+            .unwrap_or_else(|| meta.occurred.date_naive());
+        let first_service_date = p.first_service_date.unwrap_or(submission_date);
+        let existing = store::get_claim(conn, tenant, &p.claim_id).await?;
+        // Submitted again (after a rejection) on another day: the payer's clock restarts, so
+        // the aging and status checks planned from the earlier submission give way.
+        let resubmitted = existing.as_ref().is_some_and(|c| {
+            c.last_version <= meta.version
+                && c.submission_date.is_some_and(|d| d != submission_date)
+        });
+        let projected = match existing {
+            // A newer event was applied first: keep its status and balance, learn the dates.
+            Some(c) if c.last_version > meta.version => ProjectedClaim {
+                submission_date: c.submission_date.or(Some(submission_date)),
+                first_service_date: c.first_service_date.or(Some(first_service_date)),
+                ..c
+            },
+            _ => ProjectedClaim {
+                tenant_id: tenant.as_str().to_string(),
+                claim_id: p.claim_id.clone(),
+                clinic_id: p.clinic_id.clone(),
+                payer_id: p.payer_id.clone(),
+                status: p.status,
+                submission_date: Some(submission_date),
+                first_service_date: Some(first_service_date),
+                balance_cents: p.balance_cents,
+                last_version: meta.version,
+            },
+        };
+        store::upsert_claim(conn, &projected, now).await?;
+        if projected.is_closed() {
+            tracing::debug!(event_id = %meta.event_id, "claim already closed: no timers");
+            return Ok(());
+        }
+        let policy = store::load_policy(conn, tenant, &self.settings).await?;
+        let cadence = store::load_cadence(conn, tenant, &p.payer_id, &self.settings).await?;
+        let calendar = store::load_calendar(conn, tenant).await?;
+        let payer = self
+            .payer_rules
+            .for_payer(tenant.as_str(), &p.payer_id, first_service_date);
+        let owner = TimerOwner {
+            tenant_id: tenant.as_str(),
+            claim_id: &p.claim_id,
+            clinic_id: &p.clinic_id,
+            payer_id: &p.payer_id,
+        };
+        let timers: Vec<NewTimer> = followup::plan_submitted(
+            &SubmittedClaim {
+                submission_date,
+                first_service_date,
+            },
+            &policy,
+            &cadence,
+            &calendar,
+            payer,
+        )
+        .into_iter()
+        .map(|t| NewTimer::planned(t, owner))
+        .collect();
+        if resubmitted {
+            let replaced = store::cancel_replaced(conn, tenant, &p.claim_id, &timers, now).await?;
+            tracing::debug!(event_id = %meta.event_id, replaced, "claim resubmitted");
+        }
+        let set = store::insert_timers(conn, &timers, now).await?;
+        tracing::debug!(event_id = %meta.event_id, timers = set, "claim submitted: timers set");
+        Ok(())
+    }
+
+    /// A status change: see [`ClaimEvents::on_status`].
+    pub async fn on_claim_status_changed(
+        &self,
+        conn: &mut AnyConnection,
+        meta: &EventMeta,
+        news: StatusNews,
+    ) -> Result<(), Error> {
+        self.on_status(conn, meta, news).await
+    }
+
+    /// A payment: see [`ClaimEvents::on_status`].
+    pub async fn on_claim_paid(
+        &self,
+        conn: &mut AnyConnection,
+        meta: &EventMeta,
+        news: StatusNews,
+    ) -> Result<(), Error> {
+        self.on_status(conn, meta, news).await
+    }
+
+    /// ClaimStatusChanged and ClaimPaid: update the projection; a closing status cancels what
+    /// is left; a claim reopened (a reversed payment) gets its cancelled future timers back.
+    async fn on_status(
+        &self,
+        conn: &mut AnyConnection,
+        meta: &EventMeta,
+        news: StatusNews,
+    ) -> Result<(), Error> {
+        let tenant = &meta.tenant;
+        let now = self.clock.now();
+        let existing = store::get_claim(conn, tenant, &news.claim_id).await?;
+        if let Some(c) = &existing
+            && c.last_version > meta.version
+        {
+            tracing::debug!(event_id = %meta.event_id, "stale claim event skipped");
+            return Ok(());
+        }
+        let was_closed = existing.as_ref().is_some_and(ProjectedClaim::is_closed);
+        let projected = match existing {
+            Some(c) => ProjectedClaim {
+                status: news.status,
+                balance_cents: news.balance_cents,
+                last_version: meta.version,
+                ..c
+            },
+            None => ProjectedClaim {
+                tenant_id: tenant.as_str().to_string(),
+                claim_id: news.claim_id.clone(),
+                clinic_id: news.clinic_id.clone(),
+                payer_id: news.payer_id.clone(),
+                status: news.status,
+                submission_date: None,
+                first_service_date: None,
+                balance_cents: news.balance_cents,
+                last_version: meta.version,
+            },
+        };
+        store::upsert_claim(conn, &projected, now).await?;
+        if news.closes() {
+            let n = store::cancel_subject(conn, tenant, &news.claim_id, now).await?;
+            tracing::debug!(event_id = %meta.event_id, cancelled = n, "claim closed: timers cancelled");
+        } else if was_closed {
+            let n = store::reopen_subject(conn, tenant, &news.claim_id, now).await?;
+            tracing::debug!(event_id = %meta.event_id, reopened = n, "claim reopened: timers restored");
+        }
+        Ok(())
+    }
+
+    /// Records the denial for the digest and, when it can be appealed and the claim is still
+    /// open, sets the appeal-deadline warning.
+    pub async fn on_claim_denied(
+        &self,
+        conn: &mut AnyConnection,
+        meta: &EventMeta,
+        p: Denial,
+    ) -> Result<(), Error> {
+        let tenant = &meta.tenant;
+        let now = self.clock.now();
+        // The digest counts every denial, in whatever order it arrives.
+        store::insert_denial(
+            conn,
+            &SeenDenial {
+                tenant_id: tenant.as_str().to_string(),
+                denial_id: p.denial_id.clone(),
+                claim_id: p.claim_id.clone(),
+                payer_id: p.payer_id.clone(),
+                clinic_id: p.clinic_id.clone(),
+                category: p.category,
+                reason_code: p.reason_code.clone(),
+                amount_cents: p.amount_cents,
+                denial_date: p.denial_date,
+                occurred_at: meta.occurred,
+            },
+        )
+        .await?;
+        let existing = store::get_claim(conn, tenant, &p.claim_id).await?;
+        let closed = match existing {
+            Some(c) if c.last_version > meta.version => c.is_closed(),
+            existing => {
+                let projected = match existing {
+                    Some(c) => ProjectedClaim {
+                        balance_cents: p.balance_cents,
+                        last_version: meta.version,
+                        ..c
+                    },
+                    None => ProjectedClaim {
+                        tenant_id: tenant.as_str().to_string(),
+                        claim_id: p.claim_id.clone(),
+                        clinic_id: p.clinic_id.clone(),
+                        payer_id: p.payer_id.clone(),
+                        status: Some(ClaimStatus::Denied),
+                        submission_date: None,
+                        first_service_date: None,
+                        balance_cents: p.balance_cents,
+                        last_version: meta.version,
+                    },
+                };
+                store::upsert_claim(conn, &projected, now).await?;
+                projected.is_closed()
+            }
+        };
+        if !p.appealable || closed {
+            return Ok(());
+        }
+        let denial_date = p.denial_date.unwrap_or_else(|| meta.occurred.date_naive());
+        let policy = store::load_policy(conn, tenant, &self.settings).await?;
+        let cadence = store::load_cadence(conn, tenant, &p.payer_id, &self.settings).await?;
+        let payer = self
+            .payer_rules
+            .for_payer(tenant.as_str(), &p.payer_id, denial_date);
+        if let Some(timer) = followup::plan_denied(
+            &DeniedClaim {
+                denial_id: &p.denial_id,
+                denial_date,
+            },
+            &policy,
+            &cadence,
+            payer,
+        ) {
+            let owner = TimerOwner {
+                tenant_id: tenant.as_str(),
+                claim_id: &p.claim_id,
+                clinic_id: &p.clinic_id,
+                payer_id: &p.payer_id,
+            };
+            store::insert_timers(conn, &[NewTimer::planned(timer, owner)], now).await?;
+        }
+        Ok(())
+    }
+
+    /// A specialist's next follow-up date becomes a `follow_up` timer at local midnight.
+    pub async fn on_follow_up_scheduled(
+        &self,
+        conn: &mut AnyConnection,
+        meta: &EventMeta,
+        p: FollowUp,
+    ) -> Result<(), Error> {
+        let tenant = &meta.tenant;
+        let now = self.clock.now();
+        let policy = store::load_policy(conn, tenant, &self.settings).await?;
+        let claim = store::get_claim(conn, tenant, &p.claim_id).await?;
+        let timer = NewTimer {
+            tenant_id: tenant.as_str().to_string(),
+            subject: p.claim_id,
+            kind: kinds::FOLLOW_UP.to_string(),
+            due_at: followup::local_midnight(p.due_date, policy.time_zone),
+            clinic_id: claim
+                .as_ref()
+                .map(|c| c.clinic_id.clone())
+                .unwrap_or_default(),
+            payload: TimerPayload {
+                payer_id: claim.map(|c| c.payer_id),
+                follow_up_id: Some(p.follow_up_id),
+                specialist_id: Some(p.specialist_id),
+                task_id: Some(p.task_id),
+                ..TimerPayload::default()
+            },
+        };
+        store::insert_timers(conn, &[timer], now).await?;
+        Ok(())
+    }
+}
