@@ -145,150 +145,9 @@ mod grpc_source {
     //! `GrpcClaimSource` against a stand-in claims service behind the real server (auth,
     //! tenant scoping): pages, the key of each tenant, and NOT_FOUND as "no such claim".
     use super::*;
-    use arflow_api::claims::v1::claims_service_server::{ClaimsService, ClaimsServiceServer};
     use arflow_api::claims::v1::*;
-    use arflow_platform::auth::{self, Role};
-    use arflow_platform::config::{AuthConfig, GrpcConfig};
-    use arflow_platform::grpc::{self, ServerOptions};
     use arflow_scheduler::reconcile::GrpcClaimSource;
-    use tonic::{Request, Response, Status};
-
-    /// Claims by tenant; ListClaims answers pages of two, whatever was asked.
-    struct StandIn {
-        claims: Vec<Claim>,
-    }
-
-    fn unimplemented<T>() -> Result<Response<T>, Status> {
-        Err(Status::unimplemented("not in the stand-in"))
-    }
-
-    #[tonic::async_trait]
-    impl ClaimsService for StandIn {
-        async fn get_claim(
-            &self,
-            request: Request<GetClaimRequest>,
-        ) -> Result<Response<GetClaimResponse>, Status> {
-            let tenant = auth::principal(&request)?.tenant_id;
-            let id = request.into_inner().claim_id;
-            self.claims
-                .iter()
-                .find(|c| c.id == id && c.tenant_id == tenant)
-                .map(|c| {
-                    Response::new(GetClaimResponse {
-                        claim: Some(c.clone()),
-                    })
-                })
-                .ok_or_else(|| grpc::not_found("claim"))
-        }
-
-        async fn list_claims(
-            &self,
-            request: Request<ListClaimsRequest>,
-        ) -> Result<Response<ListClaimsResponse>, Status> {
-            let tenant = auth::principal(&request)?.tenant_id;
-            let r = request.into_inner();
-            let matching: Vec<&Claim> = self
-                .claims
-                .iter()
-                .filter(|c| c.tenant_id == tenant && c.status == r.status)
-                .collect();
-            let from: usize = r.page_token.parse().unwrap_or(0);
-            let page: Vec<Claim> = matching
-                .iter()
-                .skip(from)
-                .take(2)
-                .map(|c| (*c).clone())
-                .collect();
-            let next = if from + 2 < matching.len() {
-                (from + 2).to_string()
-            } else {
-                String::new()
-            };
-            Ok(Response::new(ListClaimsResponse {
-                claims: page,
-                next_page_token: next,
-            }))
-        }
-
-        async fn create_claim(
-            &self,
-            _: Request<CreateClaimRequest>,
-        ) -> Result<Response<CreateClaimResponse>, Status> {
-            unimplemented()
-        }
-        async fn import_claims(
-            &self,
-            _: Request<tonic::Streaming<ImportClaimsRequest>>,
-        ) -> Result<Response<ImportClaimsResponse>, Status> {
-            unimplemented()
-        }
-        async fn update_claim_status(
-            &self,
-            _: Request<UpdateClaimStatusRequest>,
-        ) -> Result<Response<UpdateClaimStatusResponse>, Status> {
-            unimplemented()
-        }
-        async fn get_claim_history(
-            &self,
-            _: Request<GetClaimHistoryRequest>,
-        ) -> Result<Response<GetClaimHistoryResponse>, Status> {
-            unimplemented()
-        }
-        async fn scrub_claim(
-            &self,
-            _: Request<ScrubClaimRequest>,
-        ) -> Result<Response<ScrubClaimResponse>, Status> {
-            unimplemented()
-        }
-        async fn post_remittance(
-            &self,
-            _: Request<PostRemittanceRequest>,
-        ) -> Result<Response<PostRemittanceResponse>, Status> {
-            unimplemented()
-        }
-        async fn post_status_report(
-            &self,
-            _: Request<PostStatusReportRequest>,
-        ) -> Result<Response<PostStatusReportResponse>, Status> {
-            unimplemented()
-        }
-        async fn list_denials(
-            &self,
-            _: Request<ListDenialsRequest>,
-        ) -> Result<Response<ListDenialsResponse>, Status> {
-            unimplemented()
-        }
-        async fn summarize_denials(
-            &self,
-            _: Request<SummarizeDenialsRequest>,
-        ) -> Result<Response<SummarizeDenialsResponse>, Status> {
-            unimplemented()
-        }
-        async fn list_unmatched_payments(
-            &self,
-            _: Request<ListUnmatchedPaymentsRequest>,
-        ) -> Result<Response<ListUnmatchedPaymentsResponse>, Status> {
-            unimplemented()
-        }
-        async fn get_claim_payments(
-            &self,
-            _: Request<GetClaimPaymentsRequest>,
-        ) -> Result<Response<GetClaimPaymentsResponse>, Status> {
-            unimplemented()
-        }
-        async fn correct_claim(
-            &self,
-            _: Request<CorrectClaimRequest>,
-        ) -> Result<Response<CorrectClaimResponse>, Status> {
-            unimplemented()
-        }
-        async fn export_claim837(
-            &self,
-            _: Request<ExportClaim837Request>,
-        ) -> Result<Response<ExportClaim837Response>, Status> {
-            unimplemented()
-        }
-    }
+    use arflow_testkit::stand_in::{StandInClaims, service_key};
 
     fn claim(tenant: &str, id: &str, status: ClaimStatus, balance: i64) -> Claim {
         let d = date(NaiveDate::from_ymd_opt(2026, 1, 5).unwrap());
@@ -317,7 +176,7 @@ mod grpc_source {
     async fn grpc_claim_source_pages_and_scopes() {
         let env = Env::new(Kind::Sqlite).await;
         let clock = Clock::simulated(at("2026-01-20T12:00:00Z"), Utc::now(), 0.0);
-        let stand_in = StandIn {
+        let stand_in = StandInClaims {
             claims: vec![
                 claim("t1", "a1", ClaimStatus::Submitted, 15_000),
                 claim("t1", "a2", ClaimStatus::Submitted, 15_000),
@@ -326,35 +185,13 @@ mod grpc_source {
                 claim("t1", "a5", ClaimStatus::Paid, 0),
                 claim("t2", "b1", ClaimStatus::Submitted, 15_000),
             ],
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shutdown = tokio_util::sync::CancellationToken::new();
-        let server = tokio::spawn(grpc::serve(
-            listener,
-            tonic::service::Routes::new(ClaimsServiceServer::new(stand_in)),
-            &["arflow.claims.v1.ClaimsService"],
-            env.db.clone(),
-            clock.clone(),
-            ServerOptions {
-                grpc: GrpcConfig {
-                    listen: String::new(),
-                    default_timeout_ms: 10_000,
-                    max_message_bytes: 1024 * 1024,
-                },
-                auth: AuthConfig { key_cache_secs: 1 },
-                drain_timeout: std::time::Duration::from_secs(2),
-            },
-            shutdown.clone(),
-        ));
-        let (_, key) = auth::create_key(&env.db, &clock, "t1", Role::Service, &[], "reconcile")
-            .await
-            .unwrap();
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+            ..Default::default()
+        }
+        .serve(&env.db, &clock)
+        .await
+        .unwrap();
+        let key = service_key(&env.db, &clock, "t1").await.unwrap();
+        let channel = stand_in.channel().await.unwrap();
         let source = GrpcClaimSource::new(channel, HashMap::from([("t1".to_string(), key)]));
         assert!(
             !format!("{source:?}").contains("afk_"),
@@ -407,7 +244,6 @@ mod grpc_source {
             (4, 4, 0)
         );
         assert_eq!(env.timers_of("a1").await.len(), 5);
-        shutdown.cancel();
-        let _ = server.await;
+        stand_in.stop().await;
     }
 }
