@@ -113,7 +113,7 @@ fn config(pairs: &[(&str, &str)]) -> Config {
 
 /// Claims per second of ImportClaims through a real server built from `config`.
 async fn import_rate(config: Config, claims: &[pb::Claim], tag: &str) -> f64 {
-    let platform = Platform::open(config).await.unwrap();
+    let platform = Platform::open(config, Default::default()).await.unwrap();
     let (_, key) = auth::create_key(
         &platform.db,
         &platform.clock,

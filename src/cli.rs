@@ -8,7 +8,7 @@ use arflow_platform::config::{Config, Mode};
 use clap::{Args as ClapArgs, Parser, Subcommand};
 
 use crate::client;
-use crate::serve::{self, Platform};
+use crate::serve::{self, Platform, ServiceSettings};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -128,8 +128,9 @@ pub enum KeysCommand {
     Revoke { key_id: String },
 }
 
-fn load_config(args: &Args) -> anyhow::Result<Config> {
-    Config::load(
+/// The platform's config and the services' sections, layered the same way.
+fn load_config(args: &Args) -> anyhow::Result<(Config, ServiceSettings)> {
+    Config::load_with(
         args.config.as_deref(),
         std::env::vars(),
         &args.settings.overrides(),
@@ -139,9 +140,11 @@ fn load_config(args: &Args) -> anyhow::Result<Config> {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     match &args.command {
         Command::Config => {
-            let config = load_config(&args)?;
-            let mode = config.validate();
-            print!("{}", config.to_masked_toml()?);
+            let (config, services) = load_config(&args)?;
+            let mode = config
+                .validate()
+                .and_then(|mode| services.validate().map(|()| mode));
+            print!("{}", config.to_masked_toml_with(&services)?);
             match mode {
                 Ok(Mode::Embedded { .. }) => println!("# mode: embedded (SQLite, no Redis)"),
                 Ok(Mode::Distributed { .. }) => println!("# mode: distributed (Postgres + Redis)"),
@@ -150,16 +153,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            let config = load_config(&args)?;
+            let (config, services) = load_config(&args)?;
             config.validate()?;
             let _telemetry = arflow_platform::telemetry::init(&config.telemetry)?;
-            let platform = Platform::open(config).await?;
+            let platform = Platform::open(config, services).await?;
             println!("migrations applied ({})", platform.db.backend().name());
             Ok(())
         }
         Command::Keys(cmd) => {
-            let config = load_config(&args)?;
-            let platform = Platform::open(config).await?;
+            let (config, services) = load_config(&args)?;
+            let platform = Platform::open(config, services).await?;
             match cmd {
                 KeysCommand::Create {
                     tenant,
@@ -199,11 +202,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve { services } => {
-            let config = load_config(&args)?;
+            let (config, settings) = load_config(&args)?;
             config.validate()?;
+            settings.validate()?;
             let _telemetry = arflow_platform::telemetry::init(&config.telemetry)?;
             let roles = serve::select_roles(services)?;
-            let platform = Platform::open(config).await?;
+            let platform = Platform::open(config, settings).await?;
             let quick_start_key = match platform.mode {
                 Mode::Embedded { .. } => Some(embedded_admin_key(&platform).await?),
                 Mode::Distributed { .. } => None,

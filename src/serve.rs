@@ -17,10 +17,39 @@ use tokio_util::sync::CancellationToken;
 /// Every role this build knows, in start order.
 pub const ROLES: &[&str] = &["claims", "scheduler", "assignment"];
 
+/// The services' sections of the config file, each the service's own typed settings, loaded
+/// with the same layers as the platform's (`Config::load_with`) and validated by the service's
+/// `build`.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceSettings {
+    pub claims: arflow_claims::Settings,
+    pub scheduler: arflow_scheduler::Settings,
+    pub assignment: arflow_assignment::Settings,
+}
+
+impl ServiceSettings {
+    /// Each service's own check of its section (`build` runs it too); the error names the
+    /// section.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.claims
+            .validate()
+            .context("invalid [claims] settings")?;
+        self.scheduler
+            .validate()
+            .context("invalid [scheduler] settings")?;
+        self.assignment
+            .validate()
+            .context("invalid [assignment] settings")?;
+        Ok(())
+    }
+}
+
 /// A process's resources, shared by its roles.
 #[derive(Clone)]
 pub struct Platform {
     pub config: Config,
+    pub services: ServiceSettings,
     pub mode: Mode,
     pub db: Db,
     pub clock: Clock,
@@ -29,7 +58,7 @@ pub struct Platform {
 
 impl Platform {
     /// Validates the config, connects the database (migrating it) and the bus.
-    pub async fn open(config: Config) -> anyhow::Result<Platform> {
+    pub async fn open(config: Config, services: ServiceSettings) -> anyhow::Result<Platform> {
         let mode = config.validate()?;
         let db_url = match &mode {
             Mode::Embedded { database_url } => {
@@ -56,6 +85,7 @@ impl Platform {
         };
         Ok(Platform {
             config,
+            services,
             mode,
             db,
             clock,
@@ -100,6 +130,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let Platform {
         config,
+        services,
         db,
         clock,
         bus,
@@ -140,7 +171,7 @@ pub async fn run(
 
     let mut routes = tonic::service::RoutesBuilder::default();
     // Read once: claims and the scheduler share the same payer rules.
-    let payer_rules = load_payer_rules(&config)?;
+    let payer_rules = load_payer_rules(&services.claims)?;
     let mut health_names: Vec<&'static str> = Vec::new();
     for role in &roles {
         match *role {
@@ -153,9 +184,7 @@ pub async fn run(
                     max_message_bytes: config.grpc.max_message_bytes,
                 };
                 let options = arflow_claims::Options {
-                    settings: arflow_claims::Settings {
-                        payer_rules_file: config.claims.payer_rules_file.clone(),
-                    },
+                    settings: services.claims.clone(),
                     payer_rules: payer_rules.clone(),
                 };
                 let claims = arflow_claims::build(deps, options).context("claims service")?;
@@ -174,9 +203,7 @@ pub async fn run(
                     max_message_bytes: config.grpc.max_message_bytes,
                 };
                 let options = arflow_scheduler::Options {
-                    settings: toml::Value::Table(config.scheduler.clone())
-                        .try_into()
-                        .context("invalid [scheduler] settings")?,
+                    settings: services.scheduler.clone(),
                     payer_rules: payer_rules.clone(),
                     claim_source: claims_channel(&config, &roles, &bound)?.map(
                         |(channel, keys)| {
@@ -196,21 +223,27 @@ pub async fn run(
                 tasks.spawn(async move { scheduler.run(token).await.context("scheduler service") });
             }
             "assignment" => {
-                let mut options = arflow_assignment::Options::new(
-                    db.clone(),
-                    clock.clone(),
-                    bus.clone(),
-                    replica_name("assignment"),
-                );
-                options.max_message_bytes = config.grpc.max_message_bytes;
-                options.denial_source =
-                    claims_channel(&config, &roles, &bound)?.map(|(channel, keys)| {
-                        Arc::new(arflow_assignment::reconcile::GrpcDenialSource::new(
-                            channel, keys,
-                        ))
-                            as Arc<dyn arflow_assignment::reconcile::DenialSource>
-                    });
-                let assignment = arflow_assignment::build(options);
+                let deps = arflow_platform::service::Deps {
+                    db: db.clone(),
+                    clock: clock.clone(),
+                    bus: bus.clone(),
+                    replica: replica_name("assignment"),
+                    max_message_bytes: config.grpc.max_message_bytes,
+                };
+                let options = arflow_assignment::Options {
+                    // The lead wires the [assignment] config section here.
+                    settings: services.assignment.clone(),
+                    denial_source: claims_channel(&config, &roles, &bound)?.map(
+                        |(channel, keys)| {
+                            Arc::new(arflow_assignment::reconcile::GrpcDenialSource::new(
+                                channel, keys,
+                            ))
+                                as Arc<dyn arflow_assignment::DenialSource>
+                        },
+                    ),
+                };
+                let assignment =
+                    arflow_assignment::build(deps, options).context("assignment service")?;
                 let svc = assignment.grpc_service();
                 routes.add_service(svc);
                 health_names.push(arflow_assignment::HEALTH_NAME);
@@ -262,8 +295,10 @@ pub async fn run(
 }
 
 /// The payer rules: built-in defaults, layered with `claims.payer_rules_file` when set.
-pub fn load_payer_rules(config: &Config) -> anyhow::Result<arflow_domain::rules::PayerRuleSet> {
-    let path = &config.claims.payer_rules_file;
+pub fn load_payer_rules(
+    claims: &arflow_claims::Settings,
+) -> anyhow::Result<arflow_domain::rules::PayerRuleSet> {
+    let path = &claims.payer_rules_file;
     if path.is_empty() {
         return Ok(arflow_domain::rules::PayerRuleSet::builtin());
     }
@@ -315,4 +350,41 @@ fn claims_channel(
         .map(|(t, k)| (t.clone(), k.expose().to_string()))
         .collect();
     Ok(Some((channel, keys)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deploy_config_names_every_section_and_loads() {
+        let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/arflow.toml"));
+        let (_, services) =
+            Config::load_with::<ServiceSettings>(Some(path), Vec::new(), &[]).unwrap();
+        services.validate().unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
+        for section in ["[claims]", "[scheduler]", "[assignment]"] {
+            assert!(text.contains(section), "{section} in deploy/arflow.toml");
+        }
+    }
+
+    #[test]
+    fn a_bad_service_setting_is_refused_with_its_section() {
+        let err = Config::load_with::<ServiceSettings>(
+            None,
+            vec![("ARFLOW_ASSIGNMENT__SWEEP_INTERVAL".into(), "5".into())],
+            &[],
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("sweep_interval"), "{err:#}");
+        let (_, services) = Config::load_with::<ServiceSettings>(
+            None,
+            vec![("ARFLOW_ASSIGNMENT__SWEEP_INTERVAL_MS".into(), "0".into())],
+            &[],
+        )
+        .unwrap();
+        let err = services.validate().unwrap_err();
+        assert!(format!("{err:#}").contains("[assignment]"), "{err:#}");
+    }
 }

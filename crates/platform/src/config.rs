@@ -68,10 +68,6 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub shutdown: ShutdownConfig,
     pub auth: AuthConfig,
-    pub claims: ClaimsConfig,
-    /// Settings of the scheduler service, read by its own `Settings` (which refuses unknown
-    /// keys): `aging_thresholds_days`, `fire_workers`, cron expressions, ...
-    pub scheduler: toml::Table,
     pub reconciler: ReconcilerConfig,
 }
 
@@ -86,15 +82,6 @@ pub struct ReconcilerConfig {
     /// Per tenant id, an API key with role `service` (`arflow keys create --role service`).
     /// No keys: the reconcilers do not run.
     pub service_keys: std::collections::BTreeMap<String, Secret>,
-}
-
-/// Settings of the claims service.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ClaimsConfig {
-    /// JSON file of payer rules (timely filing, appeal windows, prior authorization, telehealth,
-    /// credentials), layered over the built-in defaults; empty = built-in only.
-    pub payer_rules_file: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -218,8 +205,6 @@ impl Default for Config {
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             auth: AuthConfig::default(),
-            claims: ClaimsConfig::default(),
-            scheduler: toml::Table::new(),
             reconciler: ReconcilerConfig::default(),
         }
     }

@@ -5,6 +5,11 @@
 //! is never applied twice; a *repeated* event (a new event id saying the same thing, e.g. a
 //! timer fired again) finds the open task of its (claim, kind) and refreshes it.
 //!
+//! Each payload is decoded by its type ([`bus::payload`]) and its wire strings parsed once,
+//! here at the edge, into domain types (`wire::parse_claim_status`,
+//! `wire::parse_denial_category`); one method per event then asks the domain its questions
+//! (`ClaimStatus::is_open`). Other event types are ignored.
+//!
 //! | event | effect |
 //! |---|---|
 //! | every claim event | the claim projection (payer, clinic, status, balance, dates) |
@@ -16,15 +21,17 @@
 //! | TimerFired status_check | no-response task |
 //! | TimerFired *_deadline_warning | deadline task (with the deadline) |
 //! | TimerFired follow_up | follow-up task |
-use arflow_api::common::v1::Date;
 use arflow_api::events::v1 as events;
+use arflow_api::wire;
+use arflow_domain::priority::TaskKindName;
+use arflow_domain::{ClaimStatus, DenialCategory};
 use arflow_platform::bus::{self, Envelope, Handler};
 use arflow_platform::{Backend, Clock};
-use chrono::NaiveDate;
+use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
 
+use crate::error::Error;
 use crate::store::{self, ClaimFacts, TaskRequest, TenantId};
-use arflow_domain::priority::TaskKindName;
 
 /// Consumer group of the service.
 pub const GROUP: &str = "assignment";
@@ -36,223 +43,263 @@ pub struct TaskHandler {
     pub(crate) clock: Clock,
 }
 
+/// What every handler needs of the envelope besides its payload.
+struct Delivery<'a> {
+    tenant: TenantId,
+    event_id: &'a str,
+    version: i64,
+    now: DateTime<Utc>,
+}
+
 impl TaskHandler {
     /// The handler [`crate::Assignment::run`] subscribes (also for driving events in tests).
     pub fn new(backend: Backend, clock: Clock) -> TaskHandler {
         TaskHandler { backend, clock }
     }
-}
 
-pub(crate) fn date(d: &Option<Date>) -> Option<NaiveDate> {
-    let d = d.as_ref()?;
-    NaiveDate::from_ymd_opt(
-        d.year,
-        u32::try_from(d.month).ok()?,
-        u32::try_from(d.day).ok()?,
-    )
-}
+    async fn on_claim_submitted(
+        &self,
+        conn: &mut AnyConnection,
+        d: &Delivery<'_>,
+        e: events::ClaimSubmitted,
+    ) -> Result<(), Error> {
+        let facts = ClaimFacts {
+            status: wire::parse_claim_status(&e.status),
+            submission_date: e.submission_date.as_ref().and_then(wire::date_from_pb),
+            first_service_date: e.first_service_date.as_ref().and_then(wire::date_from_pb),
+            claim_id: e.claim_id,
+            clinic_id: e.clinic_id,
+            payer_id: e.payer_id,
+            balance_cents: e.balance_cents,
+            version: d.version,
+        };
+        store::apply_claim_facts(conn, &d.tenant, &facts, d.now).await?;
+        Ok(())
+    }
 
-/// Category names arrive as the claims.v1 enum names (`DENIAL_CATEGORY_AUTHORIZATION`); the
-/// task keeps the domain's stable name (`authorization`).
-pub(crate) fn category_name(s: &str) -> String {
-    s.strip_prefix("DENIAL_CATEGORY_")
-        .unwrap_or(s)
-        .to_ascii_lowercase()
+    async fn on_claim_status_changed(
+        &self,
+        conn: &mut AnyConnection,
+        d: &Delivery<'_>,
+        e: events::ClaimStatusChanged,
+    ) -> Result<(), Error> {
+        let from = wire::parse_claim_status(&e.from_status);
+        let to = wire::parse_claim_status(&e.to_status);
+        let facts = ClaimFacts {
+            claim_id: e.claim_id.clone(),
+            clinic_id: e.clinic_id.clone(),
+            payer_id: e.payer_id.clone(),
+            status: to,
+            balance_cents: e.balance_cents,
+            version: d.version,
+            ..Default::default()
+        };
+        let fresh = store::apply_claim_facts(conn, &d.tenant, &facts, d.now).await?;
+        if !fresh {
+            // An older event than what we applied: the claim moved on since.
+            return Ok(());
+        }
+        let Some(to) = to else { return Ok(()) };
+        if !to.is_open() {
+            let outcome = settled_outcome(to);
+            store::close_claim_tasks(conn, &d.tenant, &e.claim_id, outcome, d.now).await?;
+        } else if from == Some(ClaimStatus::Rejected)
+            && matches!(
+                to,
+                ClaimStatus::Submitted | ClaimStatus::Accepted | ClaimStatus::Pending
+            )
+        {
+            // The rejection was fixed and the claim is back with the payer: the
+            // rejected-claim work is done.
+            store::close_claim_task_of_kind(
+                conn,
+                &d.tenant,
+                &e.claim_id,
+                TaskKindName::Rejected,
+                "corrected_and_resubmitted",
+                d.now,
+            )
+            .await?;
+        } else if to == ClaimStatus::Rejected {
+            let view = store::claim_view(conn, &d.tenant, &e.claim_id).await?;
+            let req = TaskRequest {
+                claim_id: e.claim_id,
+                clinic_id: e.clinic_id,
+                payer_id: e.payer_id,
+                kind: TaskKindName::Rejected,
+                detail: "rejected".into(),
+                balance_cents: e.balance_cents,
+                age_basis: view.and_then(|v| v.age_basis()),
+                source_event_id: Some(d.event_id.to_string()),
+                ..Default::default()
+            };
+            store::open_task(conn, self.backend, &d.tenant, &req, d.now).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_claim_paid(
+        &self,
+        conn: &mut AnyConnection,
+        d: &Delivery<'_>,
+        e: events::ClaimPaid,
+    ) -> Result<(), Error> {
+        let status = wire::parse_claim_status(&e.status);
+        let facts = ClaimFacts {
+            claim_id: e.claim_id.clone(),
+            clinic_id: e.clinic_id,
+            payer_id: e.payer_id,
+            status,
+            balance_cents: e.balance_cents,
+            version: d.version,
+            ..Default::default()
+        };
+        let fresh = store::apply_claim_facts(conn, &d.tenant, &facts, d.now).await?;
+        if let Some(status) = status
+            && fresh
+            && !status.is_open()
+        {
+            let outcome = settled_outcome(status);
+            store::close_claim_tasks(conn, &d.tenant, &e.claim_id, outcome, d.now).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_claim_denied(
+        &self,
+        conn: &mut AnyConnection,
+        d: &Delivery<'_>,
+        e: events::ClaimDenied,
+    ) -> Result<(), Error> {
+        let category = wire::parse_denial_category(&e.category);
+        let facts = ClaimFacts {
+            claim_id: e.claim_id.clone(),
+            clinic_id: e.clinic_id.clone(),
+            payer_id: e.payer_id.clone(),
+            balance_cents: e.balance_cents,
+            version: d.version,
+            ..Default::default()
+        };
+        store::apply_claim_facts(conn, &d.tenant, &facts, d.now).await?;
+        if !is_ar_work(category, &e.owner) {
+            return Ok(());
+        }
+        let view = store::claim_view(conn, &d.tenant, &e.claim_id).await?;
+        if view.as_ref().is_some_and(|v| v.settled()) {
+            return Ok(());
+        }
+        let req = TaskRequest {
+            claim_id: e.claim_id,
+            clinic_id: e.clinic_id,
+            payer_id: e.payer_id,
+            balance_cents: e.balance_cents,
+            denial_resolution: e.resolution,
+            denial_owner: e.owner,
+            appealable: e.appealable,
+            denied_amount_cents: e.amount_cents,
+            denial_id: e.denial_id,
+            age_basis: view.and_then(|v| v.age_basis()),
+            source_event_id: Some(d.event_id.to_string()),
+            ..TaskRequest::denial(category)
+        };
+        store::open_task(conn, self.backend, &d.tenant, &req, d.now).await?;
+        Ok(())
+    }
+
+    async fn on_timer_fired(
+        &self,
+        conn: &mut AnyConnection,
+        d: &Delivery<'_>,
+        e: events::TimerFired,
+    ) -> Result<(), Error> {
+        let Some(kind) = timer_task_kind(&e) else {
+            return Ok(());
+        };
+        let claim_id = e.subject.clone();
+        let view = store::claim_view(conn, &d.tenant, &claim_id).await?;
+        // A timer that fires after the claim was settled (its cancel raced the fire) makes no
+        // work.
+        if view.as_ref().is_some_and(|v| v.settled()) {
+            return Ok(());
+        }
+        let pick = |from_event: &str, from_view: Option<&String>| {
+            if from_event.is_empty() {
+                from_view.cloned().unwrap_or_default()
+            } else {
+                from_event.to_string()
+            }
+        };
+        let req = TaskRequest {
+            clinic_id: pick(&e.clinic_id, view.as_ref().map(|v| &v.clinic_id)),
+            payer_id: pick(&e.payer_id, view.as_ref().map(|v| &v.payer_id)),
+            claim_id,
+            kind,
+            detail: if e.kind_name.is_empty() {
+                kind.as_str().to_string()
+            } else {
+                e.kind_name.clone()
+            },
+            balance_cents: view.as_ref().map_or(0, |v| v.balance_cents),
+            deadline: e.deadline.as_ref().and_then(wire::date_from_pb),
+            age_basis: view
+                .as_ref()
+                .and_then(|v| v.age_basis())
+                .or_else(|| e.basis_date.as_ref().and_then(wire::date_from_pb)),
+            source_event_id: Some(d.event_id.to_string()),
+            ..Default::default()
+        };
+        store::open_task(conn, self.backend, &d.tenant, &req, d.now).await?;
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
 impl Handler for TaskHandler {
     async fn handle(&self, conn: &mut AnyConnection, event: &Envelope) -> anyhow::Result<()> {
-        let tenant = TenantId::new(event.tenant_id.clone());
-        let now = self.clock.now();
-        let name = event
-            .event_type
-            .strip_prefix("arflow.events.v1.")
-            .unwrap_or("");
-        if matches!(
-            name,
-            "ClaimSubmitted" | "ClaimStatusChanged" | "ClaimPaid" | "ClaimDenied" | "TimerFired"
-        ) {
-            // First, before any other row: see `store::lock_tenant`.
-            store::lock_tenant(conn, &tenant).await?;
+        let d = Delivery {
+            tenant: TenantId::new(event.tenant_id.clone()),
+            event_id: &event.event_id,
+            version: event.aggregate_version,
+            now: self.clock.now(),
+        };
+        // Every event handled here takes the tenant lock first, before any other row: see
+        // `store::lock_tenant`.
+        if let Some(e) = bus::payload::<events::ClaimSubmitted>(event) {
+            store::lock_tenant(conn, &d.tenant).await?;
+            Ok(self.on_claim_submitted(conn, &d, e?).await?)
+        } else if let Some(e) = bus::payload::<events::ClaimStatusChanged>(event) {
+            store::lock_tenant(conn, &d.tenant).await?;
+            Ok(self.on_claim_status_changed(conn, &d, e?).await?)
+        } else if let Some(e) = bus::payload::<events::ClaimPaid>(event) {
+            store::lock_tenant(conn, &d.tenant).await?;
+            Ok(self.on_claim_paid(conn, &d, e?).await?)
+        } else if let Some(e) = bus::payload::<events::ClaimDenied>(event) {
+            store::lock_tenant(conn, &d.tenant).await?;
+            Ok(self.on_claim_denied(conn, &d, e?).await?)
+        } else if let Some(e) = bus::payload::<events::TimerFired>(event) {
+            store::lock_tenant(conn, &d.tenant).await?;
+            Ok(self.on_timer_fired(conn, &d, e?).await?)
+        } else {
+            Ok(())
         }
-        match name {
-            "ClaimSubmitted" => {
-                let e: events::ClaimSubmitted = bus::decode_payload(event)?;
-                let facts = ClaimFacts {
-                    claim_id: e.claim_id,
-                    clinic_id: e.clinic_id,
-                    payer_id: e.payer_id,
-                    status: e.status,
-                    balance_cents: e.balance_cents,
-                    submission_date: date(&e.submission_date),
-                    first_service_date: date(&e.first_service_date),
-                    version: event.aggregate_version,
-                };
-                store::apply_claim_facts(conn, &tenant, &facts, now).await?;
-            }
-            "ClaimStatusChanged" => {
-                let e: events::ClaimStatusChanged = bus::decode_payload(event)?;
-                let facts = ClaimFacts {
-                    claim_id: e.claim_id.clone(),
-                    clinic_id: e.clinic_id.clone(),
-                    payer_id: e.payer_id.clone(),
-                    status: e.to_status.clone(),
-                    balance_cents: e.balance_cents,
-                    version: event.aggregate_version,
-                    ..Default::default()
-                };
-                let fresh = store::apply_claim_facts(conn, &tenant, &facts, now).await?;
-                if !fresh {
-                    // An older event than what we applied: the claim moved on since.
-                    return Ok(());
-                }
-                if store::is_settled_status(&e.to_status) {
-                    let outcome = settled_outcome(&e.to_status);
-                    store::close_claim_tasks(conn, &tenant, &e.claim_id, outcome, now).await?;
-                } else if e.from_status == "CLAIM_STATUS_REJECTED"
-                    && matches!(
-                        e.to_status.as_str(),
-                        "CLAIM_STATUS_SUBMITTED" | "CLAIM_STATUS_ACCEPTED" | "CLAIM_STATUS_PENDING"
-                    )
-                {
-                    // The rejection was fixed and the claim is back with the payer: the
-                    // rejected-claim work is done.
-                    store::close_claim_task_of_kind(
-                        conn,
-                        &tenant,
-                        &e.claim_id,
-                        TaskKindName::Rejected,
-                        "corrected_and_resubmitted",
-                        now,
-                    )
-                    .await?;
-                } else if e.to_status == "CLAIM_STATUS_REJECTED" {
-                    let view = store::claim_view(conn, &tenant, &e.claim_id).await?;
-                    let req = TaskRequest {
-                        claim_id: e.claim_id,
-                        clinic_id: e.clinic_id,
-                        payer_id: e.payer_id,
-                        kind: TaskKindName::Rejected,
-                        detail: "rejected".into(),
-                        balance_cents: e.balance_cents,
-                        age_basis: view.and_then(|v| v.submission_date.or(v.first_service_date)),
-                        source_event_id: Some(event.event_id.clone()),
-                        ..Default::default()
-                    };
-                    store::open_task(conn, self.backend, &tenant, &req, now).await?;
-                }
-            }
-            "ClaimPaid" => {
-                let e: events::ClaimPaid = bus::decode_payload(event)?;
-                let facts = ClaimFacts {
-                    claim_id: e.claim_id.clone(),
-                    clinic_id: e.clinic_id,
-                    payer_id: e.payer_id,
-                    status: e.status.clone(),
-                    balance_cents: e.balance_cents,
-                    version: event.aggregate_version,
-                    ..Default::default()
-                };
-                let fresh = store::apply_claim_facts(conn, &tenant, &facts, now).await?;
-                if fresh && store::is_settled_status(&e.status) {
-                    let outcome = settled_outcome(&e.status);
-                    store::close_claim_tasks(conn, &tenant, &e.claim_id, outcome, now).await?;
-                }
-            }
-            "ClaimDenied" => {
-                let e: events::ClaimDenied = bus::decode_payload(event)?;
-                let facts = ClaimFacts {
-                    claim_id: e.claim_id.clone(),
-                    clinic_id: e.clinic_id.clone(),
-                    payer_id: e.payer_id.clone(),
-                    balance_cents: e.balance_cents,
-                    version: event.aggregate_version,
-                    ..Default::default()
-                };
-                store::apply_claim_facts(conn, &tenant, &facts, now).await?;
-                let category = category_name(&e.category);
-                // Contractual and patient-responsibility adjustments are not denials: posting
-                // handles them, no AR work.
-                if matches!(category.as_str(), "contractual" | "patient_responsibility")
-                    || e.owner == "payment_posting"
-                {
-                    return Ok(());
-                }
-                let view = store::claim_view(conn, &tenant, &e.claim_id).await?;
-                if view.as_ref().is_some_and(|v| v.settled()) {
-                    return Ok(());
-                }
-                let req = TaskRequest {
-                    claim_id: e.claim_id,
-                    clinic_id: e.clinic_id,
-                    payer_id: e.payer_id,
-                    kind: TaskKindName::Denial,
-                    detail: category.clone(),
-                    balance_cents: e.balance_cents,
-                    denial_category: category,
-                    denial_resolution: e.resolution,
-                    denial_owner: e.owner,
-                    appealable: e.appealable,
-                    denied_amount_cents: e.amount_cents,
-                    denial_id: e.denial_id,
-                    age_basis: view.and_then(|v| v.submission_date.or(v.first_service_date)),
-                    source_event_id: Some(event.event_id.clone()),
-                    ..Default::default()
-                };
-                store::open_task(conn, self.backend, &tenant, &req, now).await?;
-            }
-            "TimerFired" => {
-                let e: events::TimerFired = bus::decode_payload(event)?;
-                let Some(kind) = timer_task_kind(&e) else {
-                    return Ok(());
-                };
-                let claim_id = e.subject.clone();
-                let view = store::claim_view(conn, &tenant, &claim_id).await?;
-                // A timer that fires after the claim was settled (its cancel raced the fire)
-                // makes no work.
-                if view.as_ref().is_some_and(|v| v.settled()) {
-                    return Ok(());
-                }
-                let pick = |from_event: &str, from_view: Option<&String>| {
-                    if from_event.is_empty() {
-                        from_view.cloned().unwrap_or_default()
-                    } else {
-                        from_event.to_string()
-                    }
-                };
-                let req = TaskRequest {
-                    clinic_id: pick(&e.clinic_id, view.as_ref().map(|v| &v.clinic_id)),
-                    payer_id: pick(&e.payer_id, view.as_ref().map(|v| &v.payer_id)),
-                    claim_id,
-                    kind,
-                    detail: if e.kind_name.is_empty() {
-                        kind.as_str().to_string()
-                    } else {
-                        e.kind_name.clone()
-                    },
-                    balance_cents: view.as_ref().map_or(0, |v| v.balance_cents),
-                    deadline: date(&e.deadline),
-                    age_basis: view
-                        .as_ref()
-                        .and_then(|v| v.submission_date.or(v.first_service_date))
-                        .or_else(|| date(&e.basis_date)),
-                    source_event_id: Some(event.event_id.clone()),
-                    ..Default::default()
-                };
-                store::open_task(conn, self.backend, &tenant, &req, now).await?;
-            }
-            _ => {}
-        }
-        Ok(())
     }
 }
 
+/// Whether a denial is AR work. Contractual and patient-responsibility adjustments are not
+/// denials (posting handles them), nor is work owned by payment posting. Shared by the
+/// ClaimDenied handler and the reconciler, so both make a task of the same denials.
+pub(crate) fn is_ar_work(category: Option<DenialCategory>, owner: &str) -> bool {
+    !matches!(
+        category,
+        Some(DenialCategory::Contractual | DenialCategory::PatientResponsibility)
+    ) && owner != "payment_posting"
+}
+
 /// The task outcome recorded when a claim event settles the claim.
-fn settled_outcome(status: &str) -> &'static str {
+fn settled_outcome(status: ClaimStatus) -> &'static str {
     match status {
-        "CLAIM_STATUS_PAID" => "paid",
-        "CLAIM_STATUS_WRITTEN_OFF" => "written_off",
+        ClaimStatus::Paid => "paid",
+        ClaimStatus::WrittenOff => "written_off",
         _ => "other",
     }
 }
@@ -316,16 +363,36 @@ mod tests {
 
     #[test]
     fn categories_use_the_domain_names() {
-        assert_eq!(
-            category_name("DENIAL_CATEGORY_MISSING_INFORMATION"),
-            "missing_information"
-        );
-        for c in arflow_domain::denial::DenialCategory::ALL {
-            let wire = format!("DENIAL_CATEGORY_{}", c.as_str().to_ascii_uppercase());
+        // The task keeps the domain's stable name of the category the event names.
+        let req = TaskRequest::denial(wire::parse_denial_category(wire::denial_category_name(
+            DenialCategory::MissingInformation,
+        )));
+        assert_eq!(req.denial_category, "missing_information");
+        assert_eq!(req.detail, "missing_information");
+        for c in DenialCategory::ALL {
+            let named = wire::parse_denial_category(wire::denial_category_name(c));
+            // Every category survives the event, the two that are not denials too (so the
+            // consumer can skip them).
+            assert_eq!(named, Some(c));
             assert_eq!(
-                arflow_domain::denial::DenialCategory::parse(&category_name(&wire)),
-                Some(c)
+                DenialCategory::parse(&TaskRequest::denial(named).denial_category),
+                named
             );
         }
+    }
+
+    #[test]
+    fn adjustments_and_posting_work_are_not_ar_work() {
+        assert!(is_ar_work(Some(DenialCategory::Authorization), "biller"));
+        assert!(is_ar_work(None, "biller"));
+        assert!(!is_ar_work(Some(DenialCategory::Contractual), "biller"));
+        assert!(!is_ar_work(
+            Some(DenialCategory::PatientResponsibility),
+            "biller"
+        ));
+        assert!(!is_ar_work(
+            Some(DenialCategory::Authorization),
+            "payment_posting"
+        ));
     }
 }

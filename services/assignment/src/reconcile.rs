@@ -26,16 +26,16 @@ use std::collections::{BTreeMap, HashMap};
 
 use arflow_api::claims::v1 as claims;
 use arflow_api::claims::v1::claims_service_client::ClaimsServiceClient;
-use arflow_api::common::v1::Date;
-use arflow_platform::db::to_micros;
+use arflow_api::wire;
+use arflow_domain::DenialCategory;
 use arflow_platform::grpc::{TenantKeys, all_pages, found};
 use arflow_platform::{Clock, Db};
-use chrono::{Datelike, NaiveDate, TimeDelta};
+use chrono::{NaiveDate, TimeDelta};
 use tonic::transport::Channel;
 
-use crate::consumer::{category_name, date};
+use crate::consumer::is_ar_work;
+use crate::error::{Context as _, Error};
 use crate::store::{self, ClaimFacts, TaskRequest, TenantId};
-use arflow_domain::priority::TaskKindName;
 
 /// How far back each pass looks for denials (by denial date).
 pub const LOOKBACK_DAYS: i64 = 120;
@@ -47,8 +47,8 @@ pub struct DenialSnapshot {
     pub claim_id: String,
     pub clinic_id: String,
     pub payer_id: String,
-    /// claims.v1 enum name, e.g. `DENIAL_CATEGORY_AUTHORIZATION`.
-    pub category: String,
+    /// None when the API names no category (UNSPECIFIED) or one this build does not know.
+    pub category: Option<DenialCategory>,
     pub resolution: String,
     pub owner: String,
     pub appealable: bool,
@@ -57,19 +57,9 @@ pub struct DenialSnapshot {
     pub procedure_code: String,
 }
 
-/// What the reconciler needs of a denied claim (no patient data).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ClaimState {
-    pub claim_id: String,
-    pub clinic_id: String,
-    pub payer_id: String,
-    /// claims.v1 enum name, e.g. `CLAIM_STATUS_DENIED`.
-    pub status: String,
-    pub balance_cents: i64,
-    pub submission_date: Option<NaiveDate>,
-    pub first_service_date: Option<NaiveDate>,
-    pub version: i64,
-}
+/// What the reconciler needs of a denied claim (no patient data): what a claim event would
+/// have told the projection.
+pub type ClaimState = ClaimFacts;
 
 /// Where the reconciler learns the truth about denials: the claims service.
 #[async_trait::async_trait]
@@ -104,26 +94,14 @@ impl GrpcDenialSource {
     }
 }
 
-fn wire_date(d: NaiveDate) -> Date {
-    Date {
-        year: d.year(),
-        month: i32::try_from(d.month()).unwrap_or_default(),
-        day: i32::try_from(d.day()).unwrap_or_default(),
-    }
-}
-
 fn denial_snapshot(d: claims::Denial) -> DenialSnapshot {
-    let category = claims::DenialCategory::try_from(d.category)
-        .unwrap_or(claims::DenialCategory::Unspecified)
-        .as_str_name()
-        .to_string();
     DenialSnapshot {
-        denial_date: date(&d.denial_date),
+        category: wire::denial_category_from_pb(d.category).ok().flatten(),
+        denial_date: d.denial_date.as_ref().and_then(wire::date_from_pb),
         denial_id: d.id,
         claim_id: d.claim_id,
         clinic_id: d.clinic_id,
         payer_id: d.payer_id,
-        category,
         resolution: d.resolution,
         owner: d.owner,
         appealable: d.appealable,
@@ -133,21 +111,17 @@ fn denial_snapshot(d: claims::Denial) -> DenialSnapshot {
 }
 
 fn claim_state(c: claims::Claim) -> ClaimState {
-    let status = claims::ClaimStatus::try_from(c.status)
-        .unwrap_or(claims::ClaimStatus::Unspecified)
-        .as_str_name()
-        .to_string();
     let first_service_date = c
         .service_lines
         .iter()
-        .filter_map(|l| date(&l.service_date))
+        .filter_map(|l| l.service_date.as_ref().and_then(wire::date_from_pb))
         .min();
     ClaimState {
-        submission_date: date(&c.submission_date),
+        status: wire::claim_status_from_pb(c.status),
+        submission_date: c.submission_date.as_ref().and_then(wire::date_from_pb),
         claim_id: c.id,
         clinic_id: c.clinic_id,
         payer_id: c.payer.map(|p| p.id).unwrap_or_default(),
-        status,
         balance_cents: c.balance_cents,
         first_service_date,
         version: c.version,
@@ -166,7 +140,7 @@ impl DenialSource for GrpcDenialSource {
                 .list_denials(self.request(
                     tenant,
                     claims::ListDenialsRequest {
-                        denied_from: Some(wire_date(since)),
+                        denied_from: Some(wire::date_to_pb(since)),
                         page_size: 1000,
                         page_token,
                         ..Default::default()
@@ -193,40 +167,6 @@ impl DenialSource for GrpcDenialSource {
     }
 }
 
-/// True when the ClaimDenied handler would make no task of this denial (an adjustment that
-/// is not a denial, or work for payment posting).
-fn not_ar_work(d: &DenialSnapshot) -> bool {
-    let category = category_name(&d.category);
-    matches!(category.as_str(), "contractual" | "patient_responsibility")
-        || d.owner == "payment_posting"
-}
-
-/// Has a denial task (open or closed) of the claim taken up `denial`? One that records it, or
-/// one made before tasks recorded their denial (empty `denial_id`) on or after its date.
-async fn covers_denial(
-    conn: &mut sqlx::AnyConnection,
-    tenant: &TenantId,
-    claim_id: &str,
-    denial: &DenialSnapshot,
-) -> anyhow::Result<bool> {
-    let since = denial
-        .denial_date
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map_or(i64::MIN, |t| to_micros(t.and_utc()));
-    let found: Option<String> = sqlx::query_scalar(
-        "SELECT id FROM asg_tasks WHERE tenant_id = $1 AND claim_id = $2 AND kind = $3 \
-         AND (denial_id = $4 OR (denial_id = '' AND created_at >= $5)) LIMIT 1",
-    )
-    .bind(tenant.as_str())
-    .bind(claim_id)
-    .bind(TaskKindName::Denial.as_str())
-    .bind(&denial.denial_id)
-    .bind(since)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(found.is_some())
-}
-
 /// One reconcile pass over one tenant: denials dated `today - LOOKBACK_DAYS` or later whose
 /// claim has no denial task get one. Returns the number of tasks created.
 pub async fn reconcile_tenant(
@@ -234,14 +174,18 @@ pub async fn reconcile_tenant(
     clock: &Clock,
     source: &dyn DenialSource,
     tenant: &TenantId,
-) -> anyhow::Result<usize> {
+) -> Result<usize, Error> {
     let since = clock.today() - TimeDelta::days(LOOKBACK_DAYS);
-    let denials = source.denials(tenant.as_str(), since).await?;
+    let denials = source
+        .denials(tenant.as_str(), since)
+        .await
+        .map_err(|e| Error::other("list denials", e))?;
     // Per claim, the latest denial that is AR work (what the last ClaimDenied would have left
     // on the task).
     let mut latest: BTreeMap<String, DenialSnapshot> = BTreeMap::new();
     for d in denials {
-        if not_ar_work(&d) || d.claim_id.is_empty() {
+        // The ClaimDenied handler's filter: adjustments that are not denials, posting's work.
+        if !is_ar_work(d.category, &d.owner) || d.claim_id.is_empty() {
             continue;
         }
         let newer = latest.get(&d.claim_id).is_none_or(|cur| {
@@ -255,63 +199,73 @@ pub async fn reconcile_tenant(
     for (claim_id, denial) in latest {
         // Cheap check first, without the tenant lock; repeated under it below.
         {
-            let mut conn = db.pool().acquire().await?;
-            if covers_denial(&mut conn, tenant, &claim_id, &denial).await? {
+            let mut conn = db.pool().acquire().await.context("check denial task")?;
+            if store::covers_denial(
+                &mut conn,
+                tenant,
+                &claim_id,
+                &denial.denial_id,
+                denial.denial_date,
+            )
+            .await?
+            {
                 continue;
             }
         }
-        let Some(claim) = source.claim(tenant.as_str(), &claim_id).await? else {
+        let Some(claim) = source
+            .claim(tenant.as_str(), &claim_id)
+            .await
+            .map_err(|e| Error::other("get denied claim", e))?
+        else {
             continue;
         };
-        if store::is_settled_status(&claim.status) {
+        if claim.status.is_some_and(|s| !s.is_open()) {
             continue;
         }
         let now = clock.now();
-        let mut tx = db.begin().await?;
+        let mut tx = db.begin().await.context("repair denial")?;
         store::lock_tenant(&mut tx, tenant).await?;
-        if covers_denial(&mut tx, tenant, &claim_id, &denial).await? {
-            tx.rollback().await?;
+        if store::covers_denial(
+            &mut tx,
+            tenant,
+            &claim_id,
+            &denial.denial_id,
+            denial.denial_date,
+        )
+        .await?
+        {
+            tx.rollback().await.context("repair denial")?;
             continue;
         }
         let facts = ClaimFacts {
             claim_id: claim_id.clone(),
-            clinic_id: claim.clinic_id.clone(),
-            payer_id: claim.payer_id.clone(),
-            status: claim.status.clone(),
-            balance_cents: claim.balance_cents,
-            submission_date: claim.submission_date,
-            first_service_date: claim.first_service_date,
-            version: claim.version,
+            ..claim.clone()
         };
         // Older than what the projection holds: left alone (the projection knows better).
         store::apply_claim_facts(&mut tx, tenant, &facts, now).await?;
         let view = store::claim_view(&mut tx, tenant, &claim_id).await?;
         if view.as_ref().is_some_and(|v| v.settled()) {
-            tx.rollback().await?;
+            tx.rollback().await.context("repair denial")?;
             continue;
         }
-        let category = category_name(&denial.category);
         let req = TaskRequest {
             claim_id: claim_id.clone(),
             clinic_id: denial.clinic_id.clone(),
             payer_id: denial.payer_id.clone(),
-            kind: TaskKindName::Denial,
-            detail: category.clone(),
             balance_cents: view
                 .as_ref()
                 .map_or(claim.balance_cents, |v| v.balance_cents),
-            denial_category: category,
             denial_resolution: denial.resolution.clone(),
             denial_owner: denial.owner.clone(),
             appealable: denial.appealable,
             denied_amount_cents: denial.amount_cents,
             denial_id: denial.denial_id.clone(),
-            age_basis: view.and_then(|v| v.submission_date.or(v.first_service_date)),
+            age_basis: view.and_then(|v| v.age_basis()),
             source_event_id: None,
-            ..Default::default()
+            ..TaskRequest::denial(denial.category)
         };
         let opened = store::open_task(&mut tx, db.backend(), tenant, &req, now).await?;
-        tx.commit().await?;
+        tx.commit().await.context("repair denial")?;
         if opened.created {
             created += 1;
         }
@@ -326,7 +280,7 @@ pub async fn reconcile_denials(
     db: &Db,
     clock: &Clock,
     source: &dyn DenialSource,
-) -> anyhow::Result<usize> {
+) -> Result<usize, Error> {
     let mut created = 0;
     let mut failed = None;
     for tenant in source.tenants() {

@@ -8,16 +8,17 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use arflow_api::common::v1::Date;
 use arflow_api::events::v1 as events;
+use arflow_api::wire;
 use arflow_assignment::consumer::TaskHandler;
 use arflow_assignment::reconcile::{self, ClaimState, DenialSnapshot, DenialSource};
 use arflow_assignment::store::{self, SpecialistFields, TenantId, WorkingHours};
+use arflow_domain::DenialCategory;
 use arflow_domain::priority::TaskKindName;
 use arflow_platform::bus::{self, Handler as _};
 use arflow_platform::{Clock, Db};
 use arflow_testkit::PgDatabase;
-use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use sqlx::Row;
 
 const TENANT: &str = "acme";
@@ -36,21 +37,13 @@ fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
 
-fn wire(d: NaiveDate) -> Date {
-    Date {
-        year: d.year(),
-        month: d.month() as i32,
-        day: d.day() as i32,
-    }
-}
-
 fn denial(id: &str, claim: &str, category: &str, date: NaiveDate) -> DenialSnapshot {
     DenialSnapshot {
         denial_id: id.into(),
         claim_id: claim.into(),
         clinic_id: CLINIC.into(),
         payer_id: PAYER.into(),
-        category: format!("DENIAL_CATEGORY_{}", category.to_ascii_uppercase()),
+        category: DenialCategory::parse(category),
         resolution: "appeal".into(),
         owner: "biller".into(),
         appealable: true,
@@ -65,7 +58,7 @@ fn claim(id: &str, status: &str) -> ClaimState {
         claim_id: id.into(),
         clinic_id: CLINIC.into(),
         payer_id: PAYER.into(),
-        status: status.into(),
+        status: wire::parse_claim_status(status),
         balance_cents: 20_000,
         submission_date: Some(day(2026, 4, 1)),
         first_service_date: Some(day(2026, 3, 28)),
@@ -285,9 +278,8 @@ async fn a_denial_the_event_already_turned_into_a_task_adds_nothing() {
 
     // The live path: ClaimDenied through the consumer's handler.
     let handler = TaskHandler::new(db.backend(), clock.clone());
-    let envelope = bus::new_envelope(
+    let envelope = bus::envelope(
         "claims",
-        "arflow.events.v1.ClaimDenied",
         TENANT,
         "c1",
         3,
@@ -303,7 +295,7 @@ async fn a_denial_the_event_already_turned_into_a_task_adds_nothing() {
             owner: "coder".into(),
             amount_cents: 12_000,
             balance_cents: 20_000,
-            denial_date: Some(wire(day(2026, 6, 1))),
+            denial_date: Some(wire::date_to_pb(day(2026, 6, 1))),
             ..Default::default()
         },
     );
@@ -484,11 +476,26 @@ async fn the_running_service_reconciles_at_start() {
         "CLAIM_STATUS_DENIED",
     );
     let bus = arflow_platform::bus::Bus::embedded(db.clone(), Default::default());
-    let mut options = arflow_assignment::Options::new(db.clone(), clock, bus, "asg-0");
-    options.sweep_interval = std::time::Duration::from_millis(50);
-    options.denial_source = Some(source.clone());
+    let deps = arflow_platform::service::Deps {
+        db: db.clone(),
+        clock,
+        bus,
+        replica: "asg-0".into(),
+        max_message_bytes: 4 * 1024 * 1024,
+    };
+    let options = arflow_assignment::Options {
+        settings: arflow_assignment::Settings {
+            sweep_interval_ms: 50,
+            ..Default::default()
+        },
+        denial_source: Some(source.clone()),
+    };
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let run = tokio::spawn(arflow_assignment::build(options).run(shutdown.clone()));
+    let run = tokio::spawn(
+        arflow_assignment::build(deps, options)
+            .unwrap()
+            .run(shutdown.clone()),
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while denial_tasks(&db, "c1").await == 0 {
         assert!(
@@ -505,166 +512,14 @@ async fn the_running_service_reconciles_at_start() {
 }
 
 mod grpc_source {
-    //! `GrpcDenialSource` against a stand-in claims service behind the real server (auth,
-    //! tenant scoping): pages, `denied_from`, the key of each tenant, NOT_FOUND as "no such
-    //! claim", and keys kept out of Debug.
+    //! `GrpcDenialSource` against the stand-in claims service behind the real server (auth,
+    //! tenant scoping; `arflow_testkit::stand_in`): pages, `denied_from`, the key of each
+    //! tenant, NOT_FOUND as "no such claim", and keys kept out of Debug.
     use super::*;
-    use arflow_api::claims::v1::claims_service_server::{ClaimsService, ClaimsServiceServer};
     use arflow_api::claims::v1::*;
+    use arflow_api::claims::v1::{ClaimStatus, DenialCategory};
     use arflow_assignment::reconcile::GrpcDenialSource;
-    use arflow_platform::auth::{self, Role};
-    use arflow_platform::config::{AuthConfig, GrpcConfig};
-    use arflow_platform::grpc::{self, ServerOptions};
-    use tonic::{Request, Response, Status};
-
-    /// Denials and claims by tenant; ListDenials answers pages of two, whatever was asked.
-    struct StandIn {
-        denials: Vec<(String, Denial)>,
-        claims: Vec<Claim>,
-    }
-
-    fn unimplemented<T>() -> Result<Response<T>, Status> {
-        Err(Status::unimplemented("not in the stand-in"))
-    }
-
-    fn from_wire(d: &Option<Date>) -> Option<NaiveDate> {
-        let d = d.as_ref()?;
-        NaiveDate::from_ymd_opt(d.year, d.month as u32, d.day as u32)
-    }
-
-    #[tonic::async_trait]
-    impl ClaimsService for StandIn {
-        async fn get_claim(
-            &self,
-            request: Request<GetClaimRequest>,
-        ) -> Result<Response<GetClaimResponse>, Status> {
-            let tenant = auth::principal(&request)?.tenant_id;
-            let id = request.into_inner().claim_id;
-            self.claims
-                .iter()
-                .find(|c| c.id == id && c.tenant_id == tenant)
-                .map(|c| {
-                    Response::new(GetClaimResponse {
-                        claim: Some(c.clone()),
-                    })
-                })
-                .ok_or_else(|| grpc::not_found("claim"))
-        }
-
-        async fn list_denials(
-            &self,
-            request: Request<ListDenialsRequest>,
-        ) -> Result<Response<ListDenialsResponse>, Status> {
-            let tenant = auth::principal(&request)?.tenant_id;
-            let r = request.into_inner();
-            let from_date = from_wire(&r.denied_from);
-            let matching: Vec<&Denial> = self
-                .denials
-                .iter()
-                .filter(|(t, d)| {
-                    *t == tenant
-                        && from_date
-                            .is_none_or(|f| from_wire(&d.denial_date).is_some_and(|x| x >= f))
-                })
-                .map(|(_, d)| d)
-                .collect();
-            let from: usize = r.page_token.parse().unwrap_or(0);
-            let page: Vec<Denial> = matching
-                .iter()
-                .skip(from)
-                .take(2)
-                .map(|d| (*d).clone())
-                .collect();
-            let next = if from + 2 < matching.len() {
-                (from + 2).to_string()
-            } else {
-                String::new()
-            };
-            Ok(Response::new(ListDenialsResponse {
-                denials: page,
-                next_page_token: next,
-            }))
-        }
-
-        async fn list_claims(
-            &self,
-            _: Request<ListClaimsRequest>,
-        ) -> Result<Response<ListClaimsResponse>, Status> {
-            unimplemented()
-        }
-        async fn create_claim(
-            &self,
-            _: Request<CreateClaimRequest>,
-        ) -> Result<Response<CreateClaimResponse>, Status> {
-            unimplemented()
-        }
-        async fn import_claims(
-            &self,
-            _: Request<tonic::Streaming<ImportClaimsRequest>>,
-        ) -> Result<Response<ImportClaimsResponse>, Status> {
-            unimplemented()
-        }
-        async fn update_claim_status(
-            &self,
-            _: Request<UpdateClaimStatusRequest>,
-        ) -> Result<Response<UpdateClaimStatusResponse>, Status> {
-            unimplemented()
-        }
-        async fn get_claim_history(
-            &self,
-            _: Request<GetClaimHistoryRequest>,
-        ) -> Result<Response<GetClaimHistoryResponse>, Status> {
-            unimplemented()
-        }
-        async fn scrub_claim(
-            &self,
-            _: Request<ScrubClaimRequest>,
-        ) -> Result<Response<ScrubClaimResponse>, Status> {
-            unimplemented()
-        }
-        async fn post_remittance(
-            &self,
-            _: Request<PostRemittanceRequest>,
-        ) -> Result<Response<PostRemittanceResponse>, Status> {
-            unimplemented()
-        }
-        async fn post_status_report(
-            &self,
-            _: Request<PostStatusReportRequest>,
-        ) -> Result<Response<PostStatusReportResponse>, Status> {
-            unimplemented()
-        }
-        async fn summarize_denials(
-            &self,
-            _: Request<SummarizeDenialsRequest>,
-        ) -> Result<Response<SummarizeDenialsResponse>, Status> {
-            unimplemented()
-        }
-        async fn list_unmatched_payments(
-            &self,
-            _: Request<ListUnmatchedPaymentsRequest>,
-        ) -> Result<Response<ListUnmatchedPaymentsResponse>, Status> {
-            unimplemented()
-        }
-        async fn get_claim_payments(
-            &self,
-            _: Request<GetClaimPaymentsRequest>,
-        ) -> Result<Response<GetClaimPaymentsResponse>, Status> {
-            unimplemented()
-        }
-        async fn correct_claim(
-            &self,
-            _: Request<CorrectClaimRequest>,
-        ) -> Result<Response<CorrectClaimResponse>, Status> {
-            unimplemented()
-        }
-        async fn export_claim837(
-            &self,
-            _: Request<ExportClaim837Request>,
-        ) -> Result<Response<ExportClaim837Response>, Status> {
-            unimplemented()
-        }
-    }
+    use arflow_testkit::stand_in::{self, StandInClaims};
 
     fn wire_denial(id: &str, claim: &str, date: NaiveDate) -> Denial {
         Denial {
@@ -680,7 +535,7 @@ mod grpc_source {
             resolution: "appeal".into(),
             owner: "biller".into(),
             amount_cents: 12_000,
-            denial_date: Some(wire(date)),
+            denial_date: Some(wire::date_to_pb(date)),
             ..Default::default()
         }
     }
@@ -695,10 +550,10 @@ mod grpc_source {
                 name: "Payer".into(),
             }),
             service_lines: vec![ServiceLine {
-                service_date: Some(wire(day(2026, 3, 28))),
+                service_date: Some(wire::date_to_pb(day(2026, 3, 28))),
                 ..Default::default()
             }],
-            submission_date: Some(wire(day(2026, 4, 1))),
+            submission_date: Some(wire::date_to_pb(day(2026, 4, 1))),
             status: ClaimStatus::Denied as i32,
             balance_cents: 20_000,
             version: 4,
@@ -712,7 +567,7 @@ mod grpc_source {
         let clock = clock();
         add_specialist(&db).await;
         let t1 = |d: Denial| (TENANT.to_string(), d);
-        let stand_in = StandIn {
+        let stand_in = StandInClaims {
             denials: vec![
                 t1(wire_denial("d1", "c1", day(2026, 6, 1))),
                 t1(wire_denial("d2", "c2", day(2026, 6, 2))),
@@ -729,35 +584,12 @@ mod grpc_source {
                 wire_claim(TENANT, "c3"),
                 wire_claim("other", "o1"),
             ],
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shutdown = tokio_util::sync::CancellationToken::new();
-        let server = tokio::spawn(grpc::serve(
-            listener,
-            tonic::service::Routes::new(ClaimsServiceServer::new(stand_in)),
-            &["arflow.claims.v1.ClaimsService"],
-            db.clone(),
-            clock.clone(),
-            ServerOptions {
-                grpc: GrpcConfig {
-                    listen: String::new(),
-                    default_timeout_ms: 10_000,
-                    max_message_bytes: 1024 * 1024,
-                },
-                auth: AuthConfig { key_cache_secs: 1 },
-                drain_timeout: std::time::Duration::from_secs(2),
-            },
-            shutdown.clone(),
-        ));
-        let (_, key) = auth::create_key(&db, &clock, TENANT, Role::Service, &[], "reconcile")
-            .await
-            .unwrap();
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+        }
+        .serve(&db, &clock)
+        .await
+        .unwrap();
+        let key = stand_in::service_key(&db, &clock, TENANT).await.unwrap();
+        let channel = stand_in.channel().await.unwrap();
         let source =
             GrpcDenialSource::new(channel, HashMap::from([(TENANT.to_string(), key.clone())]));
         assert!(
@@ -777,13 +609,13 @@ mod grpc_source {
         let d1 = denials.iter().find(|d| d.denial_id == "d1").unwrap();
         assert_eq!(
             (
-                d1.category.as_str(),
+                d1.category,
                 d1.denial_date,
                 d1.amount_cents,
                 d1.procedure_code.as_str()
             ),
             (
-                "DENIAL_CATEGORY_AUTHORIZATION",
+                Some(arflow_domain::DenialCategory::Authorization),
                 Some(day(2026, 6, 1)),
                 12_000,
                 "90837"
@@ -792,12 +624,17 @@ mod grpc_source {
         let c1 = source.claim(TENANT, "c1").await.unwrap().unwrap();
         assert_eq!(
             (
-                c1.status.as_str(),
+                c1.status,
                 c1.payer_id.as_str(),
                 c1.version,
                 c1.first_service_date
             ),
-            ("CLAIM_STATUS_DENIED", PAYER, 4, Some(day(2026, 3, 28)))
+            (
+                Some(arflow_domain::ClaimStatus::Denied),
+                PAYER,
+                4,
+                Some(day(2026, 3, 28))
+            )
         );
         assert_eq!(
             source.claim(TENANT, "o1").await.unwrap(),
@@ -826,7 +663,6 @@ mod grpc_source {
             assert_eq!(denial_tasks(&db, c).await, 1, "{c}");
         }
         assert_eq!(denial_tasks(&db, "c4").await, 0);
-        shutdown.cancel();
-        let _ = server.await;
+        stand_in.stop().await;
     }
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 use std::collections::HashMap;
 
+use arflow_api::wire;
 use arflow_assignment::store::{
     self, ClaimFacts, SpecialistFields, TaskRequest, TenantId, WorkingHours,
 };
@@ -204,7 +205,7 @@ async fn contract(db: Db) {
         claim_id: "c9".into(),
         clinic_id: "C1".into(),
         payer_id: "P1".into(),
-        status: status.into(),
+        status: wire::parse_claim_status(status),
         balance_cents: 100,
         version,
         ..Default::default()
@@ -248,7 +249,7 @@ async fn contract(db: Db) {
         claim_id: "old-1".into(),
         clinic_id: "C1".into(),
         payer_id: "P1".into(),
-        status: "CLAIM_STATUS_PARTIALLY_PAID".into(),
+        status: wire::parse_claim_status("CLAIM_STATUS_PARTIALLY_PAID"),
         balance_cents: 600_000,
         submission_date: Some(now().date_naive() - chrono::Days::new(95)),
         version: 7,
