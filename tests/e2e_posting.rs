@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use arflow_api::claims::v1 as pb;
+use arflow_testkit::fixtures::export_request;
 use arflow_testkit::{PgDatabase, RedisPrefix, eventually};
 use common::{Server, claim, create, date};
 use prost::Message as _;
@@ -508,31 +509,6 @@ async fn remittances_post_payments_denials_reversals_once() {
     assert_eq!(empty.code(), tonic::Code::InvalidArgument);
 }
 
-fn export_request(claim_id: &str) -> pb::ExportClaim837Request {
-    let address = Some(pb::PostalAddress {
-        line1: "1 MAIN ST".into(),
-        line2: String::new(),
-        city: "SPRINGFIELD".into(),
-        state: "IL".into(),
-        postal_code: "62701".into(),
-    });
-    pb::ExportClaim837Request {
-        claim_id: claim_id.into(),
-        submitter_id: "ARF1".into(),
-        submitter_name: "ARFLOW RCM".into(),
-        receiver_id: "CLEARHOUSE".into(),
-        receiver_name: "CLEARING HOUSE".into(),
-        billing_provider_address: address.clone(),
-        billing_provider_tax_id: "123456789".into(),
-        billing_provider_taxonomy: String::new(),
-        subscriber_gender: "U".into(),
-        subscriber_address: address,
-        subscriber_group_number: String::new(),
-        claim_filing_indicator: "CI".into(),
-        production: false,
-    }
-}
-
 #[tokio::test]
 async fn status_reports_move_claims_and_keep_rejections_visible() {
     let pg = PgDatabase::create().await.unwrap();
@@ -784,5 +760,54 @@ async fn public_277ca_samples_post() {
         get(&mut api, &bad.id).await.status,
         pb::ClaimStatus::Rejected as i32,
         "STC A7:562"
+    );
+}
+
+/// ISA13 of an exported interchange, and IEA02, which must repeat it.
+fn interchange_control_numbers(content: &[u8]) -> (String, String) {
+    let text = String::from_utf8(content.to_vec()).unwrap();
+    let element = |id: &str, n: usize| {
+        text.split('~')
+            .map(str::trim)
+            .find(|s| s.starts_with(id))
+            .and_then(|s| s.split('*').nth(n))
+            .unwrap()
+            .to_string()
+    };
+    (element("ISA*", 13), element("IEA*", 2))
+}
+
+#[tokio::test]
+async fn every_export_is_a_new_interchange_with_the_tenants_next_control_number() {
+    let pg = PgDatabase::create().await.unwrap();
+    let redis = RedisPrefix::new();
+    let server = Server::start(Server::env_for(&pg, &redis));
+    let mut acme = server.client(&server.key("acme", "partner", &[])).await;
+    let mut other = server.client(&server.key("other", "partner", &[])).await;
+    let a = new_claim(&mut acme, "ISA-1").await;
+    let b = new_claim(&mut acme, "ISA-2").await;
+    let c = new_claim(&mut other, "ISA-3").await;
+    let mut seen = Vec::new();
+    // The same claim exported twice is two interchanges: a clearinghouse rejects a reused ISA13.
+    for id in [&a.id, &a.id, &b.id] {
+        let export = acme
+            .export_claim837(export_request(id))
+            .await
+            .unwrap()
+            .into_inner();
+        let (isa13, iea02) = interchange_control_numbers(&export.content);
+        assert_eq!(isa13, iea02, "IEA02 repeats ISA13");
+        seen.push(isa13);
+    }
+    assert_eq!(seen, ["000000001", "000000002", "000000003"]);
+    let export = other
+        .export_claim837(export_request(&c.id))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        interchange_control_numbers(&export.content).0,
+        "000000001",
+        "each tenant keeps its own sequence"
     );
 }

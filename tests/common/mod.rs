@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use arflow_api::claims::v1 as pb;
 use arflow_api::claims::v1::claims_service_client::ClaimsServiceClient;
-use arflow_api::common::v1::Date;
 use arflow_testkit::{PgDatabase, RedisPrefix};
+// Not every test file uses every fixture.
+#[allow(unused_imports)]
+pub use arflow_testkit::fixtures::{claim, date};
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -154,70 +156,6 @@ pub async fn connect(addr: &str, key: Option<&str>) -> Client {
         .expect("connect to arflow");
     let value = key.map(|k| format!("Bearer {k}").parse::<MetadataValue<_>>().unwrap());
     ClaimsServiceClient::with_interceptor(channel, arflow::client::Auth::new(value))
-}
-
-pub fn date(y: i32, m: i32, d: i32) -> Option<Date> {
-    Some(Date {
-        year: y,
-        month: m,
-        day: d,
-    })
-}
-
-/// A realistic outpatient psychotherapy claim: 90837 (55 min, telehealth at home) + 90785.
-pub fn claim(clinic: &str, pcn: &str) -> pb::Claim {
-    pb::Claim {
-        clinic_id: clinic.into(),
-        external_id: pcn.into(),
-        patient: Some(pb::Patient {
-            id: "pt-100".into(),
-            first_name: "Jordan".into(),
-            last_name: "Rivera".into(),
-            birth_date: date(1988, 4, 12),
-            member_id: "UHC123456789".into(),
-        }),
-        payer: Some(pb::Payer {
-            id: "87726".into(),
-            name: "UnitedHealthcare".into(),
-        }),
-        rendering_provider: Some(pb::Provider {
-            npi: "1234567893".into(),
-            name: "Dana Okafor".into(),
-            credential: pb::ProviderCredential::Lcsw as i32,
-        }),
-        billing_provider: Some(pb::Provider {
-            npi: "1245319599".into(),
-            name: "Calm Harbor Counseling".into(),
-            credential: 0,
-        }),
-        diagnoses: vec!["F41.1".into(), "F33.1".into()],
-        service_lines: vec![
-            pb::ServiceLine {
-                service_date: date(2026, 5, 4),
-                procedure_code: "90837".into(),
-                modifiers: vec!["95".into()],
-                units: 1,
-                minutes: 55,
-                charge_cents: 18_000,
-                place_of_service: "10".into(),
-                diagnosis_pointers: vec![1, 2],
-                ..Default::default()
-            },
-            pb::ServiceLine {
-                service_date: date(2026, 5, 4),
-                procedure_code: "90785".into(),
-                modifiers: vec!["95".into()],
-                units: 1,
-                minutes: 0,
-                charge_cents: 2_500,
-                place_of_service: "10".into(),
-                diagnosis_pointers: vec![1],
-                ..Default::default()
-            },
-        ],
-        submission_date: date(2026, 5, 6),
-        ..Default::default()
-    }
 }
 
 pub fn create(pcn_claim: pb::Claim, request_id: &str) -> pb::CreateClaimRequest {

@@ -7,9 +7,13 @@
 //!
 //! - [`PgDatabase`], [`RedisPrefix`], [`SqliteFile`]: a fresh store per test, dropped after.
 //! - [`eventually`]: waits for an asynchronous effect by polling with a bound (never a sleep).
-//! - `stand_in` (feature `stand-in`): a stand-in claims service behind the real gRPC server,
-//!   for the reconcilers' tests.
-#[cfg(feature = "stand-in")]
+//! - `fixtures` (feature `grpc`): a realistic proto claim and 837P export request, the same
+//!   in every crate's tests.
+//! - `stand_in` (feature `grpc`): a stand-in claims service behind the real gRPC server, for
+//!   the reconcilers' tests.
+#[cfg(feature = "grpc")]
+pub mod fixtures;
+#[cfg(feature = "grpc")]
 pub mod stand_in;
 
 use std::path::PathBuf;

@@ -4,87 +4,15 @@
 
 use arflow_api::claims::v1 as pb;
 use arflow_api::claims::v1::claims_service_server::ClaimsService;
-use arflow_api::common::v1::Date;
 use arflow_claims::grpc::ClaimsApi;
 use arflow_claims::intake::Intake;
 use arflow_domain::rules::PayerRuleSet;
 use arflow_platform::auth::{Principal, Role};
 use arflow_platform::{Clock, Db};
+use arflow_testkit::fixtures::{claim, export_request};
 use arflow_testkit::{PgDatabase, SqliteFile};
 use chrono::{TimeZone, Utc};
 use tonic::Request;
-
-fn date(year: i32, month: i32, day: i32) -> Option<Date> {
-    Some(Date { year, month, day })
-}
-
-fn claim(pcn: &str) -> pb::Claim {
-    let line = |code: &str, minutes: i32, cents: i64, pointers: Vec<i32>| pb::ServiceLine {
-        service_date: date(2026, 5, 4),
-        procedure_code: code.into(),
-        units: 1,
-        minutes,
-        charge_cents: cents,
-        place_of_service: "11".into(),
-        diagnosis_pointers: pointers,
-        ..Default::default()
-    };
-    pb::Claim {
-        clinic_id: "clinic-a".into(),
-        external_id: pcn.into(),
-        patient: Some(pb::Patient {
-            id: format!("pt-{pcn}"),
-            first_name: "Jordan".into(),
-            last_name: "Rivera".into(),
-            birth_date: date(1988, 4, 12),
-            member_id: "UHC123456789".into(),
-        }),
-        payer: Some(pb::Payer {
-            id: "87726".into(),
-            name: "UnitedHealthcare".into(),
-        }),
-        rendering_provider: Some(pb::Provider {
-            npi: "1234567893".into(),
-            name: "Dana Okafor".into(),
-            credential: pb::ProviderCredential::Lcsw as i32,
-        }),
-        billing_provider: Some(pb::Provider {
-            npi: "1245319599".into(),
-            name: "Calm Harbor Counseling".into(),
-            credential: 0,
-        }),
-        diagnoses: vec!["F41.1".into(), "F33.1".into()],
-        service_lines: vec![
-            line("90837", 55, 18_000, vec![1, 2]),
-            line("90785", 0, 2_500, vec![1]),
-        ],
-        submission_date: date(2026, 5, 6),
-        ..Default::default()
-    }
-}
-
-fn export_request(claim_id: &str) -> pb::ExportClaim837Request {
-    let address = Some(pb::PostalAddress {
-        line1: "1 MAIN ST".into(),
-        line2: String::new(),
-        city: "SPRINGFIELD".into(),
-        state: "IL".into(),
-        postal_code: "62701".into(),
-    });
-    pb::ExportClaim837Request {
-        claim_id: claim_id.into(),
-        submitter_id: "ARF1".into(),
-        submitter_name: "ARFLOW RCM".into(),
-        receiver_id: "CLEARHOUSE".into(),
-        receiver_name: "CLEARING HOUSE".into(),
-        billing_provider_address: address.clone(),
-        billing_provider_tax_id: "123456789".into(),
-        subscriber_gender: "U".into(),
-        subscriber_address: address,
-        claim_filing_indicator: "CI".into(),
-        ..Default::default()
-    }
-}
 
 fn request<T>(message: T) -> Request<T> {
     let mut request = Request::new(message);
@@ -125,7 +53,7 @@ async fn exports_take_the_next_control_number(db: Db) {
         let created = api
             .create_claim(request(pb::CreateClaimRequest {
                 request_id: format!("r-{pcn}"),
-                claim: Some(claim(pcn)),
+                claim: Some(claim("clinic-a", pcn)),
             }))
             .await
             .unwrap()
