@@ -659,6 +659,13 @@ async fn public_835_samples_post() {
     let mut created: BTreeMap<String, String> = BTreeMap::new();
     let mut clp_paid = 0;
     for (_, remit) in doc.remittances() {
+        // The claims are the payee's: their billing provider is the ERA's N1*PE NPI.
+        let payee_npi = remit
+            .payee
+            .as_ref()
+            .filter(|p| p.id_qualifier.as_ref().is_some_and(|q| q.as_ref() == "XX"))
+            .and_then(|p| p.id.as_ref())
+            .map(|id| id.to_string());
         for clp in &remit.claims {
             clp_paid += clp.paid.unwrap().cents();
             let pcn = clp.patient_control_number.to_string();
@@ -666,6 +673,9 @@ async fn public_835_samples_post() {
                 continue;
             }
             let mut c = claim("clinic-a", &pcn);
+            if let (Some(npi), Some(billing)) = (&payee_npi, c.billing_provider.as_mut()) {
+                billing.npi = npi.clone();
+            }
             c.service_lines.truncate(1);
             c.service_lines[0].charge_cents = clp.charge.unwrap().cents();
             let made = api
@@ -810,4 +820,93 @@ async fn every_export_is_a_new_interchange_with_the_tenants_next_control_number(
         "000000001",
         "each tenant keeps its own sequence"
     );
+}
+
+/// An ERA paying one claim `pcn` of the payee `payee_npi`: $150 charged, $100 paid, CO-45 $50.
+fn era_for(trace: &str, payee_npi: &str, pcn: &str) -> String {
+    isa_wrap(
+        "HP",
+        "005010X221A1",
+        &[
+            "BPR*I*100*C*ACH*CCP*01*999999999*DA*123456*1512345678**01*999988880*DA*98765*20261101",
+            &format!("TRN*1*{trace}*1512345678"),
+            "N1*PR*UNITEDHEALTHCARE*XV*87726",
+            &format!("N1*PE*CLINIC*XX*{payee_npi}"),
+            "LX*1",
+            &format!("CLP*{pcn}*1*150*100*0*12*ICN-{trace}"),
+            "NM1*QC*1*RIVERA*JORDAN****MI*UHC123456789",
+            "CAS*CO*45*50",
+        ],
+    )
+}
+
+/// Two clinics of one billing company both have claim `1001`, with their own billing NPIs.
+async fn claim_1001(api: &mut common::Client, clinic: &str, npi: &str) -> pb::Claim {
+    let mut c = claim(clinic, "1001");
+    c.service_lines.truncate(1);
+    c.service_lines[0].charge_cents = 15_000;
+    c.billing_provider.as_mut().unwrap().npi = npi.into();
+    api.create_claim(create(c, &format!("{clinic}-1001")))
+        .await
+        .unwrap()
+        .into_inner()
+        .claim
+        .unwrap()
+}
+
+#[tokio::test]
+async fn era_claims_match_the_payees_claim_and_only_what_the_caller_may_see() {
+    let pg = PgDatabase::create().await.unwrap();
+    let redis = RedisPrefix::new();
+    let server = Server::start(Server::env_for(&pg, &redis));
+    let mut api = server.client(&server.key("acme", "partner", &[])).await;
+    const NPI_A: &str = "1245319599";
+    const NPI_B: &str = "1234567893";
+    let a = claim_1001(&mut api, "clinic-a", NPI_A).await;
+    let b = claim_1001(&mut api, "clinic-b", NPI_B).await;
+    let post = |trace: &str, npi: &str, pcn: &str| pb::PostRemittanceRequest {
+        file_name: format!("{trace}.835"),
+        content: era_for(trace, npi, pcn).into_bytes(),
+    };
+
+    // Clinic A's ERA pays clinic A's 1001, though clinic B's 1001 is newer.
+    let report = api
+        .post_remittance(post("T-A", NPI_A, "1001"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.remittances[0].claims[0].claim_id, a.id);
+    assert_eq!(get(&mut api, &a.id).await.paid_cents, 10_000);
+    assert_eq!(get(&mut api, &b.id).await.paid_cents, 0);
+
+    // A payee none of whose claims has the number: unmatched, with the reason.
+    let report = api
+        .post_remittance(post("T-X", "9999999995", "1001"))
+        .await
+        .unwrap()
+        .into_inner();
+    let unmatched = &report.remittances[0].claims[0];
+    assert!(unmatched.claim_id.is_empty());
+    assert!(
+        unmatched.unmatched_reason.contains("payee"),
+        "{}",
+        unmatched.unmatched_reason
+    );
+
+    // A key of clinic A posting clinic B's ERA: clinic B's claim is not the caller's to pay.
+    let mut clinic_a = server
+        .client(&server.key("acme", "partner", &["clinic-a"]))
+        .await;
+    let report = clinic_a
+        .post_remittance(post("T-B", NPI_B, "1001"))
+        .await
+        .unwrap()
+        .into_inner();
+    let result = &report.remittances[0].claims[0];
+    assert!(
+        result.claim_id.is_empty(),
+        "a clinic-scoped key posts to its clinics' claims only"
+    );
+    assert_eq!(get(&mut api, &b.id).await.paid_cents, 0);
+    assert_eq!(get(&mut api, &a.id).await.paid_cents, 10_000);
 }

@@ -21,6 +21,8 @@
 //! - [`calendar`]: business days (weekends, US federal holidays as data, tenant overrides).
 //! - [`followup`]: follow-up timer planning (aging thresholds, payer status checks in business
 //!   days, deadline warnings, each at local midnight of the tenant's time zone).
+//! - [`remit_match`]: which of our claims an 835 CLP pays (payee, payer, CLP01, CLP07), or
+//!   why none.
 //! - [`fixtures`]: a realistic valid claim for tests in every crate.
 //!
 //! Services map their protos onto these types at the edge; nothing here knows about gRPC,
@@ -37,6 +39,7 @@ pub mod fixtures;
 pub mod followup;
 pub mod money;
 pub mod priority;
+pub mod remit_match;
 pub mod rules;
 pub mod status;
 

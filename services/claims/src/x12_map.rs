@@ -141,8 +141,16 @@ fn remittance(control_number: &str, r: &Remittance835) -> RemitIn {
         .and_then(|p| non_empty(opt_text(p.id.as_ref())))
         .or_else(|| payee.map(|p| text(&p.name)))
         .unwrap_or_default();
+    // What matching compares with our claims (docs/reference/x12.md §3.1): an NPI payee and
+    // a payer id the payer gave in N1*PR (not a fallback).
+    let payee_npi = payee
+        .filter(|p| p.id_qualifier.as_ref().is_some_and(|q| q.as_ref() == "XX"))
+        .and_then(|p| non_empty(opt_text(p.id.as_ref())));
+    let payer_given_id = payer.and_then(|p| non_empty(opt_text(p.id.as_ref())));
     RemitIn {
         control_number: control_number.to_string(),
+        payee_npi,
+        payer_given_id,
         payer_id,
         payer_name: payer.map(|p| text(&p.name)).unwrap_or_default(),
         payee_id,

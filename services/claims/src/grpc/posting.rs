@@ -92,9 +92,16 @@ impl ClaimsApi {
         let mut results = Vec::new();
         let mut touched = Vec::new();
         for item in parsed.remittances {
-            let posted =
-                posting::post_remittance(&self.db, &tenant, &file_id, &item.remit, &actor, now)
-                    .await?;
+            let posted = posting::post_remittance(
+                &self.db,
+                &tenant,
+                &principal.clinic_ids,
+                &file_id,
+                &item.remit,
+                &actor,
+                now,
+            )
+            .await?;
             touched.push(posted.remittance_id.clone());
             let claims = posted
                 .claims
@@ -159,8 +166,16 @@ impl ClaimsApi {
         let mut claims = Vec::with_capacity(parsed.statuses.len());
         let mut touched = vec![file_id.clone()];
         for status in &parsed.statuses {
-            let out = posting::post_status(&self.db, &tenant, status, &parsed.source, &actor, now)
-                .await?;
+            let out = posting::post_status(
+                &self.db,
+                &tenant,
+                &principal.clinic_ids,
+                status,
+                &parsed.source,
+                &actor,
+                now,
+            )
+            .await?;
             touched.extend(out.claim_id.clone());
             claims.push(pb::StatusReportClaimResult {
                 patient_control_number: out.patient_control_number,

@@ -15,11 +15,13 @@ use super::{
 };
 use crate::error::Error;
 use crate::store::{self, PRODUCER, StoredClaim, TenantId};
+use arflow_domain::remit_match::{self, ClpKeys, ClpMatch};
 
 /// Posts one remittance in one transaction (see the module docs).
 pub async fn post_remittance(
     db: &Db,
     tenant: &TenantId,
+    clinic_scope: &[String],
     file_id: &str,
     remit: &RemitIn,
     actor: &str,
@@ -92,6 +94,7 @@ pub async fn post_remittance(
             &mut tx,
             db.backend(),
             tenant,
+            clinic_scope,
             &remittance_id,
             position,
             remit,
@@ -145,6 +148,7 @@ async fn post_claim_payment(
     tx: &mut AnyConnection,
     backend: Backend,
     tenant: &TenantId,
+    clinic_scope: &[String],
     remittance_id: &str,
     position: usize,
     remit: &RemitIn,
@@ -155,20 +159,19 @@ async fn post_claim_payment(
 ) -> Result<PostedClaim, Error> {
     let reversal = clp.status_code == "22";
     let payment_id = uuid::Uuid::now_v7().to_string();
-    let claim_id = match_claim(
-        tx,
-        tenant,
-        &clp.patient_control_number,
-        &clp.payer_claim_control_number,
-    )
-    .await?;
-    let mut claim = match &claim_id {
-        Some(id) => store::load_claim(tx, tenant, id, true, backend).await?,
-        None => None,
+    let keys = ClpKeys {
+        payee_npi: remit.payee_npi.as_deref(),
+        payer_id: remit.payer_given_id.as_deref(),
+        payer_claim_control_number: &clp.payer_claim_control_number,
     };
-    let unmatched_reason = claim
-        .is_none()
-        .then(|| "no claim with this patient control number".to_string());
+    let matched = match_claim(tx, tenant, clinic_scope, &clp.patient_control_number, &keys).await?;
+    let (mut claim, unmatched_reason) = match matched {
+        ClpMatch::Claim(id) => match store::load_claim(tx, tenant, &id, true, backend).await? {
+            Some(c) => (Some(c), None),
+            None => (None, Some(remit_match::NO_CLAIM.to_string())),
+        },
+        ClpMatch::Unmatched(reason) => (None, Some(reason.to_string())),
+    };
     let reverses = match (&claim, reversal) {
         (Some(c), true) => {
             reversed_payment(tx, tenant, &c.id, &clp.payer_claim_control_number).await?

@@ -9,13 +9,16 @@
 //! - The raw file is stored (and hashed) before anything is posted from it.
 //! - A remittance posts once, keyed by (tenant, payer, payee, TRN02); a second post changes
 //!   nothing and says so.
-//! - CLP01 matches claims by patient control number; unmatched claim payments are kept with
-//!   the reason.
+//! - A CLP is matched on the payee (N1*PE NPI = the claim's billing provider), the payer, then
+//!   CLP01 and CLP07, among the claims the caller's key may see
+//!   ([`arflow_domain::remit_match`]); an unmatched or ambiguous claim payment is kept with
+//!   its reason, never posted on a guess.
 //! - Balance: charge − payments − adjustments that settle the claim (contractual CO-45,
 //!   patient responsibility, prior payer...). Denial adjustments keep the balance open: that
 //!   money is what AR follow-up goes after.
 //! - A reversal (CLP02 = 22) is a new posting linked to the payment it reverses; its negative
 //!   amounts flow through the same arithmetic.
+use arflow_domain::remit_match::{Candidate, ClpKeys, ClpMatch, match_clp};
 use arflow_domain::{ClaimStatus, Money};
 use arflow_platform::db::{self, Db, to_micros};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -91,6 +94,11 @@ pub struct RemitIn {
     pub payer_id: String,
     pub payer_name: String,
     pub payee_id: String,
+    /// N1*PE N104 when N103 is `XX` (an NPI): what matching compares with a claim's billing
+    /// provider. None for a TIN or no id.
+    pub payee_npi: Option<String>,
+    /// N1*PR N104 when the payer gave one (not the TRN03 or name fallback of `payer_id`).
+    pub payer_given_id: Option<String>,
     pub trace_number: String,
     pub payment: Money,
     pub method: String,
@@ -169,33 +177,39 @@ fn settles(adj: &AdjIn) -> bool {
     !arflow_domain::is_denial_adjustment(&adj.group, &adj.reason)
 }
 
-/// Finds the claim a CLP names: the newest non-void claim with that patient control number,
-/// preferring one that already carries the payer's claim control number.
+/// Finds the claim a CLP (or a 277's claim status) names, among the claims with its patient
+/// control number that the caller may see (`clinic_scope`; empty = every clinic), by the rule
+/// of [`arflow_domain::remit_match`] (payee, payer, CLP01, CLP07; never a guess).
 async fn match_claim(
     conn: &mut AnyConnection,
     tenant: &TenantId,
+    clinic_scope: &[String],
     pcn: &str,
-    payer_ccn: &str,
-) -> Result<Option<String>, sqlx::Error> {
+    keys: &ClpKeys<'_>,
+) -> Result<ClpMatch, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, payer_claim_control_number, frequency FROM claims \
-         WHERE tenant_id = $1 AND external_id = $2 ORDER BY id DESC",
+        "SELECT id, clinic_id, payer_id, billing_npi, frequency, payer_claim_control_number \
+         FROM claims WHERE tenant_id = $1 AND external_id = $2 ORDER BY id DESC",
     )
     .bind(tenant.as_str())
     .bind(pcn)
     .fetch_all(&mut *conn)
     .await?;
-    let mut best: Option<String> = None;
+    let mut candidates = Vec::with_capacity(rows.len());
     for row in &rows {
-        let id: String = row.try_get("id")?;
-        let ccn: String = row.try_get("payer_claim_control_number")?;
-        let frequency: String = row.try_get("frequency")?;
-        if !payer_ccn.is_empty() && ccn == payer_ccn {
-            return Ok(Some(id));
+        let clinic_id: String = row.try_get("clinic_id")?;
+        // Another clinic's claim is invisible to a clinic-scoped caller, as if missing.
+        if !clinic_scope.is_empty() && !clinic_scope.contains(&clinic_id) {
+            continue;
         }
-        if best.is_none() && frequency != "8" {
-            best = Some(id);
-        }
+        candidates.push(Candidate {
+            claim_id: row.try_get("id")?,
+            clinic_id,
+            payer_id: row.try_get("payer_id")?,
+            billing_npi: row.try_get("billing_npi")?,
+            frequency_code: row.try_get("frequency")?,
+            payer_claim_control_number: row.try_get("payer_claim_control_number")?,
+        });
     }
-    Ok(best)
+    Ok(match_clp(&candidates, keys))
 }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::match_claim;
 use crate::error::Error;
 use crate::store::{self, TenantId};
+use arflow_domain::remit_match::{ClpKeys, ClpMatch};
 
 /// One claim-level status from a 277/277CA.
 #[derive(Clone, Debug, Default)]
@@ -57,6 +58,7 @@ fn category_note(category: &str) -> &'static str {
 pub async fn post_status(
     db: &Db,
     tenant: &TenantId,
+    clinic_scope: &[String],
     status: &StatusIn,
     source: &str,
     actor: &str,
@@ -71,17 +73,27 @@ pub async fn post_status(
         note: String::new(),
     };
     let mut conn = db.pool().acquire().await?;
-    let claim_id = match_claim(
+    // A 277 names the claim by CLM01 and the payer's number; payee and payer are not compared
+    // here (a 277CA comes from the clearinghouse as often as from the payer).
+    let keys = ClpKeys {
+        payer_claim_control_number: &status.payer_claim_control_number,
+        ..ClpKeys::default()
+    };
+    let matched = match_claim(
         &mut conn,
         tenant,
+        clinic_scope,
         &status.patient_control_number,
-        &status.payer_claim_control_number,
+        &keys,
     )
     .await?;
     drop(conn);
-    let Some(claim_id) = claim_id else {
-        out.note = "no claim with this patient control number".into();
-        return Ok(out);
+    let claim_id = match matched {
+        ClpMatch::Claim(id) => id,
+        ClpMatch::Unmatched(reason) => {
+            out.note = reason.into();
+            return Ok(out);
+        }
     };
     let claim = store::get_claim(db, tenant, &claim_id)
         .await?

@@ -1,0 +1,178 @@
+//! Which of our claims an 835 claim payment (CLP) pays: pure, no I/O.
+//!
+//! A patient control number (CLP01, our CLM01) is unique only within a clinic, so two clinics
+//! of one billing company can both have claim `1001`. An ERA names its payee (1000B N1*PE, the
+//! billing provider: N103 `XX` = NPI) and its payer (1000A N1*PR), so a CLP is matched on the
+//! payee, then the payer, then CLP01, preferring the claim that carries the payer's own claim
+//! number (CLP07) once one is known (docs/reference/x12.md §3). A CLP that fits no claim, or
+//! that fits claims of several clinics, stays unmatched with its reason: money is never
+//! posted on a guess.
+
+/// One of our claims with the CLP's patient control number, as matching needs it. The caller
+/// passes only claims its key may see (its clinics).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Candidate {
+    pub claim_id: String,
+    pub clinic_id: String,
+    pub payer_id: String,
+    /// The billing provider's NPI (2010AA NM109 of the 837P we sent).
+    pub billing_npi: String,
+    /// CLM05-3: `1` original, `7` replacement, `8` void.
+    pub frequency_code: String,
+    /// CLP07 of an earlier posting, empty until a payer named one.
+    pub payer_claim_control_number: String,
+}
+
+/// What the ERA says about whom a CLP is for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClpKeys<'a> {
+    /// N1*PE N104 when N103 is `XX` (an NPI); None for a TIN (`FI`) or no id, which we cannot
+    /// compare with the claims we hold.
+    pub payee_npi: Option<&'a str>,
+    /// N1*PR N104 when the payer gave an id; None when it named itself only.
+    pub payer_id: Option<&'a str>,
+    /// CLP07, the payer's claim control number.
+    pub payer_claim_control_number: &'a str,
+}
+
+/// The claim a CLP pays, or why none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClpMatch {
+    Claim(String),
+    /// Why the CLP stays unmatched, for the biller; names no patient data.
+    Unmatched(&'static str),
+}
+
+pub const NO_CLAIM: &str = "no claim with this patient control number";
+pub const NO_CLAIM_OF_PAYEE: &str =
+    "no claim of this payee (N1*PE NPI = billing provider) with this patient control number";
+pub const NO_CLAIM_OF_PAYER: &str = "no claim of this payer with this patient control number";
+pub const AMBIGUOUS: &str =
+    "ambiguous: claims of several clinics have this patient control number, payee and payer";
+pub const ONLY_VOIDED: &str = "only a voided claim has this patient control number";
+
+/// Matches a CLP among `candidates` (the claims with its CLP01, newest first).
+pub fn match_clp(candidates: &[Candidate], keys: &ClpKeys<'_>) -> ClpMatch {
+    if candidates.is_empty() {
+        return ClpMatch::Unmatched(NO_CLAIM);
+    }
+    let mut fit: Vec<&Candidate> = candidates.iter().collect();
+    if let Some(npi) = keys.payee_npi.filter(|n| !n.is_empty()) {
+        fit.retain(|c| c.billing_npi == npi);
+        if fit.is_empty() {
+            return ClpMatch::Unmatched(NO_CLAIM_OF_PAYEE);
+        }
+    }
+    if let Some(payer) = keys.payer_id.filter(|p| !p.is_empty()) {
+        fit.retain(|c| c.payer_id.eq_ignore_ascii_case(payer));
+        if fit.is_empty() {
+            return ClpMatch::Unmatched(NO_CLAIM_OF_PAYER);
+        }
+    }
+    // The payer's own number identifies the claim it adjudicated (also a voided one: a
+    // reversal of its payment must find it).
+    let ccn = keys.payer_claim_control_number;
+    if !ccn.is_empty()
+        && let Some(c) = fit.iter().find(|c| c.payer_claim_control_number == ccn)
+    {
+        return ClpMatch::Claim(c.claim_id.clone());
+    }
+    let first_clinic = &fit[0].clinic_id;
+    if fit.iter().any(|c| &c.clinic_id != first_clinic) {
+        return ClpMatch::Unmatched(AMBIGUOUS);
+    }
+    // One clinic's claim and its corrections: the newest that is not a void stands for it.
+    match fit.iter().find(|c| c.frequency_code != "8") {
+        Some(c) => ClpMatch::Claim(c.claim_id.clone()),
+        None => ClpMatch::Unmatched(ONLY_VOIDED),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(id: &str, clinic: &str, npi: &str) -> Candidate {
+        Candidate {
+            claim_id: id.into(),
+            clinic_id: clinic.into(),
+            payer_id: "87726".into(),
+            billing_npi: npi.into(),
+            frequency_code: "1".into(),
+            payer_claim_control_number: String::new(),
+        }
+    }
+
+    fn keys<'a>(npi: Option<&'a str>, payer: Option<&'a str>, ccn: &'a str) -> ClpKeys<'a> {
+        ClpKeys {
+            payee_npi: npi,
+            payer_id: payer,
+            payer_claim_control_number: ccn,
+        }
+    }
+
+    #[test]
+    fn two_clinics_with_one_control_number_are_told_apart_by_the_payee() {
+        let both = [
+            claim("b", "clinic-b", "1111111112"),
+            claim("a", "clinic-a", "1245319599"),
+        ];
+        assert_eq!(
+            match_clp(&both, &keys(Some("1245319599"), Some("87726"), "")),
+            ClpMatch::Claim("a".into())
+        );
+        assert_eq!(
+            match_clp(&both, &keys(Some("1111111112"), None, "")),
+            ClpMatch::Claim("b".into())
+        );
+        // Without a payee NPI (a TIN) nothing tells them apart: never guessed.
+        assert_eq!(
+            match_clp(&both, &keys(None, Some("87726"), "")),
+            ClpMatch::Unmatched(AMBIGUOUS)
+        );
+        assert_eq!(
+            match_clp(&both, &keys(Some("9999999995"), None, "")),
+            ClpMatch::Unmatched(NO_CLAIM_OF_PAYEE)
+        );
+    }
+
+    #[test]
+    fn the_payer_must_be_the_claims_payer_when_it_gives_an_id() {
+        let one = [claim("a", "clinic-a", "1245319599")];
+        assert_eq!(
+            match_clp(&one, &keys(None, Some("60054"), "")),
+            ClpMatch::Unmatched(NO_CLAIM_OF_PAYER)
+        );
+        assert_eq!(
+            match_clp(&one, &keys(None, Some("87726"), "")),
+            ClpMatch::Claim("a".into())
+        );
+    }
+
+    #[test]
+    fn the_payer_claim_number_wins_then_the_newest_non_void() {
+        let mut original = claim("orig", "clinic-a", "1245319599");
+        original.payer_claim_control_number = "ICN1".into();
+        let mut replacement = claim("repl", "clinic-a", "1245319599");
+        replacement.frequency_code = "7".into();
+        let mut void = claim("void", "clinic-a", "1245319599");
+        void.frequency_code = "8".into();
+        let newest_first = [void.clone(), replacement, original];
+        assert_eq!(
+            match_clp(&newest_first, &keys(None, None, "ICN1")),
+            ClpMatch::Claim("orig".into())
+        );
+        assert_eq!(
+            match_clp(&newest_first, &keys(None, None, "")),
+            ClpMatch::Claim("repl".into())
+        );
+        assert_eq!(
+            match_clp(&[void], &keys(None, None, "")),
+            ClpMatch::Unmatched(ONLY_VOIDED)
+        );
+        assert_eq!(
+            match_clp(&[], &keys(None, None, "")),
+            ClpMatch::Unmatched(NO_CLAIM)
+        );
+    }
+}
