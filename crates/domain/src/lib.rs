@@ -23,6 +23,9 @@
 //!   days, deadline warnings, each at local midnight of the tenant's time zone).
 //! - [`remit_match`]: which of our claims an 835 CLP pays (payee, payer, CLP01, CLP07), or
 //!   why none.
+//! - [`projection`]: what a service knows of a claim from its events ([`projection::ClaimFacts`])
+//!   and the one rule that folds an event in, keeping the newest version
+//!   ([`projection::ClaimFacts::merge`]).
 //! - [`fixtures`]: a realistic valid claim for tests in every crate.
 //!
 //! Services map their protos onto these types at the edge; nothing here knows about gRPC,
@@ -39,6 +42,7 @@ pub mod fixtures;
 pub mod followup;
 pub mod money;
 pub mod priority;
+pub mod projection;
 pub mod remit_match;
 pub mod rules;
 pub mod status;

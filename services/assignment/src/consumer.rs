@@ -67,13 +67,13 @@ impl TaskHandler {
             status: wire::parse_claim_status(&e.status),
             submission_date: e.submission_date.as_ref().and_then(wire::date_from_pb),
             first_service_date: e.first_service_date.as_ref().and_then(wire::date_from_pb),
-            claim_id: e.claim_id,
             clinic_id: e.clinic_id,
             payer_id: e.payer_id,
             balance_cents: e.balance_cents,
             version: d.version,
         };
-        store::apply_claim_facts(conn, &d.tenant, &facts, d.now).await?;
+        // Late (older than what was applied): it teaches the projection its dates only.
+        store::apply_claim_facts(conn, &d.tenant, &e.claim_id, &facts, d.now).await?;
         Ok(())
     }
 
@@ -86,7 +86,6 @@ impl TaskHandler {
         let from = wire::parse_claim_status(&e.from_status);
         let to = wire::parse_claim_status(&e.to_status);
         let facts = ClaimFacts {
-            claim_id: e.claim_id.clone(),
             clinic_id: e.clinic_id.clone(),
             payer_id: e.payer_id.clone(),
             status: to,
@@ -94,7 +93,7 @@ impl TaskHandler {
             version: d.version,
             ..Default::default()
         };
-        let fresh = store::apply_claim_facts(conn, &d.tenant, &facts, d.now).await?;
+        let fresh = store::apply_claim_facts(conn, &d.tenant, &e.claim_id, &facts, d.now).await?;
         if !fresh {
             // An older event than what we applied: the claim moved on since.
             return Ok(());
@@ -146,7 +145,6 @@ impl TaskHandler {
     ) -> Result<(), Error> {
         let status = wire::parse_claim_status(&e.status);
         let facts = ClaimFacts {
-            claim_id: e.claim_id.clone(),
             clinic_id: e.clinic_id,
             payer_id: e.payer_id,
             status,
@@ -154,7 +152,7 @@ impl TaskHandler {
             version: d.version,
             ..Default::default()
         };
-        let fresh = store::apply_claim_facts(conn, &d.tenant, &facts, d.now).await?;
+        let fresh = store::apply_claim_facts(conn, &d.tenant, &e.claim_id, &facts, d.now).await?;
         if let Some(status) = status
             && fresh
             && !status.is_open()
@@ -172,15 +170,15 @@ impl TaskHandler {
         e: events::ClaimDenied,
     ) -> Result<(), Error> {
         let category = wire::parse_denial_category(&e.category);
+        // A denial names no status: the projection keeps the one it has.
         let facts = ClaimFacts {
-            claim_id: e.claim_id.clone(),
             clinic_id: e.clinic_id.clone(),
             payer_id: e.payer_id.clone(),
             balance_cents: e.balance_cents,
             version: d.version,
             ..Default::default()
         };
-        store::apply_claim_facts(conn, &d.tenant, &facts, d.now).await?;
+        store::apply_claim_facts(conn, &d.tenant, &e.claim_id, &facts, d.now).await?;
         if !is_ar_work(category, &e.owner) {
             return Ok(());
         }

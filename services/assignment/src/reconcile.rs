@@ -58,7 +58,7 @@ pub struct DenialSnapshot {
 }
 
 /// What the reconciler needs of a denied claim (no patient data): what a claim event would
-/// have told the projection.
+/// have told the projection (the claim's id is the one asked for).
 pub type ClaimState = ClaimFacts;
 
 /// Where the reconciler learns the truth about denials: the claims service.
@@ -119,7 +119,6 @@ fn claim_state(c: claims::Claim) -> ClaimState {
     ClaimState {
         status: wire::claim_status_from_pb(c.status),
         submission_date: c.submission_date.as_ref().and_then(wire::date_from_pb),
-        claim_id: c.id,
         clinic_id: c.clinic_id,
         payer_id: c.payer.map(|p| p.id).unwrap_or_default(),
         balance_cents: c.balance_cents,
@@ -237,12 +236,9 @@ pub async fn reconcile_tenant(
             tx.rollback().await.context("repair denial")?;
             continue;
         }
-        let facts = ClaimFacts {
-            claim_id: claim_id.clone(),
-            ..claim.clone()
-        };
-        // Older than what the projection holds: left alone (the projection knows better).
-        store::apply_claim_facts(&mut tx, tenant, &facts, now).await?;
+        // Older than what the projection holds: left alone (the projection knows better) but
+        // for the dates it lacks.
+        store::apply_claim_facts(&mut tx, tenant, &claim_id, &claim, now).await?;
         let view = store::claim_view(&mut tx, tenant, &claim_id).await?;
         if view.as_ref().is_some_and(|v| v.settled()) {
             tx.rollback().await.context("repair denial")?;

@@ -53,9 +53,8 @@ fn denial(id: &str, claim: &str, category: &str, date: NaiveDate) -> DenialSnaps
     }
 }
 
-fn claim(id: &str, status: &str) -> ClaimState {
+fn claim(status: &str) -> ClaimState {
     ClaimState {
-        claim_id: id.into(),
         clinic_id: CLINIC.into(),
         payer_id: PAYER.into(),
         status: wire::parse_claim_status(status),
@@ -79,7 +78,7 @@ impl FakeClaims {
         self.claims
             .lock()
             .unwrap()
-            .insert(d.claim_id.clone(), claim(&d.claim_id, status));
+            .insert(d.claim_id.clone(), claim(status));
         self.denials.lock().unwrap().push(d);
     }
 }

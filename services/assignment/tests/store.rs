@@ -4,12 +4,15 @@
 #![allow(clippy::unwrap_used)]
 use std::collections::HashMap;
 
+use arflow_api::events::v1 as events;
 use arflow_api::wire;
+use arflow_assignment::consumer::TaskHandler;
 use arflow_assignment::store::{
     self, ClaimFacts, SpecialistFields, TaskRequest, TenantId, WorkingHours,
 };
 use arflow_domain::priority::TaskKindName;
-use arflow_platform::{Backend, Db};
+use arflow_platform::bus::{self, Handler as _};
+use arflow_platform::{Backend, Clock, Db};
 use arflow_testkit::{PgDatabase, SqliteFile};
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::Row;
@@ -202,7 +205,6 @@ async fn contract(db: Db) {
     // Claim projection: older versions do not overwrite newer state.
     let mut tx = db.begin().await.unwrap();
     let facts = |status: &str, version| ClaimFacts {
-        claim_id: "c9".into(),
         clinic_id: "C1".into(),
         payer_id: "P1".into(),
         status: wire::parse_claim_status(status),
@@ -211,12 +213,12 @@ async fn contract(db: Db) {
         ..Default::default()
     };
     assert!(
-        store::apply_claim_facts(&mut tx, &t, &facts("CLAIM_STATUS_PAID", 3), now())
+        store::apply_claim_facts(&mut tx, &t, "c9", &facts("CLAIM_STATUS_PAID", 3), now())
             .await
             .unwrap()
     );
     assert!(
-        !store::apply_claim_facts(&mut tx, &t, &facts("CLAIM_STATUS_DENIED", 2), now())
+        !store::apply_claim_facts(&mut tx, &t, "c9", &facts("CLAIM_STATUS_DENIED", 2), now())
             .await
             .unwrap()
     );
@@ -246,7 +248,6 @@ async fn contract(db: Db) {
     assert!(!aged.task.reasons.iter().any(|r| r.factor == "age"));
     let mut tx = db.begin().await.unwrap();
     let facts = ClaimFacts {
-        claim_id: "old-1".into(),
         clinic_id: "C1".into(),
         payer_id: "P1".into(),
         status: wire::parse_claim_status("CLAIM_STATUS_PARTIALLY_PAID"),
@@ -255,7 +256,7 @@ async fn contract(db: Db) {
         version: 7,
         ..Default::default()
     };
-    store::apply_claim_facts(&mut tx, &t, &facts, now())
+    store::apply_claim_facts(&mut tx, &t, "old-1", &facts, now())
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -439,4 +440,50 @@ async fn claim_next_is_atomic_on_postgres() {
         .unwrap()
         .get("n");
     assert_eq!(locks, 12, "each pulled claim locked to its specialist");
+}
+
+/// A ClaimSubmitted that arrives after its claim was paid (older version) does not reopen the
+/// claim, but the projection learns its dates (`ClaimFacts::merge`): a task made later counts
+/// its age from them.
+#[tokio::test]
+async fn late_submission_teaches_dates_but_does_not_reopen() {
+    let file = SqliteFile::create().unwrap();
+    let db = Db::connect(&file.url, 4).await.unwrap();
+    db.migrate().await.unwrap();
+    let handler = TaskHandler::new(db.backend(), Clock::simulated(now(), Utc::now(), 0.0));
+    let submitted = now().date_naive() - chrono::Days::new(40);
+    let paid = events::ClaimPaid {
+        claim_id: "c7".into(),
+        clinic_id: "C1".into(),
+        payer_id: "P1".into(),
+        balance_cents: 0,
+        status: "CLAIM_STATUS_PAID".into(),
+        ..Default::default()
+    };
+    let late = events::ClaimSubmitted {
+        claim_id: "c7".into(),
+        clinic_id: "C1".into(),
+        payer_id: "P1".into(),
+        status: "CLAIM_STATUS_SUBMITTED".into(),
+        submission_date: Some(wire::date_to_pb(submitted)),
+        balance_cents: 15_000,
+        ..Default::default()
+    };
+    for envelope in [
+        bus::envelope("claims", "t1", "c7", 3, now(), &paid),
+        bus::envelope("claims", "t1", "c7", 1, now(), &late),
+    ] {
+        let mut tx = db.begin().await.unwrap();
+        handler.handle(&mut tx, &envelope).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let mut conn = db.pool().acquire().await.unwrap();
+    let view = store::claim_view(&mut conn, &TenantId::new("t1"), "c7")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(view.settled());
+    assert_eq!(view.balance_cents, 0);
+    assert_eq!(view.version, 3);
+    assert_eq!(view.submission_date, Some(submitted));
 }

@@ -11,17 +11,19 @@
 //! repeated under another id.
 //!
 //! Ordering: replicas and redelivery can hand over a claim's events out of order. The
-//! projection `scheduler_claims` keeps the last aggregate version applied. Several events share
-//! a version (a draft -> submitted move publishes ClaimStatusChanged and ClaimSubmitted with
-//! one version; a posting publishes ClaimPaid, ClaimDenied and ClaimStatusChanged with one),
-//! so an event at the recorded version still applies (its effects are idempotent) and only an
-//! older one is stale: a stale status never overwrites a newer one, and a ClaimSubmitted that
-//! arrives after its claim was paid sets no timers.
+//! projection `scheduler_claims` keeps the last aggregate version applied, and every event is
+//! folded into it by the domain's one rule, `projection::ClaimFacts::merge`: an event at the
+//! recorded version still applies (several events share a version; their effects are
+//! idempotent) and only an older one is stale. A stale status or payment never overwrites a
+//! newer one and has no effects; a stale ClaimSubmitted only teaches its dates, and sets no
+//! timers when its claim was paid since. The write is guarded by version too, so a replica
+//! handling an older event at the same time cannot overwrite a newer one.
 use std::sync::Arc;
 
 use arflow_api::events::v1 as events;
 use arflow_api::wire;
 use arflow_domain::followup::{self, DeniedClaim, SubmittedClaim, kinds};
+use arflow_domain::projection::ClaimFacts;
 use arflow_domain::rules::PayerRuleSet;
 use arflow_domain::{ClaimStatus, DenialCategory};
 use arflow_platform::Clock;
@@ -101,13 +103,6 @@ pub struct StatusNews {
     pub payer_id: String,
     pub status: Option<ClaimStatus>,
     pub balance_cents: i64,
-}
-
-impl StatusNews {
-    /// Nothing is left to follow up: a closing status, or nothing owed.
-    fn closes(&self) -> bool {
-        followup::is_closed(self.status, self.balance_cents)
-    }
 }
 
 impl From<events::ClaimStatusChanged> for StatusNews {
@@ -234,32 +229,30 @@ impl ClaimEvents {
             .unwrap_or_else(|| meta.occurred.date_naive());
         let first_service_date = p.first_service_date.unwrap_or(submission_date);
         let existing = store::get_claim(conn, tenant, &p.claim_id).await?;
+        // A newer event applied first keeps its status and balance; this one teaches the dates.
+        let (projected, fresh) = self
+            .project(
+                conn,
+                meta,
+                &p.claim_id,
+                existing.as_ref(),
+                ClaimFacts {
+                    clinic_id: p.clinic_id.clone(),
+                    payer_id: p.payer_id.clone(),
+                    status: p.status,
+                    balance_cents: p.balance_cents,
+                    submission_date: Some(submission_date),
+                    first_service_date: Some(first_service_date),
+                    version: meta.version,
+                },
+            )
+            .await?;
         // Submitted again (after a rejection) on another day: the payer's clock restarts, so
         // the aging and status checks planned from the earlier submission give way.
-        let resubmitted = existing.as_ref().is_some_and(|c| {
-            c.last_version <= meta.version
-                && c.submission_date.is_some_and(|d| d != submission_date)
-        });
-        let projected = match existing {
-            // A newer event was applied first: keep its status and balance, learn the dates.
-            Some(c) if c.last_version > meta.version => ProjectedClaim {
-                submission_date: c.submission_date.or(Some(submission_date)),
-                first_service_date: c.first_service_date.or(Some(first_service_date)),
-                ..c
-            },
-            _ => ProjectedClaim {
-                tenant_id: tenant.as_str().to_string(),
-                claim_id: p.claim_id.clone(),
-                clinic_id: p.clinic_id.clone(),
-                payer_id: p.payer_id.clone(),
-                status: p.status,
-                submission_date: Some(submission_date),
-                first_service_date: Some(first_service_date),
-                balance_cents: p.balance_cents,
-                last_version: meta.version,
-            },
-        };
-        store::upsert_claim(conn, &projected, now).await?;
+        let resubmitted = fresh
+            && existing
+                .and_then(|c| c.facts.submission_date)
+                .is_some_and(|d| d != submission_date);
         if projected.is_closed() {
             tracing::debug!(event_id = %meta.event_id, "claim already closed: no timers");
             return Ok(());
@@ -329,34 +322,28 @@ impl ClaimEvents {
         let tenant = &meta.tenant;
         let now = self.clock.now();
         let existing = store::get_claim(conn, tenant, &news.claim_id).await?;
-        if let Some(c) = &existing
-            && c.last_version > meta.version
-        {
+        let (projected, fresh) = self
+            .project(
+                conn,
+                meta,
+                &news.claim_id,
+                existing.as_ref(),
+                ClaimFacts {
+                    clinic_id: news.clinic_id.clone(),
+                    payer_id: news.payer_id.clone(),
+                    status: news.status,
+                    balance_cents: news.balance_cents,
+                    version: meta.version,
+                    ..ClaimFacts::default()
+                },
+            )
+            .await?;
+        if !fresh {
             tracing::debug!(event_id = %meta.event_id, "stale claim event skipped");
             return Ok(());
         }
         let was_closed = existing.as_ref().is_some_and(ProjectedClaim::is_closed);
-        let projected = match existing {
-            Some(c) => ProjectedClaim {
-                status: news.status,
-                balance_cents: news.balance_cents,
-                last_version: meta.version,
-                ..c
-            },
-            None => ProjectedClaim {
-                tenant_id: tenant.as_str().to_string(),
-                claim_id: news.claim_id.clone(),
-                clinic_id: news.clinic_id.clone(),
-                payer_id: news.payer_id.clone(),
-                status: news.status,
-                submission_date: None,
-                first_service_date: None,
-                balance_cents: news.balance_cents,
-                last_version: meta.version,
-            },
-        };
-        store::upsert_claim(conn, &projected, now).await?;
-        if news.closes() {
+        if projected.is_closed() {
             let n = store::cancel_subject(conn, tenant, &news.claim_id, now).await?;
             tracing::debug!(event_id = %meta.event_id, cancelled = n, "claim closed: timers cancelled");
         } else if was_closed {
@@ -394,32 +381,25 @@ impl ClaimEvents {
         )
         .await?;
         let existing = store::get_claim(conn, tenant, &p.claim_id).await?;
-        let closed = match existing {
-            Some(c) if c.last_version > meta.version => c.is_closed(),
-            existing => {
-                let projected = match existing {
-                    Some(c) => ProjectedClaim {
-                        balance_cents: p.balance_cents,
-                        last_version: meta.version,
-                        ..c
-                    },
-                    None => ProjectedClaim {
-                        tenant_id: tenant.as_str().to_string(),
-                        claim_id: p.claim_id.clone(),
-                        clinic_id: p.clinic_id.clone(),
-                        payer_id: p.payer_id.clone(),
-                        status: Some(ClaimStatus::Denied),
-                        submission_date: None,
-                        first_service_date: None,
-                        balance_cents: p.balance_cents,
-                        last_version: meta.version,
-                    },
-                };
-                store::upsert_claim(conn, &projected, now).await?;
-                projected.is_closed()
-            }
-        };
-        if !p.appealable || closed {
+        let (projected, _) = self
+            .project(
+                conn,
+                meta,
+                &p.claim_id,
+                existing.as_ref(),
+                ClaimFacts {
+                    clinic_id: p.clinic_id.clone(),
+                    payer_id: p.payer_id.clone(),
+                    // A denial names no status (its ClaimStatusChanged does); a claim first
+                    // heard of through its denial is taken as denied.
+                    status: existing.is_none().then_some(ClaimStatus::Denied),
+                    balance_cents: p.balance_cents,
+                    version: meta.version,
+                    ..ClaimFacts::default()
+                },
+            )
+            .await?;
+        if !p.appealable || projected.is_closed() {
             return Ok(());
         }
         let denial_date = p.denial_date.unwrap_or_else(|| meta.occurred.date_naive());
@@ -448,6 +428,34 @@ impl ClaimEvents {
         Ok(())
     }
 
+    /// Folds what an event says of a claim into what the projection holds (`existing`) by
+    /// the domain's rule (`ClaimFacts::merge`: the newest version kept, a stale event teaching
+    /// only missing dates) and writes the result when it changed. Returns the claim as
+    /// projected now and whether the event was fresh (not older than what was applied, here or
+    /// by another replica meanwhile).
+    async fn project(
+        &self,
+        conn: &mut AnyConnection,
+        meta: &EventMeta,
+        claim_id: &str,
+        existing: Option<&ProjectedClaim>,
+        event: ClaimFacts,
+    ) -> Result<(ProjectedClaim, bool), Error> {
+        let stored = existing.map(|c| &c.facts);
+        let merged = ClaimFacts::merge(stored, event);
+        let projected = ProjectedClaim {
+            tenant_id: meta.tenant.as_str().to_string(),
+            claim_id: claim_id.to_string(),
+            facts: merged.facts,
+        };
+        let written = if merged.fresh || stored != Some(&projected.facts) {
+            store::upsert_claim(conn, &projected, self.clock.now()).await?
+        } else {
+            false
+        };
+        Ok((projected, merged.fresh && written))
+    }
+
     /// A specialist's next follow-up date becomes a `follow_up` timer at local midnight.
     pub async fn on_follow_up_scheduled(
         &self,
@@ -466,10 +474,10 @@ impl ClaimEvents {
             due_at: followup::local_midnight(p.due_date, policy.time_zone),
             clinic_id: claim
                 .as_ref()
-                .map(|c| c.clinic_id.clone())
+                .map(|c| c.facts.clinic_id.clone())
                 .unwrap_or_default(),
             payload: TimerPayload {
-                payer_id: claim.map(|c| c.payer_id),
+                payer_id: claim.map(|c| c.facts.payer_id),
                 follow_up_id: Some(p.follow_up_id),
                 specialist_id: Some(p.specialist_id),
                 task_id: Some(p.task_id),

@@ -190,8 +190,8 @@ pub async fn reconcile_tenant(
         let behind = match &known {
             None => true,
             Some(k) => {
-                k.last_version < claim.version
-                    || (k.submission_date.is_none() && k.last_version <= claim.version)
+                k.facts.version < claim.version
+                    || (k.facts.submission_date.is_none() && k.facts.version <= claim.version)
             }
         };
         if behind {

@@ -6,6 +6,7 @@ mod common;
 
 use arflow_api::events::v1 as events;
 use arflow_domain::followup::{AgingBasis, AgingPolicy};
+use arflow_domain::projection::ClaimFacts;
 use arflow_domain::{ClaimStatus, DenialCategory};
 use arflow_platform::Clock;
 use arflow_platform::bus;
@@ -57,13 +58,15 @@ async fn cron_runs_once_per_instant(kind: Kind, replicas: usize) {
             &store::ProjectedClaim {
                 tenant_id: "t-cron".into(),
                 claim_id: id.into(),
-                clinic_id: "clinic-1".into(),
-                payer_id: "87726".into(),
-                status: Some(status),
-                submission_date: NaiveDate::from_ymd_opt(2026, 1, 10),
-                first_service_date: NaiveDate::from_ymd_opt(2026, 1, 10),
-                balance_cents: balance,
-                last_version: 1,
+                facts: ClaimFacts {
+                    clinic_id: "clinic-1".into(),
+                    payer_id: "87726".into(),
+                    status: Some(status),
+                    submission_date: NaiveDate::from_ymd_opt(2026, 1, 10),
+                    first_service_date: NaiveDate::from_ymd_opt(2026, 1, 10),
+                    balance_cents: balance,
+                    version: 1,
+                },
             },
             start,
         )
@@ -270,13 +273,15 @@ async fn known_tenants_walks_the_projection(kind: Kind) {
             &store::ProjectedClaim {
                 tenant_id: tenant.into(),
                 claim_id: claim.into(),
-                clinic_id: "k".into(),
-                payer_id: "p".into(),
-                status: Some(ClaimStatus::Submitted),
-                submission_date: None,
-                first_service_date: None,
-                balance_cents: 1,
-                last_version: 1,
+                facts: ClaimFacts {
+                    clinic_id: "k".into(),
+                    payer_id: "p".into(),
+                    status: Some(ClaimStatus::Submitted),
+                    submission_date: None,
+                    first_service_date: None,
+                    balance_cents: 1,
+                    version: 1,
+                },
             },
             now,
         )

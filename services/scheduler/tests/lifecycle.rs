@@ -8,6 +8,8 @@ mod common;
 use std::collections::HashSet;
 
 use arflow_api::events::v1 as events;
+use arflow_domain::ClaimStatus;
+use arflow_domain::projection::ClaimFacts;
 use arflow_platform::Clock;
 use arflow_platform::bus::{self, Handler as _};
 use arflow_scheduler::jobs::timers;
@@ -450,6 +452,99 @@ async fn handler_is_idempotent_and_tolerates_reordering_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handler_is_idempotent_and_tolerates_reordering_sqlite() {
     handler_is_idempotent_and_tolerates_reordering(Kind::Sqlite).await;
+}
+
+async fn projection_of(env: &Env, claim_id: &str) -> store::ProjectedClaim {
+    let mut conn = env.db.pool().acquire().await.unwrap();
+    store::get_claim(&mut conn, &store::TenantId::new("t1"), claim_id)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Out of order, and with several events at one version, the projection ends at the newest
+/// version's state (`ClaimFacts::merge`) and learns the dates a stale submission carries; a
+/// write of an older version (a replica that read before a newer event) does not overwrite it.
+async fn projection_keeps_the_newest_version(kind: Kind) {
+    let env = Env::new(kind).await;
+    let clock = Clock::simulated(at("2026-01-05T15:00:00Z"), Utc::now(), 0.0);
+    let replica = env.replica("scheduler-a", clock, settings()).await;
+    let handler = replica.scheduler.handler();
+    let accepted = events::ClaimStatusChanged {
+        claim_id: "c5".into(),
+        clinic_id: "clinic-1".into(),
+        payer_id: "87726".into(),
+        from_status: "CLAIM_STATUS_SUBMITTED".into(),
+        to_status: "CLAIM_STATUS_ACCEPTED".into(),
+        reason: String::new(),
+        balance_cents: 15_000,
+    };
+    apply(&env, &handler, "c5", 3, &accepted).await;
+    apply(
+        &env,
+        &handler,
+        "c5",
+        1,
+        &submitted_payload("c5", ymd(2026, 1, 5)),
+    )
+    .await;
+    apply(&env, &handler, "c5", 2, &paid("c5", 0, "CLAIM_STATUS_PAID")).await;
+    // Published with the status change (same version): names no status, says the balance.
+    apply(
+        &env,
+        &handler,
+        "c5",
+        3,
+        &events::ClaimDenied {
+            claim_id: "c5".into(),
+            clinic_id: "clinic-1".into(),
+            payer_id: "87726".into(),
+            denial_id: "d5".into(),
+            balance_cents: 9_000,
+            ..Default::default()
+        },
+    )
+    .await;
+    let newest = ClaimFacts {
+        clinic_id: "clinic-1".into(),
+        payer_id: "87726".into(),
+        status: Some(ClaimStatus::Accepted),
+        balance_cents: 9_000,
+        submission_date: Some(ymd(2026, 1, 5)),
+        first_service_date: Some(ymd(2026, 1, 5)),
+        version: 3,
+    };
+    let projected = projection_of(&env, "c5").await;
+    assert_eq!(projected.facts, newest);
+    assert!(!env.timers_of("c5").await.is_empty());
+    let mut tx = env.db.begin().await.unwrap();
+    store::upsert_claim(
+        &mut tx,
+        &store::ProjectedClaim {
+            facts: ClaimFacts {
+                status: Some(ClaimStatus::Paid),
+                balance_cents: 0,
+                version: 2,
+                ..newest.clone()
+            },
+            ..projected
+        },
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(projection_of(&env, "c5").await.facts, newest);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projection_keeps_the_newest_version_postgres() {
+    projection_keeps_the_newest_version(Kind::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projection_keeps_the_newest_version_sqlite() {
+    projection_keeps_the_newest_version(Kind::Sqlite).await;
 }
 
 async fn status_checks_recur_in_business_days(kind: Kind) {

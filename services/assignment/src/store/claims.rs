@@ -1,59 +1,34 @@
-//! The claim projection (`asg_claims`): what claim events said about each claim.
-use arflow_domain::ClaimStatus;
+//! The claim projection (`asg_claims`): what claim events said about each claim, folded in by
+//! the domain's rule (`ClaimFacts::merge`: the newest version kept).
+pub use arflow_domain::projection::ClaimFacts;
 
 use super::*;
 use crate::error::Context as _;
 
-/// What a claim event (or the claims service, to the reconciler) says about the claim.
-/// `status` None = it does not say.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ClaimFacts {
-    pub claim_id: String,
-    pub clinic_id: String,
-    pub payer_id: String,
-    pub status: Option<ClaimStatus>,
-    pub balance_cents: i64,
-    pub submission_date: Option<NaiveDate>,
-    pub first_service_date: Option<NaiveDate>,
-    pub version: i64,
-}
+/// The claim as the projection knows it: the facts its events taught (`settled`, `age_basis`).
+/// `status` None until an event named a status (or when the stored one is not known).
+pub type ClaimView = ClaimFacts;
 
-/// The claim as the projection knows it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ClaimView {
-    pub clinic_id: String,
-    pub payer_id: String,
-    /// None until an event named a status (or when the stored one is not known).
-    pub status: Option<ClaimStatus>,
-    pub balance_cents: i64,
-    pub submission_date: Option<NaiveDate>,
-    pub first_service_date: Option<NaiveDate>,
-    pub version: i64,
-}
-
-impl ClaimView {
-    /// No longer open (paid, closed or written off): nothing left to follow up.
-    pub fn settled(&self) -> bool {
-        self.status.is_some_and(|s| !s.is_open())
-    }
-
-    /// What a task's age counts from: the submission date, else the first date of service.
-    pub fn age_basis(&self) -> Option<NaiveDate> {
-        self.submission_date.or(self.first_service_date)
-    }
-}
-
-/// Applies a claim event to the projection. Older versions than the one applied do not
-/// overwrite newer state (replicas and redelivery reorder events); the same version applies
-/// again, because one claims transaction publishes several events with the claim's one new
-/// version (835 posting: ClaimStatusChanged, ClaimPaid, ClaimDenied…), all describing the
-/// same state. Returns true when applied.
+/// Applies what a claim event (or the claims service, to the reconciler) says about the claim
+/// to the projection, by `ClaimFacts::merge`: an older version than the one applied does not
+/// overwrite newer state (replicas and redelivery reorder events) but teaches the dates the
+/// projection lacks; the same version applies again, because one claims transaction publishes
+/// several events with the claim's one new version (835 posting: ClaimStatusChanged,
+/// ClaimPaid, ClaimDenied…), all describing the same state. The write keeps the newest version
+/// too (`WHERE version <= excluded.version`). Returns true when the event was fresh and applied.
 pub async fn apply_claim_facts(
     conn: &mut AnyConnection,
     tenant: &TenantId,
-    f: &ClaimFacts,
+    claim_id: &str,
+    event: &ClaimFacts,
     now: DateTime<Utc>,
 ) -> Result<bool> {
+    let stored = claim_view(conn, tenant, claim_id).await?;
+    let merged = ClaimFacts::merge(stored.as_ref(), event.clone());
+    if !merged.fresh && stored.as_ref() == Some(&merged.facts) {
+        return Ok(false);
+    }
+    let f = &merged.facts;
     // The column keeps the name events carry (`CLAIM_STATUS_PAID`); UNSPECIFIED until an
     // event names a status.
     let status = f.status.map_or(
@@ -66,15 +41,14 @@ pub async fn apply_claim_facts(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (tenant_id, claim_id) DO UPDATE SET \
          clinic_id = excluded.clinic_id, payer_id = excluded.payer_id, \
-         status = CASE WHEN $11 = 1 THEN excluded.status ELSE asg_claims.status END, \
-         balance_cents = excluded.balance_cents, \
-         submission_date = COALESCE(excluded.submission_date, asg_claims.submission_date), \
-         first_service_date = COALESCE(excluded.first_service_date, asg_claims.first_service_date), \
+         status = excluded.status, balance_cents = excluded.balance_cents, \
+         submission_date = excluded.submission_date, \
+         first_service_date = excluded.first_service_date, \
          version = excluded.version, updated_at = excluded.updated_at \
          WHERE asg_claims.version <= excluded.version",
     )
     .bind(tenant.as_str())
-    .bind(&f.claim_id)
+    .bind(claim_id)
     .bind(&f.clinic_id)
     .bind(&f.payer_id)
     .bind(status)
@@ -83,11 +57,10 @@ pub async fn apply_claim_facts(
     .bind(f.first_service_date.map(date_to_sql))
     .bind(f.version)
     .bind(to_micros(now))
-    .bind(flag(f.status.is_some()))
     .execute(&mut *conn)
     .await
-.context("update claim projection")?;
-    Ok(done.rows_affected() > 0)
+    .context("update claim projection")?;
+    Ok(merged.fresh && done.rows_affected() > 0)
 }
 
 pub async fn claim_view(

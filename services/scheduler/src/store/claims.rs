@@ -8,6 +8,7 @@
 //! with domain types.
 use arflow_api::claims::v1 as claims_pb;
 use arflow_api::wire;
+use arflow_domain::projection::ClaimFacts;
 use arflow_domain::{ClaimStatus, DenialCategory, followup};
 use arflow_platform::Db;
 use arflow_platform::db::{date_from_sql, date_to_sql, to_micros};
@@ -17,25 +18,20 @@ use sqlx::{AnyConnection, Row as _};
 use super::TenantId;
 use crate::error::{Context as _, Error};
 
-/// What the scheduler knows of a claim, from the claims stream.
+/// What the scheduler knows of a claim, from the claims stream: the facts its events taught
+/// (folded in by `ClaimFacts::merge`, the newest version kept), with the claim's ids.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProjectedClaim {
     pub tenant_id: String,
     pub claim_id: String,
-    pub clinic_id: String,
-    pub payer_id: String,
-    /// None when the event carried no status this version knows.
-    pub status: Option<ClaimStatus>,
-    pub submission_date: Option<NaiveDate>,
-    pub first_service_date: Option<NaiveDate>,
-    pub balance_cents: i64,
-    pub last_version: i64,
+    /// `facts.version` is the column `last_version`: the last aggregate version applied.
+    pub facts: ClaimFacts,
 }
 
 impl ProjectedClaim {
     /// Nothing left to follow up (`followup::is_closed`).
     pub fn is_closed(&self) -> bool {
-        followup::is_closed(self.status, self.balance_cents)
+        followup::is_closed(self.facts.status, self.facts.balance_cents)
     }
 }
 
@@ -86,24 +82,28 @@ pub async fn get_claim(
         Ok(Some(ProjectedClaim {
             tenant_id: r.try_get("tenant_id")?,
             claim_id: r.try_get("claim_id")?,
-            clinic_id: r.try_get("clinic_id")?,
-            payer_id: r.try_get("payer_id")?,
-            status: wire::parse_claim_status(&r.try_get::<String, _>("status")?),
-            submission_date: date("submission_date")?,
-            first_service_date: date("first_service_date")?,
-            balance_cents: r.try_get("balance_cents")?,
-            last_version: r.try_get("last_version")?,
+            facts: ClaimFacts {
+                clinic_id: r.try_get("clinic_id")?,
+                payer_id: r.try_get("payer_id")?,
+                status: wire::parse_claim_status(&r.try_get::<String, _>("status")?),
+                submission_date: date("submission_date")?,
+                first_service_date: date("first_service_date")?,
+                balance_cents: r.try_get("balance_cents")?,
+                version: r.try_get("last_version")?,
+            },
         }))
     })()
     .context("read claim projection")
 }
 
+/// Writes the projection row. Guarded by version: a row another replica wrote at a newer
+/// version is left as it is (false).
 pub async fn upsert_claim(
     conn: &mut AnyConnection,
     claim: &ProjectedClaim,
     now: DateTime<Utc>,
-) -> Result<(), Error> {
-    sqlx::query(
+) -> Result<bool, Error> {
+    let done = sqlx::query(
         "INSERT INTO scheduler_claims (tenant_id, claim_id, clinic_id, payer_id, status, \
          submission_date, first_service_date, balance_cents, last_version, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
@@ -112,22 +112,23 @@ pub async fn upsert_claim(
          submission_date = excluded.submission_date, \
          first_service_date = excluded.first_service_date, \
          balance_cents = excluded.balance_cents, last_version = excluded.last_version, \
-         updated_at = excluded.updated_at",
+         updated_at = excluded.updated_at \
+         WHERE scheduler_claims.last_version <= excluded.last_version",
     )
     .bind(&claim.tenant_id)
     .bind(&claim.claim_id)
-    .bind(&claim.clinic_id)
-    .bind(&claim.payer_id)
-    .bind(status_column(claim.status))
-    .bind(claim.submission_date.map(date_to_sql))
-    .bind(claim.first_service_date.map(date_to_sql))
-    .bind(claim.balance_cents)
-    .bind(claim.last_version)
+    .bind(&claim.facts.clinic_id)
+    .bind(&claim.facts.payer_id)
+    .bind(status_column(claim.facts.status))
+    .bind(claim.facts.submission_date.map(date_to_sql))
+    .bind(claim.facts.first_service_date.map(date_to_sql))
+    .bind(claim.facts.balance_cents)
+    .bind(claim.facts.version)
     .bind(to_micros(now))
     .execute(&mut *conn)
     .await
     .context("write claim projection")?;
-    Ok(())
+    Ok(done.rows_affected() > 0)
 }
 
 /// Claims the projection holds open (not closed, balance above zero).
