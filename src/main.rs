@@ -1,4 +1,4 @@
-//! `arflow`: one binary, many roles (DESIGN §1). A thin main: parse the command line, then hand
+//! `arflow`: one binary, many roles (docs/design.md §1). A thin main: parse the command line, then hand
 //! over to [`arflow::serve`] (the services) or [`arflow::cli`] (operator and client commands).
 use clap::Parser;
 

@@ -1,7 +1,7 @@
 //! Starting arflow: one process, the roles the config and flags enable.
 //!
 //! Roles talk only through gRPC and the event bus, also when they share this process, so the
-//! behaviour never depends on the topology (DESIGN §1).
+//! behaviour never depends on the topology (docs/design.md §1).
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

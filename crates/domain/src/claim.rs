@@ -10,7 +10,7 @@
 //! - Field paths are the proto field names relative to the claim (`patient.birth_date`,
 //!   `service_lines[1].diagnosis_pointers[0]`), ready for `google.rpc.BadRequest`.
 //! - Descriptions never contain patient data (names, birth date, member id, diagnoses, dates
-//!   of service): they end up in logs, API responses and partner dashboards (DESIGN §6).
+//!   of service): they end up in logs, API responses and partner dashboards (docs/design.md §6).
 //! - Surrounding whitespace is ignored and dropped from every text field; a field that is only
 //!   whitespace is missing.
 //! - Text that goes into the 837P may not contain control characters or the delimiters our
@@ -881,7 +881,7 @@ fn intake_status(v: &mut Violations, status: Option<ClaimStatus>) -> ClaimStatus
     }
 }
 
-/// Aging (30/60/90 days) counts from the submission date (DESIGN §4), so it must be real:
+/// Aging (30/60/90 days) counts from the submission date (docs/design.md §4), so it must be real:
 /// not in the future, not before the service it bills, and absent for a draft that has not
 /// been sent.
 fn submission_date(

@@ -1,4 +1,4 @@
-//! Deadlines: pure date math over [`PayerRules`] (DESIGN §4, §7;
+//! Deadlines: pure date math over [`PayerRules`] (docs/design.md §4, §7;
 //! docs/reference/billing-rules.md C6, C7).
 //!
 //! Every function returns the **last day** on which the payer must receive the submission

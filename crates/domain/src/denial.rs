@@ -1,5 +1,5 @@
 //! Denial taxonomy: CAS group + CARC (+ RARCs) → root-cause category, appealability, next
-//! action, owner and the evidence an appeal needs (DESIGN §7, docs/reference/billing-rules.md C8).
+//! action, owner and the evidence an appeal needs (docs/design.md §7, docs/reference/billing-rules.md C8).
 //!
 //! Denials are read from the adjustment codes, not from CLP02 alone. The classification is a
 //! table ([`CARC_TABLE`]) refined by RARCs ([`RARC_REFINEMENTS`]) and by the group code (PR
@@ -7,11 +7,11 @@
 //! the table classify as [`DenialCategory::Other`] and count as denials, so a human looks; the
 //! raw codes are always kept.
 //!
-//! Sources: CARC wording checked against a republished X12 CARC list (code file found via
-//! find_string, docs/reference/billing-rules.md C8); RARC wording against a republished RARC list.
+//! Sources: CARC wording checked against a republished X12 CARC list
+//! (docs/reference/billing-rules.md C8); RARC wording against a republished RARC list.
 //! Categories and owners follow docs/reference/billing-rules.md C8 (an open-source "Denial
 //! Intelligence Engine", the appealwin.app glossary, denialfixer.com). CARC 15 is absent from the
-//! republished list (deactivated in favour of 284/296, as far as we can tell) but DESIGN §7 names
+//! republished list (deactivated in favour of 284/296, as far as we can tell) but docs/design.md §7 names
 //! it and older remits still carry it.
 
 use std::fmt;

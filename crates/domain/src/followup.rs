@@ -206,7 +206,7 @@ pub fn plan_submitted(
         ));
     }
     // A rejected claim was never filed, so the filing clock runs from the first date of
-    // service whatever happened since (DESIGN §7); warn while there is time to refile.
+    // service whatever happened since (docs/design.md §7); warn while there is time to refile.
     let deadline = timely_filing_deadline(claim.first_service_date, payer);
     if let Some(day) =
         deadline.checked_sub_days(Days::new(u64::from(cadence.timely_filing_warning_days)))

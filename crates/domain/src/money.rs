@@ -1,7 +1,7 @@
 //! Money as integer cents.
 //!
 //! Claims, remittances and balances are summed and compared to the cent (835 balancing has no
-//! tolerance: charge − adjustments must equal paid exactly, DESIGN §7), so amounts are `i64`
+//! tolerance: charge − adjustments must equal paid exactly, docs/design.md §7), so amounts are `i64`
 //! cents and never floats. Arithmetic is checked: an overflow is a bad input to reject, never a
 //! silently wrapped balance.
 

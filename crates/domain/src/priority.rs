@@ -5,7 +5,7 @@
 //! specialist sees why a task is on top:
 //! - **balance**: the open balance at stake (bigger balances first);
 //! - **age**: days since submission, in the aging buckets AR reports use (0–30, 31–60, 61–90,
-//!   91–120, 120+; DESIGN §7 KPIs): older claims are harder to collect;
+//!   91–120, 120+; docs/design.md §7 KPIs): older claims are harder to collect;
 //! - **deadline**: days left to a timely-filing or appeal deadline; after it, the money is
 //!   usually gone, so the last two weeks dominate every other factor;
 //! - **recoverability**: how likely work turns into payment: a rejection never reached

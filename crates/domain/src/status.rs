@@ -89,7 +89,7 @@ pub const TRANSITIONS: &[(ClaimStatus, ClaimStatus)] = &[
     (Pending, Denied),
     // Paid in full and reconciled.
     (Paid, Closed),
-    // Reversal (CLP02 = 22) followed by a lower re-adjudication (DESIGN §7: a new posting).
+    // Reversal (CLP02 = 22) followed by a lower re-adjudication (docs/design.md §7: a new posting).
     (Paid, PartiallyPaid),
     // Reversal (CLP02 = 22) and re-adjudication as a denial (e.g. recoupment after audit).
     (Paid, Denied),

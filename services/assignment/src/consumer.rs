@@ -1,7 +1,7 @@
 //! Turns claim and scheduler events into tasks (bus group `assignment`, streams `claims` and
 //! `scheduler`).
 //!
-//! Runs inside the consumer's transaction with its inbox (DESIGN §3), so a redelivered event
+//! Runs inside the consumer's transaction with its inbox (docs/design.md §3), so a redelivered event
 //! is never applied twice; a *repeated* event (a new event id saying the same thing, e.g. a
 //! timer fired again) finds the open task of its (claim, kind) and refreshes it.
 //!

@@ -1,4 +1,4 @@
-//! The denial reconciler: Redis is a signal, not the only copy (DESIGN §3). Once a (possibly
+//! The denial reconciler: Redis is a signal, not the only copy (docs/design.md §3). Once a (possibly
 //! simulated) day the service asks the claims service, through its gRPC API and never its
 //! tables, for the denials of the last [`LOOKBACK_DAYS`] days, and gives every denied claim
 //! whose latest denial no denial task has taken up the task a lost ClaimDenied event would

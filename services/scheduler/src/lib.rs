@@ -1,5 +1,5 @@
 //! The scheduler service: durable timers, the aging and follow-up checks and deadline warnings
-//! they stand for, and cron jobs (DESIGN §4).
+//! they stand for, and cron jobs (docs/design.md §4).
 //!
 //! Map of the crate:
 //! - [`consumer`]: the consumer of stream `claims` (and `assignment`'s FollowUpScheduled), group

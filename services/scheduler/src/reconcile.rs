@@ -1,4 +1,4 @@
-//! The reconciler: Redis is a signal, not the only copy (DESIGN §3). Once a day (cron job
+//! The reconciler: Redis is a signal, not the only copy (docs/design.md §3). Once a day (cron job
 //! `reconcile`, per tenant) the scheduler asks the claims service, through its gRPC API and
 //! never its tables, which claims are open, and repairs what a lost event left wrong:
 //!

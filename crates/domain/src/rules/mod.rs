@@ -1,5 +1,5 @@
 //! The behavioral-health rule pack: coding rules, payer rules as data, and the scrubber that
-//! checks every new claim against both (DESIGN §7, docs/reference/billing-rules.md C1–C7).
+//! checks every new claim against both (docs/design.md §7, docs/reference/billing-rules.md C1–C7).
 //!
 //! - Every coding rule is a [`Rule`] value in [`RULES`]: a stable id, a description, its source
 //!   (the same reference as the comment next to the code that enforces it) and an effective
@@ -9,7 +9,7 @@
 //!   rule ids, severity overrides, coding parameters), effective-dated, per tenant and payer,
 //!   looked up through [`PayerRuleSet::for_payer`].
 //! - [`scrub`] runs every rule and returns [`ScrubFinding`]s whose messages never carry
-//!   patient data: no names, member ids, birth dates, diagnoses or dates of service (DESIGN §6).
+//!   patient data: no names, member ids, birth dates, diagnoses or dates of service (docs/design.md §6).
 //!
 //! Map:
 //! - [`psychotherapy`]: the CPT time rules and code-pair edits

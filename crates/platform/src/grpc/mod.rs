@@ -6,7 +6,7 @@
 //! latency metric. Handlers read the caller with [`crate::auth::principal`] and name the
 //! objects they touched with [`audit_objects`].
 //!
-//! Shutdown follows DESIGN §6: when the token is cancelled, health turns NOT_SERVING (open
+//! Shutdown follows docs/design.md §6: when the token is cancelled, health turns NOT_SERVING (open
 //! `Watch` streams receive it and then end), the listener closes, calls in flight get
 //! `drain_timeout` to finish, the audit queue is flushed, and `serve` returns. Calls still
 //! running at the deadline (including open streams) are ended with UNAVAILABLE and audited so.

@@ -7,7 +7,7 @@ use super::*;
 
 pub type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchQueuesResponse, Status>> + Send>>;
 
-/// Age bucket of a claim, as AR aging reports use them (DESIGN §7).
+/// Age bucket of a claim, as AR aging reports use them (docs/design.md §7).
 fn age_bucket(days: Option<i64>) -> &'static str {
     match days {
         None => "",

@@ -5,7 +5,7 @@
 //! [`StatusIn`]); this module is SQL and the posting rules, in one transaction per remittance
 //! (or per claim for status reports), with events in the outbox.
 //!
-//! Rules (DESIGN §7, docs/architecture.md "Posting"):
+//! Rules (docs/design.md §7, docs/architecture.md "Posting"):
 //! - The raw file is stored (and hashed) before anything is posted from it.
 //! - A remittance posts once, keyed by (tenant, payer, payee, TRN02); a second post changes
 //!   nothing and says so.
