@@ -12,7 +12,7 @@ use arflow_platform::{Clock, Db};
 use chrono::{DateTime, Utc};
 use tonic::{Request, Response, Status};
 
-use crate::error::Error;
+use crate::error::{Context as _, Error};
 use crate::jobs::cron::{AGING_SNAPSHOT, DENIAL_DIGEST};
 use crate::jobs::timers::kind_of;
 use crate::reconcile::RECONCILE;
@@ -207,6 +207,37 @@ impl TryFrom<pb::ListTimersRequest> for TimersQuery {
     }
 }
 
+impl SchedulerApi {
+    /// The subject of a follow-up timer is a claim: when the scheduler knows it (its claim
+    /// projection), the timer belongs to the claim's clinic, which the key must cover. A
+    /// clinic-scoped key may name only a claim of its clinics; another clinic's claim, or one
+    /// not known yet, answers NOT_FOUND like a missing one. A tenant-wide key may also set a
+    /// timer for a claim the scheduler has not heard of yet.
+    async fn scope_subject(
+        &self,
+        principal: &Principal,
+        timer: &mut NewTimer,
+    ) -> Result<(), Error> {
+        let tenant = TenantId::new(principal.tenant_id.clone());
+        let mut conn = self.db.pool().acquire().await.context("read claim")?;
+        let claim = store::get_claim(&mut conn, &tenant, &timer.subject).await?;
+        match claim {
+            Some(c) if principal.can_access_clinic(&c.facts.clinic_id) => {
+                if !timer.clinic_id.is_empty() && timer.clinic_id != c.facts.clinic_id {
+                    return Err(Error::InvalidArgument(vec![(
+                        "clinic_id".into(),
+                        "is not the clinic of the claim the subject names".into(),
+                    )]));
+                }
+                timer.clinic_id = c.facts.clinic_id;
+                Ok(())
+            }
+            None if principal.clinic_ids.is_empty() => Ok(()),
+            _ => Err(Error::NotFound("claim")),
+        }
+    }
+}
+
 /// The follow-up timer a CreateTimer request sets, checked against the principal's clinics.
 fn follow_up_timer(r: pb::CreateTimerRequest, principal: &Principal) -> Result<NewTimer, Error> {
     let mut v = Violations::new();
@@ -294,7 +325,8 @@ impl SchedulerService for SchedulerApi {
     ) -> Result<Response<pb::CreateTimerResponse>, Status> {
         let principal = auth::principal(&request)?;
         principal.require_role(WRITERS)?;
-        let timer = follow_up_timer(request.into_inner(), &principal)?;
+        let mut timer = follow_up_timer(request.into_inner(), &principal)?;
+        self.scope_subject(&principal, &mut timer).await?;
         let stored = store::create_timer(&self.db, &timer, self.clock.now()).await?;
         let id = stored.id.clone();
         let mut response = Response::new(pb::CreateTimerResponse {

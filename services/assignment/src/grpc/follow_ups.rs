@@ -87,6 +87,10 @@ pub(super) async fn log_follow_up(
     let notes = text(&mut v, "follow_up.notes", &f.notes, MAX_TEXT);
     bad(v)?;
     let tenant = tenant(&principal);
+    // Clinic scope: a key limited to clinics logs follow-ups only on claims it can see; any
+    // other claim answers like a missing one.
+    api.visible_claim(&principal, &tenant, f.claim_id.trim())
+        .await?;
     let specialist = if principal.role == Role::Specialist || !r.specialist_id.is_empty() {
         Some(
             api.acting_specialist(&principal, &r.specialist_id, "specialist_id")
@@ -138,17 +142,34 @@ pub(super) async fn list_follow_ups(
     }
     let tenant = tenant(&principal);
     // Clinic scope: a key limited to clinics sees the log only of claims it can see.
-    if !principal.clinic_ids.is_empty() {
-        let mut conn = api.db.pool().acquire().await.map_err(Error::from)?;
-        let view = store::claim_view(&mut conn, &tenant, &claim_id).await?;
-        if !view.is_some_and(|v| principal.can_access_clinic(&v.clinic_id)) {
-            return Err(Error::NotFound("claim").into());
-        }
-    }
+    api.visible_claim(&principal, &tenant, &claim_id).await?;
     let log = store::list_follow_ups(&api.db, &tenant, &claim_id).await?;
     let mut response = Response::new(pb::ListFollowUpsResponse {
         follow_ups: log.iter().map(follow_up_to_proto).collect(),
     });
     audit_objects(&mut response, [claim_id]);
     Ok(response)
+}
+
+impl AssignmentApi {
+    /// For a clinic-scoped key, the claim must be one of its clinics' (as the claim projection
+    /// knows it); another clinic's claim, or one not known yet, answers NOT_FOUND like a
+    /// missing one. A tenant-wide key may name any claim.
+    pub(super) async fn visible_claim(
+        &self,
+        principal: &Principal,
+        tenant: &TenantId,
+        claim_id: &str,
+    ) -> Result<(), Error> {
+        if principal.clinic_ids.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.db.pool().acquire().await.map_err(Error::from)?;
+        let view = store::claim_view(&mut conn, tenant, claim_id).await?;
+        if view.is_some_and(|v| principal.can_access_clinic(&v.clinic_id)) {
+            Ok(())
+        } else {
+            Err(Error::NotFound("claim"))
+        }
+    }
 }
