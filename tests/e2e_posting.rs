@@ -910,3 +910,50 @@ async fn era_claims_match_the_payees_claim_and_only_what_the_caller_may_see() {
     assert_eq!(get(&mut api, &b.id).await.paid_cents, 0);
     assert_eq!(get(&mut api, &a.id).await.paid_cents, 10_000);
 }
+
+#[tokio::test]
+async fn an_era_with_unreadable_amounts_is_reported_not_checked_never_balanced() {
+    let pg = PgDatabase::create().await.unwrap();
+    let redis = RedisPrefix::new();
+    let server = Server::start(Server::env_for(&pg, &redis));
+    let mut api = server.client(&server.key("acme", "partner", &[])).await;
+    new_claim(&mut api, "NC-1").await;
+    let era = isa_wrap(
+        "HP",
+        "005010X221A1",
+        &[
+            "BPR*I*150*C*ACH*CCP*01*999999999*DA*123456*1512345678**01*999988880*DA*98765*20261101",
+            "TRN*1*NC-TRACE*1512345678",
+            "N1*PR*UNITEDHEALTHCARE*XV*87726",
+            "N1*PE*CALM HARBOR COUNSELING*XX*1245319599",
+            "LX*1",
+            "CLP*NC-1*1*205*150*0*12*ICN-NC",
+            "NM1*QC*1*RIVERA*JORDAN****MI*UHC123456789",
+            // SVC03 cannot be read: neither the line nor the claim can be balanced.
+            "SVC*HC:90837:95*180*1x5**1",
+            "DTM*472*20260504",
+            "CAS*CO*45*55",
+        ],
+    );
+    let report = api
+        .post_remittance(pb::PostRemittanceRequest {
+            file_name: "unreadable.835".into(),
+            content: era.into_bytes(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let r = &report.remittances[0];
+    let not_checked: Vec<(&str, &str)> = r
+        .balance_problems
+        .iter()
+        .filter(|p| p.message.contains("not checked"))
+        .map(|p| (p.segment.as_str(), p.message.as_str()))
+        .collect();
+    assert_eq!(
+        not_checked.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        ["SVC", "CLP"],
+        "{:?}",
+        r.balance_problems
+    );
+}

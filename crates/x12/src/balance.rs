@@ -9,7 +9,8 @@
 //! expects and the amount the file states. Reversals (CLP02 22) carry negative amounts and obey
 //! the same rules. A claim whose amounts could not be read (already reported as a located
 //! problem) is not balanced, so one bad value does not produce a second, misleading report.
-//! Sums are computed in `i128`, so no partial sum overflows or wraps. A rule whose computed
+//! [`unchecked`] names those rules, at the level each breaks, so a report never calls such a
+//! file balanced. Sums are computed in `i128`, so no partial sum overflows or wraps. A rule whose computed
 //! total does not fit in 64-bit cents (more than 92 quadrillion dollars: no real remittance)
 //! has no [`Money`] to show and is skipped rather than reported with a clamped number.
 
@@ -178,6 +179,86 @@ pub fn check(transaction: &str, r: &Remittance835) -> Vec<BalanceProblem> {
     out
 }
 
+/// A balancing rule that could not be run: an amount it needs could not be read (the reader
+/// reported where). The file is then neither balanced nor unbalanced at that level: "not
+/// checked", never "balanced".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Unchecked {
+    pub level: BalanceLevel,
+    /// ST02 of the 835.
+    pub transaction: String,
+    /// CLP01 (line and claim rules).
+    pub claim: Option<Text>,
+    /// 1-based position of the SVC within its claim (line rule).
+    pub service_line: Option<usize>,
+    /// 0-based segment index of the SVC, CLP or BPR.
+    pub segment_index: usize,
+    /// 1-based line of that segment.
+    pub line: u32,
+    pub message: String,
+}
+
+/// The rules of [`check`] that could not be run over one 835, at the level each breaks: a
+/// line whose SVC02 or SVC03 is unreadable; a claim with an unreadable amount (its own or a
+/// line's); the transaction when BPR02, a PLB amount or any CLP04 is unreadable.
+pub fn unchecked(transaction: &str, r: &Remittance835) -> Vec<Unchecked> {
+    let mut out = Vec::new();
+    let mut totals_known = !r.incomplete;
+    for claim in &r.claims {
+        totals_known &= claim.paid.is_some();
+        for (i, line) in claim.lines.iter().enumerate() {
+            if line.charge.is_none() || line.paid.is_none() {
+                out.push(Unchecked {
+                    level: BalanceLevel::Line,
+                    transaction: transaction.to_owned(),
+                    claim: Some(claim.patient_control_number.clone()),
+                    service_line: Some(i + 1),
+                    segment_index: line.segment_index,
+                    line: line.line,
+                    message: format!(
+                        "claim {} line {}: not checked: SVC02 or SVC03 could not be read",
+                        claim.patient_control_number,
+                        i + 1
+                    ),
+                });
+            }
+        }
+        if claim.incomplete || claim.charge.is_none() || claim.paid.is_none() {
+            out.push(Unchecked {
+                level: BalanceLevel::Claim,
+                transaction: transaction.to_owned(),
+                claim: Some(claim.patient_control_number.clone()),
+                service_line: None,
+                segment_index: claim.segment_index,
+                line: claim.line,
+                message: format!(
+                    "claim {}: not checked: an amount of the claim or its lines could not be read",
+                    claim.patient_control_number
+                ),
+            });
+        }
+    }
+    let bpr02 = r.payment.as_ref().and_then(|p| p.amount);
+    if !totals_known || bpr02.is_none() {
+        let (segment_index, line) = r
+            .payment
+            .as_ref()
+            .map_or((0, 0), |p| (p.segment_index, p.line));
+        out.push(Unchecked {
+            level: BalanceLevel::Transaction,
+            transaction: transaction.to_owned(),
+            claim: None,
+            service_line: None,
+            segment_index,
+            line,
+            message: format!(
+                "transaction {transaction}: not checked: BPR02, a PLB amount or a CLP04 could not be read"
+            ),
+        });
+    }
+    out
+}
+
 /// Σ CLP04 and Σ PLB amounts of one 835 (the figures inspect shows), `None` when a sum does not
 /// fit in 64-bit cents.
 pub fn totals(r: &Remittance835) -> (Option<Money>, Option<Money>) {
@@ -280,6 +361,48 @@ mod tests {
         assert_eq!(doc.balance_problems(), []);
         let doc = read(FIXTURE.replace("BPR*I*175*", "BPR*I*1.755*").as_bytes());
         assert_eq!(doc.balance_problems(), []);
+    }
+
+    #[test]
+    fn unreadable_amounts_are_reported_as_not_checked_at_the_level_they_break() {
+        let doc = read(FIXTURE.as_bytes());
+        let (t, r) = doc.remittances().next().unwrap();
+        assert_eq!(
+            unchecked(&t.control_number, r),
+            [],
+            "a readable file is checked"
+        );
+
+        // An unreadable CLP03: the claim is not checked; the transaction still is (CLP04 read).
+        let doc = read(
+            FIXTURE
+                .replace("CLP*RBH-1*1*300*", "CLP*RBH-1*1*3x0*")
+                .as_bytes(),
+        );
+        let (t, r) = doc.remittances().next().unwrap();
+        let u = unchecked(&t.control_number, r);
+        let levels: Vec<_> = u.iter().map(|u| u.level).collect();
+        assert_eq!(levels, [BalanceLevel::Claim], "{u:#?}");
+        assert_eq!(u[0].claim.as_deref(), Some("RBH-1"));
+        assert_eq!(u[0].line, 16);
+        assert!(u[0].message.contains("not checked"), "{}", u[0].message);
+
+        // An unreadable SVC03: that line and its claim.
+        let doc = read(FIXTURE.replace("*180*170*0400", "*180*1y0*0400").as_bytes());
+        let (t, r) = doc.remittances().next().unwrap();
+        let levels: Vec<_> = unchecked(&t.control_number, r)
+            .iter()
+            .map(|u| u.level)
+            .collect();
+        assert_eq!(levels, [BalanceLevel::Line, BalanceLevel::Claim]);
+
+        // An unreadable BPR02: the transaction.
+        let doc = read(FIXTURE.replace("BPR*I*175*", "BPR*I*1.755*").as_bytes());
+        let (t, r) = doc.remittances().next().unwrap();
+        let u = unchecked(&t.control_number, r);
+        assert_eq!(u.len(), 1);
+        assert_eq!(u[0].level, BalanceLevel::Transaction);
+        assert_eq!(u[0].line, 4);
     }
 
     #[test]

@@ -62,6 +62,14 @@ impl Document {
             .collect()
     }
 
+    /// The balancing rules that could not be run over every 835 in the file (an amount they
+    /// need could not be read).
+    pub fn unchecked_balances(&self) -> Vec<balance::Unchecked> {
+        self.remittances()
+            .flat_map(|(t, r)| balance::unchecked(&t.control_number, r))
+            .collect()
+    }
+
     /// Problems of error severity.
     pub fn errors(&self) -> impl Iterator<Item = &Problem> {
         self.problems

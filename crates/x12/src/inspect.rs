@@ -131,9 +131,11 @@ pub struct RemittanceSummary {
     pub total_paid: Option<Money>,
     /// Σ PLB amounts, cents (positive = withheld from the provider).
     pub total_provider_adjustments: Option<Money>,
-    /// No balance problem.
+    /// Every balancing rule ran and held. False when a rule failed or could not be run.
     pub balanced: bool,
     pub balance_problems: Vec<BalanceProblem>,
+    /// Rules that could not be run: an amount they need could not be read.
+    pub not_checked: Vec<balance::Unchecked>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -352,6 +354,7 @@ fn transaction_report(t: &TransactionSet) -> TransactionReport {
         Transaction::Remittance835(rm) => {
             let (total_paid, total_plb) = balance::totals(rm);
             let problems = balance::check(&t.control_number, rm);
+            let not_checked = balance::unchecked(&t.control_number, rm);
             let pay = rm.payment.as_ref();
             r.remittance = Some(RemittanceSummary {
                 claim_count: rm.claims.len(),
@@ -367,8 +370,9 @@ fn transaction_report(t: &TransactionSet) -> TransactionReport {
                 }),
                 total_paid,
                 total_provider_adjustments: total_plb,
-                balanced: problems.is_empty(),
+                balanced: problems.is_empty() && not_checked.is_empty(),
                 balance_problems: problems,
+                not_checked,
             });
         }
         Transaction::ClaimStatus277(s) => {
@@ -555,12 +559,17 @@ fn render_transaction(out: &mut String, t: &TransactionReport) {
             money(r.total_provider_adjustments),
             if r.balanced {
                 "balanced"
+            } else if r.balance_problems.is_empty() {
+                "NOT checked (an amount could not be read)"
             } else {
                 "NOT balanced"
             }
         );
         for b in &r.balance_problems {
             let _ = writeln!(out, "      balance line {}: {}", b.line, b.message);
+        }
+        for u in &r.not_checked {
+            let _ = writeln!(out, "      balance line {}: {}", u.line, u.message);
         }
     }
     if let Some(s) = &t.claim_status {

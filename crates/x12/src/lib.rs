@@ -46,7 +46,7 @@ pub mod value;
 pub mod write;
 
 pub use ack::Ack999;
-pub use balance::{BalanceLevel, BalanceProblem};
+pub use balance::{BalanceLevel, BalanceProblem, Unchecked};
 pub use document::{Document, Group, Interchange, Transaction, TransactionSet, read};
 pub use inquiry::{ClaimInquiry, StatusRequest276, write_276};
 pub use inspect::{InspectReport, inspect, render_text};

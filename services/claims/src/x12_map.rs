@@ -209,16 +209,23 @@ pub fn remittances_from_835(content: &[u8]) -> ParsedRemittances {
             .into_iter()
             .map(|b| pb::X12Problem {
                 line: b.line as i32,
-                segment: match b.level {
-                    arflow_x12::BalanceLevel::Line => "SVC",
-                    arflow_x12::BalanceLevel::Claim => "CLP",
-                    arflow_x12::BalanceLevel::Transaction => "BPR",
-                }
-                .into(),
+                segment: level_segment(b.level).into(),
                 transaction_control_number: b.transaction.clone(),
                 message: b.message.clone(),
                 blocking: false,
             })
+            // A rule that could not be run is reported too: never "balanced" by silence.
+            .chain(
+                arflow_x12::balance::unchecked(&set.control_number, r)
+                    .into_iter()
+                    .map(|u| pb::X12Problem {
+                        line: u.line as i32,
+                        segment: level_segment(u.level).into(),
+                        transaction_control_number: u.transaction.clone(),
+                        message: u.message,
+                        blocking: false,
+                    }),
+            )
             .collect();
         remittances.push(ParsedRemittance {
             remit,
@@ -391,4 +398,13 @@ pub fn claim_to_837(
     arflow_x12::write_837p(&submission)
         .map(String::into_bytes)
         .map_err(|e| e.to_string())
+}
+
+/// The segment a balancing rule of `level` is about.
+fn level_segment(level: arflow_x12::BalanceLevel) -> &'static str {
+    match level {
+        arflow_x12::BalanceLevel::Line => "SVC",
+        arflow_x12::BalanceLevel::Claim => "CLP",
+        arflow_x12::BalanceLevel::Transaction => "BPR",
+    }
 }
