@@ -65,6 +65,27 @@ pub fn corrected_claim_deadline(
     start.checked_add_days(Days::new(u64::from(days)))
 }
 
+/// Last day to send a corrected claim after a remittance on `remit_date`: the payer's
+/// [`corrected_claim_deadline`], else (no separate window) the initial
+/// [`timely_filing_deadline`]. `None` when the clock that applies counts from the first date
+/// of service and that date is not known.
+pub fn corrected_claim_last_day(
+    first_service_date: Option<NaiveDate>,
+    remit_date: NaiveDate,
+    payer: &PayerRules,
+) -> Option<NaiveDate> {
+    match (payer.corrected_claim_days, payer.corrected_claim_clock) {
+        (Some(_), CorrectedClaimClock::FromRemitDate) => {
+            // The date of service is not read on this clock.
+            corrected_claim_deadline(remit_date, remit_date, payer)
+        }
+        (Some(_), CorrectedClaimClock::FromServiceDate) => {
+            corrected_claim_deadline(first_service_date?, remit_date, payer)
+        }
+        (None, _) => Some(timely_filing_deadline(first_service_date?, payer)),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -153,5 +174,33 @@ mod tests {
         );
         p.corrected_claim_days = None;
         assert_eq!(corrected_claim_deadline(dos, ra, &p), None);
+    }
+
+    #[test]
+    fn corrected_claim_last_day_falls_back_to_timely_filing() {
+        let dos = ymd(2025, 1, 10);
+        let ra = ymd(2025, 2, 20);
+        let mut p = commercial();
+        p.corrected_claim_days = Some(180);
+        p.corrected_claim_clock = CorrectedClaimClock::FromRemitDate;
+        // From the remittance: the date of service is not needed.
+        assert_eq!(
+            corrected_claim_last_day(None, ra, &p),
+            Some(ymd(2025, 8, 19))
+        );
+        p.corrected_claim_days = Some(365);
+        p.corrected_claim_clock = CorrectedClaimClock::FromServiceDate;
+        assert_eq!(
+            corrected_claim_last_day(Some(dos), ra, &p),
+            Some(ymd(2026, 1, 10))
+        );
+        assert_eq!(corrected_claim_last_day(None, ra, &p), None);
+        // No separate window (Humana): the initial limit, 90 days from the date of service.
+        p.corrected_claim_days = None;
+        assert_eq!(
+            corrected_claim_last_day(Some(dos), ra, &p),
+            Some(ymd(2025, 4, 10))
+        );
+        assert_eq!(corrected_claim_last_day(None, ra, &p), None);
     }
 }

@@ -2,7 +2,21 @@
 //! follow-up cadence and the warning lead times, and when each timer falls.
 //!
 //! Pure: the scheduler loads the policy, cadence, calendar and payer rules, and turns a claim
-//! event into timers with [`plan_submitted`], [`plan_denied`] and [`plan_next_status_check`].
+//! event into timers with [`plan_submitted`], [`plan_timely_filing_warnings`], [`plan_denied`]
+//! and [`plan_next_status_check`].
+//!
+//! Clocks (docs/reference/billing-rules.md C6, C7):
+//! - aging counts from the original bill date (the first submission; or the first date of
+//!   service, per tenant): a resubmission does not restart it;
+//! - the status-check cadence counts from the latest submission: the payer has the new claim
+//!   from then;
+//! - timely filing counts from the first date of service, warned at every configured stage
+//!   still ahead, until the payer is seen to have the claim ([`proves_filing`]);
+//! - a denial's first-level appeal counts from the denial (initial determination) date, the
+//!   corrected-claim window from the remittance or the date of service as the payer's rule
+//!   says. Later appeal levels count from the previous level's decision, which no event
+//!   carries yet, so only level 1 is planned.
+//!
 //! Every timer is due at local midnight of its day in the tenant's time zone
 //! ([`local_midnight`]), so a specialist finds the 30-day check in the morning queue of day 30,
 //! wherever the server runs.
@@ -11,7 +25,8 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::Calendar;
-use crate::deadlines::{appeal_deadline, timely_filing_deadline};
+use crate::deadlines::{appeal_deadline, corrected_claim_last_day, timely_filing_deadline};
+use crate::denial::DenialCategory;
 use crate::rules::PayerRules;
 use crate::status::ClaimStatus;
 
@@ -22,6 +37,7 @@ pub mod kinds {
     pub const STATUS_CHECK: &str = "status_check";
     pub const TIMELY_FILING_WARNING: &str = "timely_filing_warning";
     pub const APPEAL_DEADLINE_WARNING: &str = "appeal_deadline_warning";
+    pub const CORRECTED_CLAIM_DEADLINE_WARNING: &str = "corrected_claim_deadline_warning";
     pub const FOLLOW_UP: &str = "follow_up";
 
     pub fn aging(threshold_days: u32) -> String {
@@ -32,10 +48,10 @@ pub mod kinds {
         kind.starts_with(AGING_PREFIX)
     }
 
-    /// Kinds a resubmission replaces: the payer's clock restarts, so aging and status checks
-    /// are planned again from the new submission; deadline warnings and follow-ups stay.
+    /// Kinds a resubmission replaces: the status-check cadence restarts from the new
+    /// submission. Aging (from the original bill date), deadline warnings and follow-ups stay.
     pub fn replaced_on_resubmission(kind: &str) -> bool {
-        is_aging(kind) || kind == STATUS_CHECK
+        kind == STATUS_CHECK
     }
 }
 
@@ -80,13 +96,45 @@ pub struct AgingPolicy {
 }
 
 /// A payer's follow-up cadence and warning lead times for a tenant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cadence {
     pub first_check_business_days: u32,
     pub repeat_business_days: u32,
     pub max_checks: u32,
-    pub timely_filing_warning_days: u32,
+    /// Days before the timely-filing deadline to warn, one warning per stage (e.g. 30, 14, 7).
+    pub timely_filing_warning_stages_days: Vec<u32>,
+    /// Days before a denial's appeal and corrected-claim deadlines to warn.
     pub appeal_warning_days: u32,
+}
+
+/// Whether a claim in `status` shows the payer has it (proof of timely filing): accepted into
+/// adjudication (277CA A1/A2), pending there, or adjudicated (paid, partially paid, denied,
+/// appealed). A rejected claim was never filed; submitted and draft claims are not yet known
+/// to be.
+pub fn proves_filing(status: ClaimStatus) -> bool {
+    matches!(
+        status,
+        ClaimStatus::Accepted
+            | ClaimStatus::Pending
+            | ClaimStatus::Paid
+            | ClaimStatus::PartiallyPaid
+            | ClaimStatus::Denied
+            | ClaimStatus::Appealed
+    )
+}
+
+/// Warning stages are days before a deadline, at most ten years, each once.
+pub fn validate_warning_stages(days: &[u32]) -> Result<(), String> {
+    if days.iter().any(|d| *d > 3650) {
+        return Err("stages must be 0..=3650 days".into());
+    }
+    let mut seen = days.to_vec();
+    seen.sort_unstable();
+    seen.dedup();
+    if seen.len() != days.len() {
+        return Err("each stage once".into());
+    }
+    Ok(())
 }
 
 /// The time zone of an IANA name.
@@ -148,22 +196,29 @@ pub struct PlannedTimer {
     pub details: TimerDetails,
 }
 
-/// What a ClaimSubmitted tells the planner.
+/// What the scheduler knows of a submitted claim.
 #[derive(Clone, Copy, Debug)]
 pub struct SubmittedClaim {
+    /// The original bill date: the first submission (aging counts from it).
+    pub first_submission_date: NaiveDate,
+    /// The latest submission (the status-check cadence counts from it).
     pub submission_date: NaiveDate,
     pub first_service_date: NaiveDate,
+    /// The payer is known to have the claim ([`proves_filing`]): no timely-filing warnings.
+    pub filed: bool,
 }
 
-/// The timers a submitted claim gets: one per aging threshold, the first payer status check
-/// (the next ones are set as each fires, see [`plan_next_status_check`]), and the
-/// timely-filing warning.
+/// The timers a submitted claim gets: one per aging threshold (from the original bill date, or
+/// the date of service), the first payer status check from the latest submission (the next
+/// ones are set as each fires, see [`plan_next_status_check`]), and the timely-filing warnings
+/// still ahead of `now` unless the claim is filed ([`plan_timely_filing_warnings`]).
 pub fn plan_submitted(
     claim: &SubmittedClaim,
     policy: &AgingPolicy,
     cadence: &Cadence,
     calendar: &Calendar,
     payer: &PayerRules,
+    now: DateTime<Utc>,
 ) -> Vec<PlannedTimer> {
     let mut timers = Vec::new();
     let at = |kind: String, day: NaiveDate, details: TimerDetails| PlannedTimer {
@@ -172,7 +227,7 @@ pub fn plan_submitted(
         details,
     };
     let basis_date = match policy.basis {
-        AgingBasis::Submission => claim.submission_date,
+        AgingBasis::Submission => claim.first_submission_date,
         AgingBasis::DateOfService => claim.first_service_date,
     };
     for &days in &policy.thresholds_days {
@@ -205,52 +260,114 @@ pub fn plan_submitted(
             },
         ));
     }
-    // A rejected claim was never filed, so the filing clock runs from the first date of
-    // service whatever happened since (docs/design.md §7); warn while there is time to refile.
-    let deadline = timely_filing_deadline(claim.first_service_date, payer);
-    if let Some(day) =
-        deadline.checked_sub_days(Days::new(u64::from(cadence.timely_filing_warning_days)))
-    {
-        timers.push(at(
-            kinds::TIMELY_FILING_WARNING.to_string(),
-            day,
-            TimerDetails {
-                deadline: Some(deadline),
-                lead_days: Some(cadence.timely_filing_warning_days),
-                ..TimerDetails::default()
-            },
+    if !claim.filed {
+        timers.extend(plan_timely_filing_warnings(
+            claim.first_service_date,
+            policy,
+            cadence,
+            payer,
+            now,
         ));
     }
     timers
 }
 
-/// What a ClaimDenied tells the planner.
+/// One timely-filing warning per stage of the cadence (days before the deadline) still after
+/// `now`, largest lead first. A rejected claim was never filed, so the filing clock runs from
+/// the first date of service whatever happened since (docs/design.md §7); the same holds for a
+/// claim not yet submitted.
+pub fn plan_timely_filing_warnings(
+    first_service_date: NaiveDate,
+    policy: &AgingPolicy,
+    cadence: &Cadence,
+    payer: &PayerRules,
+    now: DateTime<Utc>,
+) -> Vec<PlannedTimer> {
+    let deadline = timely_filing_deadline(first_service_date, payer);
+    let mut stages = cadence.timely_filing_warning_stages_days.clone();
+    stages.sort_unstable_by(|a, b| b.cmp(a));
+    stages.dedup();
+    stages
+        .into_iter()
+        .filter_map(|lead| {
+            let day = deadline.checked_sub_days(Days::new(u64::from(lead)))?;
+            let due_at = local_midnight(day, policy.time_zone);
+            (due_at > now).then(|| PlannedTimer {
+                kind: kinds::TIMELY_FILING_WARNING.to_string(),
+                due_at,
+                details: TimerDetails {
+                    deadline: Some(deadline),
+                    lead_days: Some(lead),
+                    ..TimerDetails::default()
+                },
+            })
+        })
+        .collect()
+}
+
+/// What a ClaimDenied (and the claim's projection) tells the planner.
 #[derive(Clone, Debug)]
 pub struct DeniedClaim<'a> {
     pub denial_id: &'a str,
+    /// The denial (remittance) date: the initial determination.
     pub denial_date: NaiveDate,
+    /// None when the scheduler has not heard of the claim's submission yet.
+    pub first_service_date: Option<NaiveDate>,
+    pub appealable: bool,
+    /// None: a category this build does not know.
+    pub category: Option<DenialCategory>,
 }
 
-/// The appeal-deadline warning of a denial: first level, counted from the denial (remittance)
-/// date; none when the payer has no appeal level configured.
+/// Whether a denial of `category` is AR work that may end in a corrected claim: every denial
+/// but contractual reductions and patient responsibility (not denials), which make no task.
+pub fn may_need_correction(category: Option<DenialCategory>) -> bool {
+    !matches!(
+        category,
+        Some(DenialCategory::Contractual | DenialCategory::PatientResponsibility)
+    )
+}
+
+/// The deadline warnings of a denial, `appeal_warning_days` before each deadline:
+/// - appealable: the first-level appeal deadline, counted from the denial date (Medicare
+///   redetermination: 120 days); none when the payer has no appeal level configured. Later
+///   levels count from the previous level's decision, unknown at denial time, so they are not
+///   planned here;
+/// - AR work ([`may_need_correction`]): the corrected-claim deadline
+///   ([`corrected_claim_last_day`]: the payer's corrected-claim window from the remittance or
+///   from the date of service, else the initial timely-filing limit). A window counted from the
+///   date of service needs it: none while the claim's submission has not been seen.
 pub fn plan_denied(
     claim: &DeniedClaim<'_>,
     policy: &AgingPolicy,
     cadence: &Cadence,
     payer: &PayerRules,
-) -> Option<PlannedTimer> {
-    let deadline = appeal_deadline(claim.denial_date, 1, payer)?;
-    let day = deadline.checked_sub_days(Days::new(u64::from(cadence.appeal_warning_days)))?;
-    Some(PlannedTimer {
-        kind: kinds::APPEAL_DEADLINE_WARNING.to_string(),
-        due_at: local_midnight(day, policy.time_zone),
-        details: TimerDetails {
-            deadline: Some(deadline),
-            lead_days: Some(cadence.appeal_warning_days),
-            denial_id: Some(claim.denial_id.to_string()),
-            ..TimerDetails::default()
-        },
-    })
+) -> Vec<PlannedTimer> {
+    let warn = |kind: &str, deadline: NaiveDate| {
+        let day = deadline.checked_sub_days(Days::new(u64::from(cadence.appeal_warning_days)))?;
+        Some(PlannedTimer {
+            kind: kind.to_string(),
+            due_at: local_midnight(day, policy.time_zone),
+            details: TimerDetails {
+                deadline: Some(deadline),
+                lead_days: Some(cadence.appeal_warning_days),
+                denial_id: Some(claim.denial_id.to_string()),
+                ..TimerDetails::default()
+            },
+        })
+    };
+    let mut timers = Vec::new();
+    if claim.appealable
+        && let Some(deadline) = appeal_deadline(claim.denial_date, 1, payer)
+    {
+        timers.extend(warn(kinds::APPEAL_DEADLINE_WARNING, deadline));
+    }
+    if may_need_correction(claim.category)
+        && let Some(deadline) =
+            corrected_claim_last_day(claim.first_service_date, claim.denial_date, payer)
+    {
+        timers.extend(warn(kinds::CORRECTED_CLAIM_DEADLINE_WARNING, deadline));
+    }
+    timers
 }
 
 /// A status check that fired.
@@ -300,9 +417,16 @@ mod tests {
 
     fn claim() -> SubmittedClaim {
         SubmittedClaim {
+            first_submission_date: ymd(2026, 1, 5),
             submission_date: ymd(2026, 1, 5),
             first_service_date: ymd(2025, 12, 29),
+            filed: false,
         }
+    }
+
+    /// Before everything these tests plan.
+    fn now() -> DateTime<Utc> {
+        local_midnight(ymd(2026, 1, 5), chrono_tz::UTC)
     }
 
     fn policy(basis: AgingBasis, thresholds_days: Vec<u32>) -> AgingPolicy {
@@ -313,14 +437,15 @@ mod tests {
         }
     }
 
-    /// The scheduler's default cadence: first check after 14 business days, then every 14, at
-    /// most 12; warnings 14 days ahead.
+    /// First check after 14 business days, then every 14, at most 12; one timely-filing
+    /// warning 14 days ahead (the default stages are 30, 14 and 7); appeal warnings 14 days
+    /// ahead.
     fn cadence() -> Cadence {
         Cadence {
             first_check_business_days: 14,
             repeat_business_days: 14,
             max_checks: 12,
-            timely_filing_warning_days: 14,
+            timely_filing_warning_stages_days: vec![14],
             appeal_warning_days: 14,
         }
     }
@@ -359,6 +484,7 @@ mod tests {
             &cadence(),
             &Calendar::us_federal(),
             &payer,
+            now(),
         );
         let kinds: Vec<(&str, NaiveDate)> = timers
             .iter()
@@ -391,6 +517,7 @@ mod tests {
             &cadence(),
             &Calendar::us_federal(),
             &payer,
+            now(),
         );
         assert_eq!(timers[0].due_at.date_naive(), ymd(2026, 1, 28));
         assert_eq!(timers[0].details.basis, Some(AgingBasis::DateOfService));
@@ -412,14 +539,20 @@ mod tests {
         let denied = DeniedClaim {
             denial_id: "d1",
             denial_date: ymd(2026, 2, 1),
+            first_service_date: None,
+            appealable: true,
+            category: Some(DenialCategory::Authorization),
         };
-        let t = plan_denied(
+        let timers = plan_denied(
             &denied,
             &policy(AgingBasis::Submission, vec![30, 60, 90]),
             &cadence(),
             &payer,
-        )
-        .unwrap();
+        );
+        let t = timers
+            .iter()
+            .find(|t| t.kind == kinds::APPEAL_DEADLINE_WARNING)
+            .unwrap();
         // Medicare redetermination: 120 days from Feb 1 = Jun 1; warned 14 days before.
         assert_eq!(t.details.deadline, Some(ymd(2026, 6, 1)));
         assert_eq!(t.due_at.date_naive(), ymd(2026, 5, 18));
@@ -443,5 +576,197 @@ mod tests {
             ..fired
         };
         assert!(plan_next_status_check(&last, tz, &Calendar::us_federal()).is_none());
+    }
+
+    #[test]
+    fn a_resubmission_keeps_aging_from_the_original_bill_date() {
+        let payer = PayerRuleSet::builtin()
+            .for_payer("t1", "87726", ymd(2025, 12, 29))
+            .clone();
+        let resubmitted = SubmittedClaim {
+            submission_date: ymd(2026, 2, 10),
+            ..claim()
+        };
+        let timers = plan_submitted(
+            &resubmitted,
+            &policy(AgingBasis::Submission, vec![30, 60]),
+            &cadence(),
+            &Calendar::us_federal(),
+            &payer,
+            now(),
+        );
+        let kinds: Vec<(&str, NaiveDate)> = timers
+            .iter()
+            .map(|t| (t.kind.as_str(), t.due_at.date_naive()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                // From the original bill date, Jan 5.
+                ("aging_30", ymd(2026, 2, 4)),
+                ("aging_60", ymd(2026, 3, 6)),
+                // From the new submission: 14 business days from Tue Feb 10, skipping
+                // Presidents' Day.
+                ("status_check", ymd(2026, 3, 3)),
+                ("timely_filing_warning", ymd(2026, 3, 15)),
+            ]
+        );
+        assert_eq!(timers[0].details.basis_date, Some(ymd(2026, 1, 5)));
+        // On the date-of-service basis nothing about submissions moves aging.
+        let timers = plan_submitted(
+            &resubmitted,
+            &policy(AgingBasis::DateOfService, vec![30]),
+            &cadence(),
+            &Calendar::us_federal(),
+            &payer,
+            now(),
+        );
+        assert_eq!(timers[0].due_at.date_naive(), ymd(2026, 1, 28));
+    }
+
+    #[test]
+    fn timely_filing_warns_at_every_stage_still_ahead_until_filed() {
+        let payer = PayerRuleSet::builtin()
+            .for_payer("t1", "87726", ymd(2025, 12, 29))
+            .clone();
+        let staged = Cadence {
+            timely_filing_warning_stages_days: vec![7, 30, 14],
+            ..cadence()
+        };
+        let policy = policy(AgingBasis::Submission, vec![30]);
+        let warnings = |now: DateTime<Utc>| -> Vec<(NaiveDate, Option<u32>)> {
+            plan_timely_filing_warnings(ymd(2025, 12, 29), &policy, &staged, &payer, now)
+                .iter()
+                .map(|t| {
+                    assert_eq!(t.kind, kinds::TIMELY_FILING_WARNING);
+                    assert_eq!(t.details.deadline, Some(ymd(2026, 3, 29)));
+                    (t.due_at.date_naive(), t.details.lead_days)
+                })
+                .collect()
+        };
+        // Deadline Mar 29 (90 days from Dec 29): 30, 14 and 7 days before.
+        assert_eq!(
+            warnings(now()),
+            vec![
+                (ymd(2026, 2, 27), Some(30)),
+                (ymd(2026, 3, 15), Some(14)),
+                (ymd(2026, 3, 22), Some(7)),
+            ]
+        );
+        // Planned on Mar 1: the 30-day stage has passed.
+        assert_eq!(
+            warnings(local_midnight(ymd(2026, 3, 1), chrono_tz::UTC)),
+            vec![(ymd(2026, 3, 15), Some(14)), (ymd(2026, 3, 22), Some(7))]
+        );
+        // A claim the payer is known to have gets none.
+        let filed = SubmittedClaim {
+            filed: true,
+            ..claim()
+        };
+        let timers = plan_submitted(
+            &filed,
+            &policy,
+            &staged,
+            &Calendar::us_federal(),
+            &payer,
+            now(),
+        );
+        assert!(
+            timers
+                .iter()
+                .all(|t| t.kind != kinds::TIMELY_FILING_WARNING)
+        );
+        validate_warning_stages(&[30, 14, 7]).unwrap();
+        validate_warning_stages(&[]).unwrap();
+        assert!(validate_warning_stages(&[14, 14]).is_err());
+        assert!(validate_warning_stages(&[4000]).is_err());
+    }
+
+    #[test]
+    fn filing_is_proven_once_the_payer_has_the_claim() {
+        assert!(proves_filing(ClaimStatus::Accepted));
+        assert!(proves_filing(ClaimStatus::PartiallyPaid));
+        assert!(proves_filing(ClaimStatus::Denied));
+        assert!(!proves_filing(ClaimStatus::Submitted));
+        assert!(!proves_filing(ClaimStatus::Rejected));
+        assert!(!proves_filing(ClaimStatus::Draft));
+    }
+
+    #[test]
+    fn denial_gets_a_corrected_claim_warning_on_the_payer_clock() {
+        let policy = policy(AgingBasis::Submission, vec![30]);
+        let denied = DeniedClaim {
+            denial_id: "d1",
+            denial_date: ymd(2026, 2, 1),
+            first_service_date: Some(ymd(2026, 1, 5)),
+            appealable: true,
+            category: Some(DenialCategory::CodingModifier),
+        };
+        let plan = |denied: &DeniedClaim<'_>, payer: &PayerRules| -> Vec<(String, NaiveDate)> {
+            plan_denied(denied, &policy, &cadence(), payer)
+                .into_iter()
+                .map(|t| {
+                    assert_eq!(t.details.denial_id.as_deref(), Some("d1"));
+                    (t.kind, t.details.deadline.unwrap())
+                })
+                .collect()
+        };
+        let medicare = PayerRuleSet::builtin()
+            .for_payer("t1", crate::rules::payer::MEDICARE, ymd(2026, 1, 5))
+            .clone();
+        // Medicare: redetermination 120 days from the denial; a reopening within 365 days of
+        // the remittance.
+        assert_eq!(
+            plan(&denied, &medicare),
+            vec![
+                (kinds::APPEAL_DEADLINE_WARNING.to_string(), ymd(2026, 6, 1)),
+                (
+                    kinds::CORRECTED_CLAIM_DEADLINE_WARNING.to_string(),
+                    ymd(2027, 2, 1)
+                ),
+            ]
+        );
+        // A payer counting corrected claims from the date of service (Anthem: 365 days).
+        let mut from_dos = medicare.clone();
+        from_dos.corrected_claim_clock = crate::rules::CorrectedClaimClock::FromServiceDate;
+        let timers = plan_denied(&denied, &policy, &cadence(), &from_dos);
+        assert_eq!(timers[1].details.deadline, Some(ymd(2027, 1, 5)));
+        assert_eq!(timers[1].due_at.date_naive(), ymd(2026, 12, 22));
+        // Not appealable (N290): the corrected claim only. Not known when the clock needs the
+        // date of service and the submission was not seen.
+        let not_appealable = DeniedClaim {
+            appealable: false,
+            ..denied.clone()
+        };
+        assert_eq!(
+            plan(&not_appealable, &medicare),
+            vec![(
+                kinds::CORRECTED_CLAIM_DEADLINE_WARNING.to_string(),
+                ymd(2027, 2, 1)
+            )]
+        );
+        let unseen = DeniedClaim {
+            first_service_date: None,
+            ..not_appealable.clone()
+        };
+        assert!(plan(&unseen, &from_dos).is_empty());
+        // No separate window: the initial timely-filing limit (Medicare: a calendar year from
+        // the date of service).
+        let mut no_window = medicare.clone();
+        no_window.corrected_claim_days = None;
+        assert_eq!(
+            plan(&not_appealable, &no_window),
+            vec![(
+                kinds::CORRECTED_CLAIM_DEADLINE_WARNING.to_string(),
+                ymd(2027, 1, 5)
+            )]
+        );
+        // Contractual and patient-responsibility adjustments are not AR work.
+        let contractual = DeniedClaim {
+            category: Some(DenialCategory::Contractual),
+            appealable: false,
+            ..denied.clone()
+        };
+        assert!(plan(&contractual, &medicare).is_empty());
     }
 }

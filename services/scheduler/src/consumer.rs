@@ -34,7 +34,7 @@ use sqlx::AnyConnection;
 use crate::error::Error;
 use crate::settings::Settings;
 use crate::store::{
-    self, NewTimer, ProjectedClaim, SeenDenial, TenantId, TimerOwner, TimerPayload,
+    self, CancelReason, NewTimer, ProjectedClaim, SeenDenial, TenantId, TimerOwner, TimerPayload,
 };
 
 /// The scheduler's consumer: claim events in, timers and projection rows out.
@@ -214,8 +214,11 @@ impl Handler for ClaimEvents {
 }
 
 impl ClaimEvents {
-    /// Projects the claim and plans its aging, status-check and timely-filing timers; a claim
-    /// submitted again on another day has its earlier aging and status checks replaced.
+    /// Projects the claim and plans its aging, status-check and timely-filing timers. Aging
+    /// counts from the original bill date (the earliest submission the projection has seen, or
+    /// the date of service per tenant), so a claim submitted again keeps its aging timers; only
+    /// its status checks are re-planned from the new submission. A late original submission
+    /// (delivered after its resubmission) moves the aging timers to the earlier date.
     pub async fn on_claim_submitted(
         &self,
         conn: &mut AnyConnection,
@@ -247,16 +250,33 @@ impl ClaimEvents {
                 },
             )
             .await?;
-        // Submitted again (after a rejection) on another day: the payer's clock restarts, so
-        // the aging and status checks planned from the earlier submission give way.
+        if fresh {
+            self.follow_filing(conn, meta, existing.as_ref(), &projected)
+                .await?;
+        }
+        // Submitted again (after a rejection) on another day: the status-check cadence
+        // restarts from the new submission.
         let resubmitted = fresh
             && existing
+                .as_ref()
                 .and_then(|c| c.facts.submission_date)
                 .is_some_and(|d| d != submission_date);
         if projected.is_closed() {
             tracing::debug!(event_id = %meta.event_id, "claim already closed: no timers");
             return Ok(());
         }
+        // What the projection holds now: the latest submission (a stale event's is older) and
+        // the original bill date.
+        let latest_submission = projected.facts.submission_date.unwrap_or(submission_date);
+        let first_submission_date = projected.aging_submission_date().unwrap_or(submission_date);
+        let aging_moved = existing
+            .as_ref()
+            .and_then(ProjectedClaim::aging_submission_date)
+            .is_some_and(|d| d != first_submission_date);
+        let first_service_date = projected
+            .facts
+            .first_service_date
+            .unwrap_or(first_service_date);
         let policy = store::load_policy(conn, tenant, &self.settings).await?;
         let cadence = store::load_cadence(conn, tenant, &p.payer_id, &self.settings).await?;
         let calendar = store::load_calendar(conn, tenant).await?;
@@ -271,23 +291,110 @@ impl ClaimEvents {
         };
         let timers: Vec<NewTimer> = followup::plan_submitted(
             &SubmittedClaim {
-                submission_date,
+                first_submission_date,
+                submission_date: latest_submission,
                 first_service_date,
+                filed: projected.filed_on.is_some(),
             },
             &policy,
             &cadence,
             &calendar,
             payer,
+            now,
         )
         .into_iter()
         .map(|t| NewTimer::planned(t, owner))
         .collect();
         if resubmitted {
-            let replaced = store::cancel_replaced(conn, tenant, &p.claim_id, &timers, now).await?;
+            let replaced = store::cancel_replaced(
+                conn,
+                tenant,
+                &p.claim_id,
+                &timers,
+                kinds::replaced_on_resubmission,
+                now,
+            )
+            .await?;
             tracing::debug!(event_id = %meta.event_id, replaced, "claim resubmitted");
+        }
+        if aging_moved {
+            let replaced =
+                store::cancel_replaced(conn, tenant, &p.claim_id, &timers, kinds::is_aging, now)
+                    .await?;
+            tracing::debug!(event_id = %meta.event_id, replaced, "earlier bill date learnt");
         }
         let set = store::insert_timers(conn, &timers, now).await?;
         tracing::debug!(event_id = %meta.event_id, timers = set, "claim submitted: timers set");
+        Ok(())
+    }
+
+    /// Acts on a change of the claim's proof of timely filing (`filed_on`, set by a fresh
+    /// status that shows the payer has the claim, cleared by a rejection): once filed, its
+    /// timely-filing warnings are cancelled; rejected after that, the ones still ahead come
+    /// back (and any never planned are planned).
+    async fn follow_filing(
+        &self,
+        conn: &mut AnyConnection,
+        meta: &EventMeta,
+        existing: Option<&ProjectedClaim>,
+        projected: &ProjectedClaim,
+    ) -> Result<(), Error> {
+        let tenant = &meta.tenant;
+        let now = self.clock.now();
+        let was_filed = existing.is_some_and(|c| c.filed_on.is_some());
+        let filed = projected.filed_on.is_some();
+        let kind = kinds::TIMELY_FILING_WARNING;
+        if filed && !was_filed {
+            let n = store::cancel_kind(
+                conn,
+                tenant,
+                &projected.claim_id,
+                kind,
+                CancelReason::Filed,
+                now,
+            )
+            .await?;
+            tracing::debug!(event_id = %meta.event_id, cancelled = n, "claim filed: timely-filing warnings cancelled");
+        } else if was_filed && !filed && !projected.is_closed() {
+            let n = store::restore_kind(
+                conn,
+                tenant,
+                &projected.claim_id,
+                kind,
+                CancelReason::Filed,
+                now,
+            )
+            .await?;
+            if let Some(first_service_date) = projected.facts.first_service_date {
+                let facts = &projected.facts;
+                let policy = store::load_policy(conn, tenant, &self.settings).await?;
+                let cadence =
+                    store::load_cadence(conn, tenant, &facts.payer_id, &self.settings).await?;
+                let payer = self.payer_rules.for_payer(
+                    tenant.as_str(),
+                    &facts.payer_id,
+                    first_service_date,
+                );
+                let owner = TimerOwner {
+                    tenant_id: tenant.as_str(),
+                    claim_id: &projected.claim_id,
+                    clinic_id: &facts.clinic_id,
+                    payer_id: &facts.payer_id,
+                };
+                let timers: Vec<NewTimer> = followup::plan_timely_filing_warnings(
+                    first_service_date,
+                    &policy,
+                    &cadence,
+                    payer,
+                    now,
+                )
+                .into_iter()
+                .map(|t| NewTimer::planned(t, owner))
+                .collect();
+                store::insert_timers(conn, &timers, now).await?;
+            }
+            tracing::debug!(event_id = %meta.event_id, restored = n, "claim rejected: timely-filing warnings back");
+        }
         Ok(())
     }
 
@@ -311,8 +418,10 @@ impl ClaimEvents {
         self.on_status(conn, meta, news).await
     }
 
-    /// ClaimStatusChanged and ClaimPaid: update the projection; a closing status cancels what
-    /// is left; a claim reopened (a reversed payment) gets its cancelled future timers back.
+    /// ClaimStatusChanged and ClaimPaid: update the projection; a status showing the payer has
+    /// the claim (277CA accepted, adjudicated) cancels the timely-filing warnings, a rejection
+    /// brings them back; a closing status cancels what is left; a claim reopened (a reversed
+    /// payment) gets the future timers its closing cancelled back.
     async fn on_status(
         &self,
         conn: &mut AnyConnection,
@@ -342,6 +451,8 @@ impl ClaimEvents {
             tracing::debug!(event_id = %meta.event_id, "stale claim event skipped");
             return Ok(());
         }
+        self.follow_filing(conn, meta, existing.as_ref(), &projected)
+            .await?;
         let was_closed = existing.as_ref().is_some_and(ProjectedClaim::is_closed);
         if projected.is_closed() {
             let n = store::cancel_subject(conn, tenant, &news.claim_id, now).await?;
@@ -353,8 +464,10 @@ impl ClaimEvents {
         Ok(())
     }
 
-    /// Records the denial for the digest and, when it can be appealed and the claim is still
-    /// open, sets the appeal-deadline warning.
+    /// Records the denial for the digest and, while the claim is open, sets its deadline
+    /// warnings (`followup::plan_denied`): the first-level appeal when it can be appealed, and
+    /// the corrected claim (from the remittance or the date of service, as the payer's rule
+    /// says) unless it is a contractual or patient-responsibility adjustment.
     pub async fn on_claim_denied(
         &self,
         conn: &mut AnyConnection,
@@ -381,7 +494,7 @@ impl ClaimEvents {
         )
         .await?;
         let existing = store::get_claim(conn, tenant, &p.claim_id).await?;
-        let (projected, _) = self
+        let (projected, fresh) = self
             .project(
                 conn,
                 meta,
@@ -399,40 +512,56 @@ impl ClaimEvents {
                 },
             )
             .await?;
-        if !p.appealable || projected.is_closed() {
+        if fresh {
+            self.follow_filing(conn, meta, existing.as_ref(), &projected)
+                .await?;
+        }
+        if projected.is_closed() {
             return Ok(());
         }
         let denial_date = p.denial_date.unwrap_or_else(|| meta.occurred.date_naive());
+        let first_service_date = projected.facts.first_service_date;
         let policy = store::load_policy(conn, tenant, &self.settings).await?;
         let cadence = store::load_cadence(conn, tenant, &p.payer_id, &self.settings).await?;
-        let payer = self
-            .payer_rules
-            .for_payer(tenant.as_str(), &p.payer_id, denial_date);
-        if let Some(timer) = followup::plan_denied(
+        // Payer rules are effective by date of service; the denial date when it is not known.
+        let payer = self.payer_rules.for_payer(
+            tenant.as_str(),
+            &p.payer_id,
+            first_service_date.unwrap_or(denial_date),
+        );
+        let owner = TimerOwner {
+            tenant_id: tenant.as_str(),
+            claim_id: &p.claim_id,
+            clinic_id: &p.clinic_id,
+            payer_id: &p.payer_id,
+        };
+        let timers: Vec<NewTimer> = followup::plan_denied(
             &DeniedClaim {
                 denial_id: &p.denial_id,
                 denial_date,
+                first_service_date,
+                appealable: p.appealable,
+                category: p.category,
             },
             &policy,
             &cadence,
             payer,
-        ) {
-            let owner = TimerOwner {
-                tenant_id: tenant.as_str(),
-                claim_id: &p.claim_id,
-                clinic_id: &p.clinic_id,
-                payer_id: &p.payer_id,
-            };
-            store::insert_timers(conn, &[NewTimer::planned(timer, owner)], now).await?;
-        }
+        )
+        .into_iter()
+        .map(|t| NewTimer::planned(t, owner))
+        .collect();
+        store::insert_timers(conn, &timers, now).await?;
         Ok(())
     }
 
     /// Folds what an event says of a claim into what the projection holds (`existing`) by
     /// the domain's rule (`ClaimFacts::merge`: the newest version kept, a stale event teaching
-    /// only missing dates) and writes the result when it changed. Returns the claim as
-    /// projected now and whether the event was fresh (not older than what was applied, here or
-    /// by another replica meanwhile).
+    /// only missing dates) and writes the result when it changed. Also keeps the original bill
+    /// date (the earliest submission date, whatever the order) and, on a fresh event, the
+    /// proof of timely filing: set by a status that shows the payer has the claim
+    /// (`followup::proves_filing`), cleared by a rejection. Returns the claim as projected now
+    /// and whether the event was fresh (not older than what was applied, here or by another
+    /// replica meanwhile).
     async fn project(
         &self,
         conn: &mut AnyConnection,
@@ -442,13 +571,33 @@ impl ClaimEvents {
         event: ClaimFacts,
     ) -> Result<(ProjectedClaim, bool), Error> {
         let stored = existing.map(|c| &c.facts);
+        let event_status = event.status;
+        let event_submission = event.submission_date;
         let merged = ClaimFacts::merge(stored, event);
+        let earliest = |a: Option<NaiveDate>, b: Option<NaiveDate>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let first_submission_date = earliest(
+            existing.and_then(ProjectedClaim::aging_submission_date),
+            earliest(event_submission, merged.facts.submission_date),
+        );
+        let stored_filed = existing.and_then(|c| c.filed_on);
+        let filed_on = match event_status {
+            Some(ClaimStatus::Rejected) if merged.fresh => None,
+            Some(s) if merged.fresh && followup::proves_filing(s) => {
+                stored_filed.or(Some(meta.occurred.date_naive()))
+            }
+            _ => stored_filed,
+        };
         let projected = ProjectedClaim {
             tenant_id: meta.tenant.as_str().to_string(),
             claim_id: claim_id.to_string(),
             facts: merged.facts,
+            first_submission_date,
+            filed_on,
         };
-        let written = if merged.fresh || stored != Some(&projected.facts) {
+        let written = if merged.fresh || existing != Some(&projected) {
             store::upsert_claim(conn, &projected, self.clock.now()).await?
         } else {
             false

@@ -1,7 +1,7 @@
 //! The scheduler's settings (`[scheduler]` in the config file; `ARFLOW_SCHEDULER__…`): the
 //! firing loop, the defaults of a tenant without a policy row, and the cron schedules.
 use arflow_domain::followup::{
-    AgingBasis, AgingPolicy, Cadence, parse_time_zone, validate_thresholds,
+    AgingBasis, AgingPolicy, Cadence, parse_time_zone, validate_thresholds, validate_warning_stages,
 };
 use serde::{Deserialize, Serialize};
 
@@ -31,9 +31,17 @@ pub struct Settings {
     pub status_check_every_business_days: u32,
     /// At most this many status checks per claim.
     pub max_status_checks: u32,
-    /// Warn this many days before the timely-filing deadline.
-    pub timely_filing_warning_days: u32,
-    /// Warn this many days before the first-level appeal deadline.
+    /// Warn this many days before the timely-filing deadline, one warning per stage still
+    /// ahead (default 30, 14 and 7), until the payer is seen to have the claim. Unset: the
+    /// default, or `[timely_filing_warning_days]` when that older key is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timely_filing_warning_stages_days: Option<Vec<u32>>,
+    /// Older one-stage form of `timely_filing_warning_stages_days` (`= 14` means `[14]`);
+    /// setting both is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timely_filing_warning_days: Option<u32>,
+    /// Warn this many days before a denial's deadlines: the first-level appeal and the
+    /// corrected claim.
     pub appeal_warning_days: u32,
     /// Cron expression (with seconds, `cron` crate syntax) of the daily aging snapshot, in the
     /// tenant's time zone.
@@ -66,7 +74,8 @@ impl Default for Settings {
             first_status_check_business_days: 14,
             status_check_every_business_days: 14,
             max_status_checks: 12,
-            timely_filing_warning_days: 14,
+            timely_filing_warning_stages_days: None,
+            timely_filing_warning_days: None,
             appeal_warning_days: 14,
             aging_snapshot_cron: "0 0 6 * * *".into(),
             denial_digest_cron: "0 0 7 * * Mon".into(),
@@ -81,7 +90,23 @@ impl Default for Settings {
     }
 }
 
+/// The timely-filing warning stages when none are configured.
+pub const DEFAULT_TIMELY_FILING_WARNING_STAGES_DAYS: [u32; 3] = [30, 14, 7];
+
 impl Settings {
+    /// Days before the timely-filing deadline to warn: `timely_filing_warning_stages_days`,
+    /// else the older one-stage `timely_filing_warning_days`, else 30, 14 and 7.
+    pub fn timely_filing_warning_stages(&self) -> Vec<u32> {
+        match (
+            &self.timely_filing_warning_stages_days,
+            self.timely_filing_warning_days,
+        ) {
+            (Some(stages), _) => stages.clone(),
+            (None, Some(days)) => vec![days],
+            (None, None) => DEFAULT_TIMELY_FILING_WARNING_STAGES_DAYS.to_vec(),
+        }
+    }
+
     /// Refuses settings the scheduler cannot run with, naming the setting.
     pub fn validate(&self) -> Result<(), Error> {
         let invalid = |name: &str, e: &dyn std::fmt::Display| {
@@ -90,6 +115,18 @@ impl Settings {
         parse_time_zone(&self.default_time_zone).map_err(|e| invalid("default_time_zone", &e))?;
         validate_thresholds(&self.aging_thresholds_days)
             .map_err(|e| invalid("aging_thresholds_days", &e))?;
+        if self.timely_filing_warning_stages_days.is_some()
+            && self.timely_filing_warning_days.is_some()
+        {
+            return Err(invalid(
+                "timely_filing_warning_days",
+                &"set only timely_filing_warning_stages_days (timely_filing_warning_days is its \
+                  older one-stage form: `timely_filing_warning_days = 14` means \
+                  `timely_filing_warning_stages_days = [14]`)",
+            ));
+        }
+        validate_warning_stages(&self.timely_filing_warning_stages())
+            .map_err(|e| invalid("timely_filing_warning_stages_days", &e))?;
         if self.fire_batch_size == 0 {
             return Err(invalid("fire_batch_size", &"must be at least 1"));
         }
@@ -124,7 +161,7 @@ impl Settings {
             first_check_business_days: self.first_status_check_business_days,
             repeat_business_days: self.status_check_every_business_days,
             max_checks: self.max_status_checks,
-            timely_filing_warning_days: self.timely_filing_warning_days,
+            timely_filing_warning_stages_days: self.timely_filing_warning_stages(),
             appeal_warning_days: self.appeal_warning_days,
         }
     }
@@ -152,6 +189,41 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("default_time_zone")
+        );
+    }
+
+    #[test]
+    fn timely_filing_stages_default_and_the_older_key() {
+        assert_eq!(
+            Settings::default()
+                .default_cadence()
+                .timely_filing_warning_stages_days,
+            vec![30, 14, 7]
+        );
+        let old = Settings {
+            timely_filing_warning_days: Some(10),
+            ..Settings::default()
+        };
+        old.validate().unwrap();
+        assert_eq!(old.timely_filing_warning_stages(), vec![10]);
+        let both = Settings {
+            timely_filing_warning_stages_days: Some(vec![30, 7]),
+            ..old
+        };
+        let e = both.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("set only timely_filing_warning_stages_days"),
+            "{e}"
+        );
+        let bad = Settings {
+            timely_filing_warning_stages_days: Some(vec![14, 14]),
+            ..Settings::default()
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("timely_filing_warning_stages_days")
         );
     }
 }

@@ -67,6 +67,8 @@ async fn cron_runs_once_per_instant(kind: Kind, replicas: usize) {
                     balance_cents: balance,
                     version: 1,
                 },
+                first_submission_date: None,
+                filed_on: None,
             },
             start,
         )
@@ -282,6 +284,8 @@ async fn known_tenants_walks_the_projection(kind: Kind) {
                     balance_cents: 1,
                     version: 1,
                 },
+                first_submission_date: None,
+                filed_on: None,
             },
             now,
         )

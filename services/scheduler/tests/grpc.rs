@@ -396,3 +396,172 @@ async fn scheduler_api_postgres() {
 async fn scheduler_api_sqlite() {
     scheduler_api(Kind::Sqlite).await;
 }
+
+/// Issue 10, through the consumer on the bus and ListTimers: aging keeps the original bill
+/// date across a resubmission, timely-filing warnings at 30/14/7 days are cancelled by the
+/// payer's acceptance, and a denial lists its appeal and corrected-claim deadlines.
+async fn deadlines_through_list_timers(kind: Kind) {
+    use arflow_api::events::v1 as events;
+    use arflow_api::wire::date_to_pb as date;
+    let env = Env::new(kind).await;
+    let clock = Clock::simulated(at("2026-01-05T15:00:00Z"), Utc::now(), 0.0);
+    let mut consumer = env.replica("scheduler-b", clock.clone(), settings()).await;
+    consumer.start();
+    let server = start(&env, clock.clone()).await;
+    let client = server.client().await;
+    let admin = key(&env.db, "t1", Role::Admin, &[]).await;
+    let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    let status = |version: i64, from: &str, to: &str| {
+        (
+            version,
+            events::ClaimStatusChanged {
+                claim_id: "c-1".into(),
+                clinic_id: "clinic-1".into(),
+                payer_id: "87726".into(),
+                from_status: format!("CLAIM_STATUS_{from}"),
+                to_status: format!("CLAIM_STATUS_{to}"),
+                reason: String::new(),
+                balance_cents: 15_000,
+            },
+        )
+    };
+    let original = common::submitted_payload("c-1", day(2026, 1, 5));
+    env.publish_claim_event("t1", "c-1", 1, clock.now(), &original)
+        .await;
+    let (v, rejected) = status(2, "SUBMITTED", "REJECTED");
+    env.publish_claim_event("t1", "c-1", v, clock.now(), &rejected)
+        .await;
+    env.publish_claim_event(
+        "t1",
+        "c-1",
+        3,
+        clock.now(),
+        &events::ClaimSubmitted {
+            submission_date: Some(date(day(2026, 2, 10))),
+            ..original.clone()
+        },
+    )
+    .await;
+    let list = |kind_name: &'static str, state: pb::TimerState| {
+        let mut client = client.clone();
+        let admin = admin.clone();
+        async move {
+            client
+                .list_timers(with_key(
+                    pb::ListTimersRequest {
+                        subject: "c-1".into(),
+                        kind_name: kind_name.into(),
+                        state: state as i32,
+                        ..Default::default()
+                    },
+                    &admin,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .timers
+        }
+    };
+    // The resubmission is applied once its status check is re-planned (Feb 10 + 14 business
+    // days = Mar 3) and the first one (Jan 26) cancelled.
+    let checks = eventually(WAIT, || async {
+        let checks = list("status_check", pb::TimerState::Pending).await;
+        (checks.len() == 1
+            && checks[0].due_time.as_ref().unwrap().seconds
+                == at("2026-03-03T05:00:00Z").timestamp())
+        .then_some(checks)
+    })
+    .await
+    .unwrap();
+    assert_eq!(checks.len(), 1);
+    // Aging from the original bill date, Jan 5, never cancelled by the resubmission.
+    let aging = list("aging_30", pb::TimerState::Unspecified).await;
+    assert_eq!(aging.len(), 1);
+    assert_eq!(aging[0].state, pb::TimerState::Pending as i32);
+    assert_eq!(
+        aging[0].due_time.as_ref().unwrap().seconds,
+        at("2026-02-04T05:00:00Z").timestamp()
+    );
+    // Timely filing (commercial, 90 days from Jan 5 = Apr 5) at 30, 14 and 7 days before.
+    let warnings = list("timely_filing_warning", pb::TimerState::Pending).await;
+    assert_eq!(
+        warnings
+            .iter()
+            .map(|t| (t.due_time.as_ref().unwrap().seconds, t.deadline.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            (at("2026-03-06T05:00:00Z").timestamp(), "2026-04-05"),
+            (at("2026-03-22T04:00:00Z").timestamp(), "2026-04-05"),
+            (at("2026-03-29T04:00:00Z").timestamp(), "2026-04-05"),
+        ]
+    );
+    // Accepted (277CA A2): the warnings are cancelled.
+    let (v, accepted) = status(4, "SUBMITTED", "ACCEPTED");
+    env.publish_claim_event("t1", "c-1", v, clock.now(), &accepted)
+        .await;
+    eventually(WAIT, || async {
+        (list("timely_filing_warning", pb::TimerState::Cancelled)
+            .await
+            .len()
+            == 3)
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    assert!(
+        list("timely_filing_warning", pb::TimerState::Pending)
+            .await
+            .is_empty()
+    );
+    // Denied Feb 2: the first-level appeal (commercial: 60 days, Apr 3) and the corrected
+    // claim (90 days from the remittance, May 3), each warned 14 days ahead.
+    env.publish_claim_event(
+        "t1",
+        "c-1",
+        5,
+        clock.now(),
+        &events::ClaimDenied {
+            claim_id: "c-1".into(),
+            clinic_id: "clinic-1".into(),
+            payer_id: "87726".into(),
+            denial_id: "d-1".into(),
+            category: "DENIAL_CATEGORY_CODING_MODIFIER".into(),
+            group_code: "CO".into(),
+            reason_code: "4".into(),
+            appealable: true,
+            amount_cents: 15_000,
+            balance_cents: 15_000,
+            denial_date: Some(date(day(2026, 2, 2))),
+            ..Default::default()
+        },
+    )
+    .await;
+    let corrected = eventually(WAIT, || async {
+        let t = list("corrected_claim_deadline_warning", pb::TimerState::Pending).await;
+        (!t.is_empty()).then_some(t)
+    })
+    .await
+    .unwrap();
+    assert_eq!(corrected.len(), 1);
+    assert_eq!(corrected[0].deadline, "2026-05-03");
+    assert_eq!(corrected[0].denial_id, "d-1");
+    assert_eq!(
+        corrected[0].due_time.as_ref().unwrap().seconds,
+        at("2026-04-19T04:00:00Z").timestamp()
+    );
+    let appeal = list("appeal_deadline_warning", pb::TimerState::Pending).await;
+    assert_eq!(appeal.len(), 1);
+    assert_eq!(appeal[0].deadline, "2026-04-03");
+    consumer.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlines_through_list_timers_postgres() {
+    deadlines_through_list_timers(Kind::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlines_through_list_timers_sqlite() {
+    deadlines_through_list_timers(Kind::Sqlite).await;
+}

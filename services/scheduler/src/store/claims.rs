@@ -19,16 +19,32 @@ use super::TenantId;
 use crate::error::{Context as _, Error};
 
 /// What the scheduler knows of a claim, from the claims stream: the facts its events taught
-/// (folded in by `ClaimFacts::merge`, the newest version kept), with the claim's ids.
+/// (folded in by `ClaimFacts::merge`, the newest version kept), with the claim's ids, and
+/// what only the scheduler keeps (migration 0015).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProjectedClaim {
     pub tenant_id: String,
     pub claim_id: String,
     /// `facts.version` is the column `last_version`: the last aggregate version applied.
+    /// `facts.submission_date` is the latest submission (the status-check cadence's start).
     pub facts: ClaimFacts,
+    /// The original bill date: the earliest submission date seen, which aging counts from. A
+    /// write never moves it later; None on write means `facts.submission_date`.
+    pub first_submission_date: Option<NaiveDate>,
+    /// The day the payer was seen to have the claim (`followup::proves_filing`): proof of
+    /// timely filing. Cleared by a rejection.
+    pub filed_on: Option<NaiveDate>,
 }
 
 impl ProjectedClaim {
+    /// The original bill date (aging's start on the submission basis).
+    pub fn aging_submission_date(&self) -> Option<NaiveDate> {
+        match (self.first_submission_date, self.facts.submission_date) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Nothing left to follow up (`followup::is_closed`).
     pub fn is_closed(&self) -> bool {
         followup::is_closed(self.facts.status, self.facts.balance_cents)
@@ -64,8 +80,8 @@ pub async fn get_claim(
 ) -> Result<Option<ProjectedClaim>, Error> {
     let row = sqlx::query(
         "SELECT tenant_id, claim_id, clinic_id, payer_id, status, submission_date, \
-         first_service_date, balance_cents, last_version FROM scheduler_claims \
-         WHERE tenant_id = $1 AND claim_id = $2",
+         first_service_date, balance_cents, last_version, first_submission_date, filed_on \
+         FROM scheduler_claims WHERE tenant_id = $1 AND claim_id = $2",
     )
     .bind(tenant.as_str())
     .bind(claim_id)
@@ -91,13 +107,16 @@ pub async fn get_claim(
                 balance_cents: r.try_get("balance_cents")?,
                 version: r.try_get("last_version")?,
             },
+            first_submission_date: date("first_submission_date")?,
+            filed_on: date("filed_on")?,
         }))
     })()
     .context("read claim projection")
 }
 
 /// Writes the projection row. Guarded by version: a row another replica wrote at a newer
-/// version is left as it is (false).
+/// version is left as it is (false). `first_submission_date` keeps the earlier of the stored
+/// and the written date.
 pub async fn upsert_claim(
     conn: &mut AnyConnection,
     claim: &ProjectedClaim,
@@ -105,14 +124,19 @@ pub async fn upsert_claim(
 ) -> Result<bool, Error> {
     let done = sqlx::query(
         "INSERT INTO scheduler_claims (tenant_id, claim_id, clinic_id, payer_id, status, \
-         submission_date, first_service_date, balance_cents, last_version, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         submission_date, first_service_date, balance_cents, last_version, updated_at, \
+         first_submission_date, filed_on) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
          ON CONFLICT (tenant_id, claim_id) DO UPDATE SET clinic_id = excluded.clinic_id, \
          payer_id = excluded.payer_id, status = excluded.status, \
          submission_date = excluded.submission_date, \
          first_service_date = excluded.first_service_date, \
          balance_cents = excluded.balance_cents, last_version = excluded.last_version, \
-         updated_at = excluded.updated_at \
+         updated_at = excluded.updated_at, \
+         first_submission_date = CASE WHEN scheduler_claims.first_submission_date IS NULL \
+         OR excluded.first_submission_date < scheduler_claims.first_submission_date \
+         THEN excluded.first_submission_date ELSE scheduler_claims.first_submission_date END, \
+         filed_on = excluded.filed_on \
          WHERE scheduler_claims.last_version <= excluded.last_version",
     )
     .bind(&claim.tenant_id)
@@ -125,6 +149,8 @@ pub async fn upsert_claim(
     .bind(claim.facts.balance_cents)
     .bind(claim.facts.version)
     .bind(to_micros(now))
+    .bind(claim.aging_submission_date().map(date_to_sql))
+    .bind(claim.filed_on.map(date_to_sql))
     .execute(&mut *conn)
     .await
     .context("write claim projection")?;

@@ -207,9 +207,10 @@ pub async fn aging_buckets(
     basis: AgingBasis,
     as_of: NaiveDate,
 ) -> Result<Vec<(String, i64, i64)>, Error> {
-    // A fixed column name chosen here, never from input.
+    // A fixed expression chosen here, never from input. On the submission basis, the original
+    // bill date (migration 0015): a resubmission does not make a claim younger.
     let col = match basis {
-        AgingBasis::Submission => "submission_date",
+        AgingBasis::Submission => "COALESCE(first_submission_date, submission_date)",
         AgingBasis::DateOfService => "first_service_date",
     };
     // Dates sort as text, so the buckets are bounds computed here: 0-30 = on or after

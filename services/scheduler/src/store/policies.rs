@@ -82,7 +82,8 @@ pub async fn set_policy(
 }
 
 /// The payer's cadence for the tenant: the payer's row, else the tenant's `*` row, else the
-/// configured defaults.
+/// configured defaults. A row's timely-filing warning stages are its JSON
+/// `timely_filing_warning_stages` (migration 0015), else its one `timely_filing_warning_days`.
 pub async fn load_cadence(
     conn: &mut AnyConnection,
     tenant: &TenantId,
@@ -91,8 +92,8 @@ pub async fn load_cadence(
 ) -> Result<Cadence, Error> {
     let row = sqlx::query(
         "SELECT first_check_business_days, repeat_business_days, max_checks, \
-         timely_filing_warning_days, appeal_warning_days FROM scheduler_payer_cadence \
-         WHERE tenant_id = $1 AND payer_id IN ($2, '*') \
+         timely_filing_warning_days, timely_filing_warning_stages, appeal_warning_days \
+         FROM scheduler_payer_cadence WHERE tenant_id = $1 AND payer_id IN ($2, '*') \
          ORDER BY CASE WHEN payer_id = '*' THEN 1 ELSE 0 END LIMIT 1",
     )
     .bind(tenant.as_str())
@@ -107,16 +108,25 @@ pub async fn load_cadence(
         let n = row.try_get::<i64, _>(name).context("read payer cadence")?;
         Ok(u32::try_from(n.max(0)).unwrap_or(u32::MAX))
     };
+    let stages = row
+        .try_get::<Option<String>, _>("timely_filing_warning_stages")
+        .context("read payer cadence")?
+        .and_then(|text| serde_json::from_str::<Vec<u32>>(&text).ok());
+    let timely_filing_warning_stages_days = match stages {
+        Some(stages) => stages,
+        None => vec![days("timely_filing_warning_days")?],
+    };
     Ok(Cadence {
         first_check_business_days: days("first_check_business_days")?,
         repeat_business_days: days("repeat_business_days")?,
         max_checks: days("max_checks")?,
-        timely_filing_warning_days: days("timely_filing_warning_days")?,
+        timely_filing_warning_stages_days,
         appeal_warning_days: days("appeal_warning_days")?,
     })
 }
 
-/// Sets a payer's cadence for a tenant (`*` = the tenant's default).
+/// Sets a payer's cadence for a tenant (`*` = the tenant's default). The stages are stored as
+/// JSON; the older one-stage column keeps the largest stage (0 for none).
 pub async fn set_cadence(
     db: &Db,
     tenant: &TenantId,
@@ -124,26 +134,37 @@ pub async fn set_cadence(
     cadence: &Cadence,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
+    let stages = serde_json::to_string(&cadence.timely_filing_warning_stages_days)
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))
+        .context("encode warning stages")?;
+    let largest = cadence
+        .timely_filing_warning_stages_days
+        .iter()
+        .max()
+        .copied()
+        .unwrap_or(0);
     let mut tx = db.begin().await.context("begin set cadence")?;
     sqlx::query(
         "INSERT INTO scheduler_payer_cadence (tenant_id, payer_id, first_check_business_days, \
          repeat_business_days, max_checks, timely_filing_warning_days, appeal_warning_days, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         updated_at, timely_filing_warning_stages) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
          ON CONFLICT (tenant_id, payer_id) DO UPDATE SET \
          first_check_business_days = excluded.first_check_business_days, \
          repeat_business_days = excluded.repeat_business_days, \
          max_checks = excluded.max_checks, \
          timely_filing_warning_days = excluded.timely_filing_warning_days, \
-         appeal_warning_days = excluded.appeal_warning_days, updated_at = excluded.updated_at",
+         appeal_warning_days = excluded.appeal_warning_days, updated_at = excluded.updated_at, \
+         timely_filing_warning_stages = excluded.timely_filing_warning_stages",
     )
     .bind(tenant.as_str())
     .bind(payer_id)
     .bind(i64::from(cadence.first_check_business_days))
     .bind(i64::from(cadence.repeat_business_days))
     .bind(i64::from(cadence.max_checks))
-    .bind(i64::from(cadence.timely_filing_warning_days))
+    .bind(i64::from(largest))
     .bind(i64::from(cadence.appeal_warning_days))
     .bind(to_micros(now))
+    .bind(stages)
     .execute(&mut *tx)
     .await
     .context("set payer cadence")?;

@@ -1,6 +1,6 @@
 //! Timers: `scheduler_timers` rows (due_at, tenant, subject = claim id, kind, payload), unique
 //! on (tenant, subject, kind, due_at), so a redelivered event sets nothing twice.
-use arflow_domain::followup::{PlannedTimer, kinds};
+use arflow_domain::followup::PlannedTimer;
 use arflow_platform::Db;
 use arflow_platform::db::{date_to_sql, from_micros, to_micros};
 use chrono::{DateTime, Utc};
@@ -223,7 +223,31 @@ pub async fn insert_timers(
     Ok(inserted)
 }
 
-/// Cancels every pending timer of `subject` (idempotent). Returns how many it cancelled.
+/// Why the consumer cancelled a timer (`cancel_reason`, migration 0015): what may bring it
+/// back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancelReason {
+    /// The claim closed (paid, closed, written off): a reopened claim gets it back.
+    Closed,
+    /// A resubmission re-planned it (status checks): never back.
+    Replaced,
+    /// A timely-filing warning the payer's acceptance made moot: back if the claim is
+    /// rejected.
+    Filed,
+}
+
+impl CancelReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancelReason::Closed => "closed",
+            CancelReason::Replaced => "replaced",
+            CancelReason::Filed => "filed",
+        }
+    }
+}
+
+/// Cancels every pending timer of `subject` because the claim closed (idempotent). Returns how
+/// many it cancelled.
 pub async fn cancel_subject(
     conn: &mut AnyConnection,
     tenant: &TenantId,
@@ -231,7 +255,8 @@ pub async fn cancel_subject(
     now: DateTime<Utc>,
 ) -> Result<u64, Error> {
     Ok(sqlx::query(
-        "UPDATE scheduler_timers SET state = 'cancelled', cancelled_at = $3 \
+        "UPDATE scheduler_timers SET state = 'cancelled', cancelled_at = $3, \
+         cancel_reason = 'closed' \
          WHERE tenant_id = $1 AND subject = $2 AND state = 'pending'",
     )
     .bind(tenant.as_str())
@@ -243,14 +268,16 @@ pub async fn cancel_subject(
     .rows_affected())
 }
 
-/// Cancels the pending timers of `subject` that a resubmission replaces (aging and status
-/// checks, `kinds::replaced_on_resubmission`) and `plan` does not contain (same kind and due
-/// instant). Deadline warnings and follow-ups stay. Returns how many it cancelled.
+/// Cancels the pending timers of `subject` whose kind `replaced` names (a resubmission: status
+/// checks, `kinds::replaced_on_resubmission`; an earlier original bill date learnt late:
+/// aging) and that `plan` does not contain (same kind and due instant). Returns how many it
+/// cancelled.
 pub async fn cancel_replaced(
     conn: &mut AnyConnection,
     tenant: &TenantId,
     subject: &str,
     plan: &[NewTimer],
+    replaced: fn(&str) -> bool,
     now: DateTime<Utc>,
 ) -> Result<u64, Error> {
     let rows = sqlx::query(
@@ -276,11 +303,12 @@ pub async fn cancel_replaced(
             ))
         })()
         .context("read a claim's pending timers")?;
-        if !kinds::replaced_on_resubmission(&kind) || keep.contains(&(kind.as_str(), due_at)) {
+        if !replaced(&kind) || keep.contains(&(kind.as_str(), due_at)) {
             continue;
         }
         cancelled += sqlx::query(
-            "UPDATE scheduler_timers SET state = 'cancelled', cancelled_at = $3 \
+            "UPDATE scheduler_timers SET state = 'cancelled', cancelled_at = $3, \
+             cancel_reason = 'replaced' \
              WHERE tenant_id = $1 AND id = $2 AND state = 'pending'",
         )
         .bind(tenant.as_str())
@@ -294,8 +322,61 @@ pub async fn cancel_replaced(
     Ok(cancelled)
 }
 
-/// Restores the cancelled, still future timers of a claim that was reopened (a payment
-/// reversed after it closed the claim). Returns how many.
+/// Cancels the pending timers of `subject` of one kind, for `reason` (idempotent). Returns how
+/// many it cancelled.
+pub async fn cancel_kind(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    subject: &str,
+    kind: &str,
+    reason: CancelReason,
+    now: DateTime<Utc>,
+) -> Result<u64, Error> {
+    Ok(sqlx::query(
+        "UPDATE scheduler_timers SET state = 'cancelled', cancelled_at = $4, cancel_reason = $5 \
+         WHERE tenant_id = $1 AND subject = $2 AND kind = $3 AND state = 'pending'",
+    )
+    .bind(tenant.as_str())
+    .bind(subject)
+    .bind(kind)
+    .bind(to_micros(now))
+    .bind(reason.as_str())
+    .execute(&mut *conn)
+    .await
+    .context("cancel a claim's timers of a kind")?
+    .rows_affected())
+}
+
+/// Restores the still future timers of `subject` of one kind cancelled for `reason`. Returns
+/// how many.
+pub async fn restore_kind(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    subject: &str,
+    kind: &str,
+    reason: CancelReason,
+    now: DateTime<Utc>,
+) -> Result<u64, Error> {
+    Ok(sqlx::query(
+        "UPDATE scheduler_timers SET state = 'pending', cancelled_at = NULL, cancel_reason = NULL \
+         WHERE tenant_id = $1 AND subject = $2 AND kind = $3 AND state = 'cancelled' \
+         AND cancel_reason = $4 AND due_at > $5",
+    )
+    .bind(tenant.as_str())
+    .bind(subject)
+    .bind(kind)
+    .bind(reason.as_str())
+    .bind(to_micros(now))
+    .execute(&mut *conn)
+    .await
+    .context("restore a claim's timers of a kind")?
+    .rows_affected())
+}
+
+/// Restores the still future timers of a claim that was reopened (a payment reversed after it
+/// closed the claim): the ones its closing cancelled (or cancelled before reasons were kept),
+/// not the status checks a resubmission replaced nor the timely-filing warnings its filing
+/// made moot. Returns how many.
 pub async fn reopen_subject(
     conn: &mut AnyConnection,
     tenant: &TenantId,
@@ -303,8 +384,9 @@ pub async fn reopen_subject(
     now: DateTime<Utc>,
 ) -> Result<u64, Error> {
     Ok(sqlx::query(
-        "UPDATE scheduler_timers SET state = 'pending', cancelled_at = NULL \
-         WHERE tenant_id = $1 AND subject = $2 AND state = 'cancelled' AND due_at > $3",
+        "UPDATE scheduler_timers SET state = 'pending', cancelled_at = NULL, cancel_reason = NULL \
+         WHERE tenant_id = $1 AND subject = $2 AND state = 'cancelled' AND due_at > $3 \
+         AND (cancel_reason IS NULL OR cancel_reason = 'closed')",
     )
     .bind(tenant.as_str())
     .bind(subject)
