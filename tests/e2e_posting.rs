@@ -957,3 +957,100 @@ async fn an_era_with_unreadable_amounts_is_reported_not_checked_never_balanced()
         r.balance_problems
     );
 }
+
+/// A 999 for one 837 transaction set: `verdict` in IK5 and AK9.
+fn ack_999(group: &str, set: &str, verdict: &str) -> String {
+    let accepted = if verdict == "A" { 1 } else { 0 };
+    isa_wrap_999(&[
+        &format!("AK1*HC*{group}*005010X222A1"),
+        &format!("AK2*837*{set}*005010X222A1"),
+        "IK3*NM1*8*2010*8",
+        "IK4*9*67*7*BAD",
+        &format!("IK5*{verdict}*5"),
+        &format!("AK9*{verdict}*1*1*{accepted}"),
+    ])
+}
+
+fn isa_wrap_999(st: &[&str]) -> String {
+    let body: Vec<String> = st.iter().map(|s| format!("{s}~")).collect();
+    let count = body.len() + 2;
+    format!(
+        "ISA*00*          *00*          *ZZ*CLEARHOUSE     *ZZ*ARF1           *261101*1200*^*00501*000000201*0*T*:~\n\
+         GS*FA*CLEARHOUSE*ARF1*20261101*1200*201*X*005010X231A1~\n\
+         ST*999*0001*005010X231A1~\n{}\nSE*{count}*0001~\nGE*1*201~\nIEA*1*000000201~\n",
+        body.join("\n"),
+    )
+}
+
+/// GS06 and ST02 of an exported 837P.
+fn group_and_set(content: &[u8]) -> (String, String) {
+    let text = String::from_utf8(content.to_vec()).unwrap();
+    let element = |id: &str, n: usize| {
+        text.split('~')
+            .map(str::trim)
+            .find(|s| s.starts_with(id))
+            .and_then(|s| s.split('*').nth(n))
+            .unwrap()
+            .to_string()
+    };
+    (element("GS*", 6), element("ST*", 2))
+}
+
+#[tokio::test]
+async fn a_999_rejection_rejects_the_claim_its_837_carried() {
+    let pg = PgDatabase::create().await.unwrap();
+    let redis = RedisPrefix::new();
+    let server = Server::start(Server::env_for(&pg, &redis));
+    let mut api = server.client(&server.key("acme", "partner", &[])).await;
+    let rejected = new_claim(&mut api, "ACK999-1").await;
+    let accepted = new_claim(&mut api, "ACK999-2").await;
+    let mut sets = Vec::new();
+    for c in [&rejected, &accepted] {
+        let export = api
+            .export_claim837(export_request(&c.id))
+            .await
+            .unwrap()
+            .into_inner();
+        sets.push(group_and_set(&export.content));
+    }
+    let post = |name: &str, content: String| pb::PostStatusReportRequest {
+        file_name: name.into(),
+        content: content.into_bytes(),
+    };
+    let report = api
+        .post_status_report(post("r.999", ack_999(&sets[0].0, &sets[0].1, "R")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        report.problems.iter().all(|p| !p.blocking),
+        "{:?}",
+        report.problems
+    );
+    assert_eq!(report.claims.len(), 1);
+    assert_eq!(report.claims[0].claim_id, rejected.id);
+    assert_eq!(report.claims[0].category_code, "999");
+    assert_eq!(
+        get(&mut api, &rejected.id).await.status,
+        pb::ClaimStatus::Rejected as i32
+    );
+    let history = api
+        .get_claim_history(pb::GetClaimHistoryRequest {
+            claim_id: rejected.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        format!("{history:?}").contains("999 R"),
+        "the history names the 999: {history:?}"
+    );
+    // An accepted set moves nothing.
+    api.post_status_report(post("a.999", ack_999(&sets[1].0, &sets[1].1, "A")))
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&mut api, &accepted.id).await.status,
+        pb::ClaimStatus::Submitted as i32
+    );
+}

@@ -7,6 +7,12 @@
 //! the table classify as [`DenialCategory::Other`] and count as denials, so a human looks; the
 //! raw codes are always kept.
 //!
+//! An adjustment is one of three things ([`is_denial_adjustment`], [`is_pending_adjustment`],
+//! [`adjustment_settles`]): a denial (keeps the balance open, makes a denial row), pending
+//! (OA-133: keeps the balance open, makes no denial) or a settlement (CO-45, PR-1/2/3, OA-23).
+//! What arflow knows beyond the remit (proof of timely filing for CO-29) is passed in a
+//! [`DenialContext`] to [`classify_denial_in`].
+//!
 //! Sources: CARC wording checked against a republished X12 CARC list
 //! (docs/reference/billing-rules.md C8); RARC wording against a republished RARC list.
 //! Categories and owners follow docs/reference/billing-rules.md C8 (an open-source "Denial
@@ -111,12 +117,37 @@ pub enum Resolution {
     WriteOff,
     /// Not a denial: post the adjustment.
     PostAdjustment,
-    /// Unknown code: a specialist reads the remit and decides.
+    /// Unknown code, or one whose meaning is in its RARC (CO-96 without a known RARC): a
+    /// specialist reads the remit and decides.
     Review,
+    /// A duplicate (CARC 18, B13, RARC M86): find the original claim and its payment; do not
+    /// resubmit. A corrected claim with modifier 59/XU/76 only when the second service was
+    /// separate and distinct.
+    CheckOriginal,
+    /// A coder reviews the codes against the documentation (CARC 167): corrected claim if
+    /// miscoded, appeal if coded right.
+    CodingReview,
+    /// Benefit maximum reached (CO-119): count the sessions used in the benefit period against
+    /// the payer's count; ask for reprocessing if the payer miscounted.
+    VerifyVisitCount,
+    /// Out of network (CARC 242): ask the payer for a single-case agreement (network-gap
+    /// exception) covering the patient, then rebill.
+    SingleCaseAgreement,
+    /// The patient's behavioral-health benefit is carved out to another plan (CARC 301, CO-96
+    /// with RARC N216): send the claim to the behavioral-health plan.
+    RouteToBehavioralHealthPlan,
+    /// The payer forwarded the claim to another payer or processor (CARC 300, B11): confirm the
+    /// receiving payer has it (claim status) before anything else; rebill there only if not.
+    ConfirmForwardedClaim,
+    /// The payer paid the patient (CARC 100): collect that payment from the patient.
+    CollectFromPatient,
+    /// Not a denial: the payer pended the line (OA-133); wait for its final adjudication (a
+    /// reversal and correction follows) and check its status if none comes.
+    AwaitAdjudication,
 }
 
 impl Resolution {
-    pub const ALL: [Resolution; 11] = [
+    pub const ALL: [Resolution; 19] = [
         Resolution::Appeal,
         Resolution::CorrectAndResubmit,
         Resolution::SubmitDocumentation,
@@ -128,6 +159,14 @@ impl Resolution {
         Resolution::WriteOff,
         Resolution::PostAdjustment,
         Resolution::Review,
+        Resolution::CheckOriginal,
+        Resolution::CodingReview,
+        Resolution::VerifyVisitCount,
+        Resolution::SingleCaseAgreement,
+        Resolution::RouteToBehavioralHealthPlan,
+        Resolution::ConfirmForwardedClaim,
+        Resolution::CollectFromPatient,
+        Resolution::AwaitAdjudication,
     ];
 
     /// Stable name stored in the database; never rename one.
@@ -144,6 +183,14 @@ impl Resolution {
             Resolution::WriteOff => "write_off",
             Resolution::PostAdjustment => "post_adjustment",
             Resolution::Review => "review",
+            Resolution::CheckOriginal => "check_original",
+            Resolution::CodingReview => "coding_review",
+            Resolution::VerifyVisitCount => "verify_visit_count",
+            Resolution::SingleCaseAgreement => "single_case_agreement",
+            Resolution::RouteToBehavioralHealthPlan => "route_to_behavioral_health_plan",
+            Resolution::ConfirmForwardedClaim => "confirm_forwarded_claim",
+            Resolution::CollectFromPatient => "collect_from_patient",
+            Resolution::AwaitAdjudication => "await_adjudication",
         }
     }
 
@@ -216,6 +263,9 @@ pub struct DenialClassification {
     pub category: DenialCategory,
     /// Whether this adjustment is a denial at all (false for CO-45, PR-1/2/3, OA-23, …).
     pub is_denial: bool,
+    /// Whether the payer has not decided yet (OA-133, line pended for review): neither a
+    /// denial nor an adjustment that settles the balance.
+    pub pending: bool,
     /// Whether an appeal is the way to fix it (false for unprocessable claims, timely filing,
     /// duplicates, non-denials; those are corrected, rebilled, billed or written off).
     pub appealable: bool,
@@ -239,6 +289,8 @@ pub struct CarcRule {
     pub carc: &'static str,
     pub category: DenialCategory,
     pub is_denial: bool,
+    /// Pended, not decided (see [`DenialClassification::pending`]).
+    pub pending: bool,
     pub appealable: bool,
     pub resolution: Resolution,
     pub owner: Owner,
@@ -307,8 +359,37 @@ const EV_CREDENTIALING: &[&str] = &[
     "NPPES record and payer roster showing the rendering NPI linked to the group NPI (2310B vs 2010AA)",
 ];
 const EV_DUPLICATE: &[&str] = &[
-    "status and claim number of the original claim",
-    "documentation of a separate session when both are distinct (modifier 59/76/XU)",
+    "status, claim number and payment of the original claim (do not resubmit the same service)",
+    "only when the second service was separate and distinct: a corrected claim with modifier 59, XU or 76 and the note of the separate session",
+];
+const EV_DISTINCT: &[&str] = &[
+    "corrected claim (frequency 7) with modifier 59 or XU on the separate and distinct service",
+    "documentation that the services were separate and distinct (separate session, time, purpose)",
+];
+const EV_ADDON_PRIMARY: &[&str] = &[
+    "the primary (qualifying) code billed with the add-on on the same claim and date (e.g. the E/M with +90833/+90836/+90838, 90839 with +90840)",
+    "when the primary is on another claim: that claim's number and status",
+];
+const EV_CODING_REVIEW: &[&str] = &[
+    "progress note and the diagnosis it documents (specificity, order of the diagnosis pointers)",
+    "corrected claim (frequency 7) if miscoded; the payer's covered-diagnosis policy if coded right",
+];
+const EV_SCA: &[&str] = &[
+    "single-case agreement (network-gap exception) covering the patient, code and dates of service",
+    "why no in-network clinician was available (distance, wait time, specialty, continuity of care)",
+];
+const EV_FORWARDED: &[&str] = &[
+    "this payer's remit saying the claim was forwarded, with its claim number",
+    "claim status from the receiving payer (behavioral-health plan or processor)",
+];
+const EV_COLLECT: &[&str] = &[
+    "this payer's remit showing the payment made to the patient/insured",
+    "patient statement for the amount the patient received",
+];
+const EV_NON_COVERED_REVIEW: &[&str] = &[
+    "the remark code (RARC) sent with CARC 96: it names why the charge is not covered",
+    "plan benefit summary for behavioral health (carve-out to a behavioral-health plan?)",
+    "signed patient financial-responsibility notice (ABN/waiver), if any",
 ];
 const EV_COB: &[&str] = &[
     "primary payer's EOB/ERA with its claim number",
@@ -337,6 +418,7 @@ const fn carc(
         carc,
         category,
         is_denial: true,
+        pending: false,
         appealable,
         resolution,
         owner,
@@ -354,9 +436,25 @@ const fn not_denial(
         carc,
         category,
         is_denial: false,
+        pending: false,
         appealable: false,
         resolution: Resolution::PostAdjustment,
         owner: Owner::PaymentPosting,
+        evidence: EV_NONE,
+        description,
+    }
+}
+
+/// A code that says the payer has not decided yet: no denial, and no settlement either.
+const fn pended(carc: &'static str, description: &'static str) -> CarcRule {
+    CarcRule {
+        carc,
+        category: DenialCategory::Other,
+        is_denial: false,
+        pending: true,
+        appealable: false,
+        resolution: Resolution::AwaitAdjudication,
+        owner: Owner::Biller,
         evidence: EV_NONE,
         description,
     }
@@ -558,23 +656,35 @@ pub static CARC_TABLE: &[CarcRule] = &[
         EV_WRONG_PAYER,
         "not covered by this payer; send to the correct payer",
     ),
+    // 300: the medical plan already forwarded the claim: confirm the behavioral-health plan
+    // has it; rebilling it blind makes a duplicate. 301: send it there
+    // (docs/reference/billing-rules.md C8).
     carc(
         "300",
         C::Eligibility,
         false,
-        R::RebillOtherPayer,
-        O::FrontDesk,
-        EV_WRONG_PAYER,
-        "medical plan forwarded the claim to the behavioral-health plan",
+        R::ConfirmForwardedClaim,
+        O::Biller,
+        EV_FORWARDED,
+        "medical plan: benefits not available under this plan; claim forwarded to the patient's behavioral-health plan",
     ),
     carc(
         "301",
         C::Eligibility,
         false,
-        R::RebillOtherPayer,
+        R::RouteToBehavioralHealthPlan,
         O::FrontDesk,
         EV_WRONG_PAYER,
-        "medical plan: submit to the patient's behavioral-health plan",
+        "medical plan: benefits not available under this plan; submit to the patient's behavioral-health plan",
+    ),
+    carc(
+        "B11",
+        C::Eligibility,
+        false,
+        R::ConfirmForwardedClaim,
+        O::Biller,
+        EV_FORWARDED,
+        "transferred to the proper payer/processor; not covered by this payer/processor",
     ),
     // Authorization: "the dominant BH denial" (vendor, docs/reference/billing-rules.md C8).
     carc(
@@ -639,6 +749,15 @@ pub static CARC_TABLE: &[CarcRule] = &[
         O::AuthTeam,
         EV_AUTH,
         "authorization number does not apply to the provider",
+    ),
+    carc(
+        "302",
+        C::Authorization,
+        true,
+        R::RequestRetroAuthorization,
+        O::AuthTeam,
+        EV_AUTH,
+        "precertification/notification/authorization/pre-treatment time limit has expired",
     ),
     carc(
         "287",
@@ -767,14 +886,45 @@ pub static CARC_TABLE: &[CarcRule] = &[
         EV_CODING,
         "unlisted code billed when a specific code exists",
     ),
+    // 97: bundled into another service already adjudicated: a corrected claim with 59/XU
+    // when the service was distinct, not an appeal (docs/reference/billing-rules.md C8).
     carc(
         "97",
         C::CodingModifier,
-        true,
-        R::Appeal,
+        false,
+        R::CorrectAndResubmit,
         O::Coder,
-        EV_BUNDLING,
-        "benefit included in the payment for another service",
+        EV_DISTINCT,
+        "benefit included in the payment for another service already adjudicated",
+    ),
+    // B15 / 107: an add-on without its qualifying (primary) service on the claim.
+    carc(
+        "B15",
+        C::CodingModifier,
+        false,
+        R::CorrectAndResubmit,
+        O::Coder,
+        EV_ADDON_PRIMARY,
+        "requires a qualifying service that has not been received/adjudicated (add-on without its primary code)",
+    ),
+    carc(
+        "107",
+        C::CodingModifier,
+        false,
+        R::CorrectAndResubmit,
+        O::Coder,
+        EV_ADDON_PRIMARY,
+        "the related or qualifying claim/service was not identified on this claim (add-on without its primary code)",
+    ),
+    // 167 "diagnosis not covered": first a coding review of the diagnosis.
+    carc(
+        "167",
+        C::CodingModifier,
+        true,
+        R::CodingReview,
+        O::Coder,
+        EV_CODING_REVIEW,
+        "diagnosis not covered",
     ),
     carc(
         "231",
@@ -860,15 +1010,6 @@ pub static CARC_TABLE: &[CarcRule] = &[
         "information does not support this length of service",
     ),
     carc(
-        "167",
-        C::MedicalNecessity,
-        true,
-        R::Appeal,
-        O::Clinician,
-        EV_MEDICAL_NECESSITY,
-        "diagnosis not covered",
-    ),
-    carc(
         "261",
         C::MedicalNecessity,
         true,
@@ -895,12 +1036,13 @@ pub static CARC_TABLE: &[CarcRule] = &[
         EV_MEDICAL_NECESSITY,
         "coverage/program guidelines exceeded",
     ),
+    // 119: check the payer's visit count first; PR-119 goes to the patient (group rule below).
     carc(
         "119",
         C::MedicalNecessity,
         true,
-        R::Appeal,
-        O::Clinician,
+        R::VerifyVisitCount,
+        O::Biller,
         EV_BENEFIT_MAX,
         "benefit maximum for this period or occurrence reached",
     ),
@@ -932,14 +1074,16 @@ pub static CARC_TABLE: &[CarcRule] = &[
         "exceeds the contracted maximum hours/days/units for this period",
     ),
     // Non-covered benefit: CO stays with the provider, PR shifts to the patient (group rule below).
+    // CARC 96 requires a RARC that says why: N216 (carve-out) goes to the behavioral-health
+    // plan; without a known RARC a specialist reads it, never an automatic write-off.
     carc(
         "96",
         C::NonCovered,
         false,
-        R::WriteOff,
+        R::Review,
         O::Biller,
-        EV_NON_COVERED,
-        "non-covered charges",
+        EV_NON_COVERED_REVIEW,
+        "non-covered charges (the RARC says why)",
     ),
     carc(
         "204",
@@ -1028,10 +1172,10 @@ pub static CARC_TABLE: &[CarcRule] = &[
         "242",
         C::Credentialing,
         false,
-        R::VerifyAndResubmit,
+        R::SingleCaseAgreement,
         O::CredentialingTeam,
-        EV_CREDENTIALING,
-        "services not provided by network/primary care providers",
+        EV_SCA,
+        "services not provided by network/primary care providers (out of network)",
     ),
     carc(
         "243",
@@ -1066,10 +1210,19 @@ pub static CARC_TABLE: &[CarcRule] = &[
         "18",
         C::Duplicate,
         false,
-        R::VerifyAndResubmit,
+        R::CheckOriginal,
         O::Biller,
         EV_DUPLICATE,
         "exact duplicate claim/service",
+    ),
+    carc(
+        "B13",
+        C::Duplicate,
+        false,
+        R::CheckOriginal,
+        O::Biller,
+        EV_DUPLICATE,
+        "previously paid: payment may have been provided in a previous payment",
     ),
     // Coordination of benefits: secondary needs the primary EOB / ICN.
     carc(
@@ -1182,10 +1335,22 @@ pub static CARC_TABLE: &[CarcRule] = &[
         C::PatientResponsibility,
         "low income subsidy co-payment",
     ),
-    not_denial(
+    // 100: the payer paid the patient. The provider is still owed that money, by the patient:
+    // a denial row (so the balance stays open) whose action is to collect it.
+    carc(
         "100",
         C::PatientResponsibility,
-        "payment made to the patient/insured",
+        false,
+        R::CollectFromPatient,
+        O::Biller,
+        EV_COLLECT,
+        "payment made to the patient/insured/responsible party",
+    ),
+    // 133: pended for review ("use only with group code OA"; a reversal and correction follow
+    // when the line is finalized): neither a denial nor a settlement.
+    pended(
+        "133",
+        "disposition of this service line pending further review",
     ),
     not_denial(
         "23",
@@ -1357,7 +1522,7 @@ pub static RARC_REFINEMENTS: &[RarcRefinement] = &[
         "M86",
         C::Duplicate,
         false,
-        R::VerifyAndResubmit,
+        R::CheckOriginal,
         O::Biller,
         EV_DUPLICATE,
     ),
@@ -1371,6 +1536,37 @@ pub static RARC_REFINEMENTS: &[RarcRefinement] = &[
         R::Appeal,
         O::Coder,
         EV_BUNDLING,
+    ),
+    // N216 "patient is not enrolled in this portion of our benefit package": with CARC 96 or
+    // 204, the behavioral-health benefit is carved out to another plan
+    // (docs/reference/billing-rules.md C8).
+    refine(
+        Some("96"),
+        "N216",
+        C::Eligibility,
+        false,
+        R::RouteToBehavioralHealthPlan,
+        O::FrontDesk,
+        EV_WRONG_PAYER,
+    ),
+    refine(
+        Some("204"),
+        "N216",
+        C::Eligibility,
+        false,
+        R::RouteToBehavioralHealthPlan,
+        O::FrontDesk,
+        EV_WRONG_PAYER,
+    ),
+    // N418 "misrouted claim; see the payer's claim submission instructions": the right payer.
+    refine(
+        Some("96"),
+        "N418",
+        C::Eligibility,
+        false,
+        R::RebillOtherPayer,
+        O::FrontDesk,
+        EV_WRONG_PAYER,
     ),
     // MA130 "no appeal rights are afforded because the claim is unprocessable; submit a new
     // claim": whatever the CARC, not appealable.
@@ -1395,10 +1591,33 @@ pub fn carc_rule(carc: &str) -> Option<&'static CarcRule> {
     CARC_TABLE.iter().find(|r| r.carc == c)
 }
 
+/// What arflow knows about the claim beyond the remit, for the codes whose next step depends
+/// on it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DenialContext {
+    /// arflow holds proof that the claim was filed in time: a clearinghouse or payer
+    /// acceptance (999/277CA) dated within the payer's filing limit. CO-29 is then appealed
+    /// with that proof; without it, written off (docs/reference/billing-rules.md C6, C8).
+    pub timely_filing_proof: bool,
+}
+
 /// Classifies one CAS adjustment: group code (CO, PR, OA, PI; CR tolerated), CARC and the
 /// RARCs that came with it (LQ in 2110, MOA/MIA at claim level). Never fails: an unknown code is
 /// [`DenialCategory::Other`], counted as a denial for review, with the raw codes kept.
+///
+/// Same as [`classify_denial_in`] with nothing known beyond the remit (no proof of timely
+/// filing).
 pub fn classify_denial(group: &str, carc: &str, rarcs: &[String]) -> DenialClassification {
+    classify_denial_in(group, carc, rarcs, &DenialContext::default())
+}
+
+/// [`classify_denial`] with what arflow knows about the claim ([`DenialContext`]).
+pub fn classify_denial_in(
+    group: &str,
+    carc: &str,
+    rarcs: &[String],
+    ctx: &DenialContext,
+) -> DenialClassification {
     let group = norm(group);
     let code = norm(carc);
     let rarcs: Vec<String> = rarcs
@@ -1411,6 +1630,7 @@ pub fn classify_denial(group: &str, carc: &str, rarcs: &[String]) -> DenialClass
         Some(r) => DenialClassification {
             category: r.category,
             is_denial: r.is_denial,
+            pending: r.pending,
             appealable: r.appealable,
             resolution: r.resolution,
             owner: r.owner,
@@ -1424,6 +1644,7 @@ pub fn classify_denial(group: &str, carc: &str, rarcs: &[String]) -> DenialClass
         None => DenialClassification {
             category: DenialCategory::Other,
             is_denial: true,
+            pending: false,
             appealable: false,
             resolution: Resolution::Review,
             owner: Owner::Biller,
@@ -1473,15 +1694,26 @@ pub fn classify_denial(group: &str, carc: &str, rarcs: &[String]) -> DenialClass
     // Group code: PR means the patient owes it (the payer says so, e.g. a signed ABN or a
     // non-covered benefit): PR-204 shifts to the patient (docs/reference/billing-rules.md C8); CO
     // keeps non-covered services with the provider.
+    // PR-119: the benefit maximum is the patient's to pay (docs/reference/billing-rules.md C8).
     if out.is_denial && group == "PR" {
         match out.category {
             DenialCategory::NonCovered => {
                 out.resolution = Resolution::BillPatient;
                 out.appealable = false;
             }
+            DenialCategory::MedicalNecessity if out.resolution == Resolution::VerifyVisitCount => {
+                out.resolution = Resolution::BillPatient;
+                out.appealable = false;
+            }
             DenialCategory::MedicalNecessity => out.resolution = Resolution::BillPatient,
             _ => {}
         }
+    }
+
+    // CO-29 with proof of timely filing is appealed with that proof; without it, written off.
+    if code == "29" && ctx.timely_filing_proof && out.category == DenialCategory::TimelyFiling {
+        out.appealable = true;
+        out.resolution = Resolution::Appeal;
     }
 
     out.group = group;
@@ -1500,6 +1732,20 @@ pub fn classify_denial(group: &str, carc: &str, rarcs: &[String]) -> DenialClass
 pub fn is_denial_adjustment(group: &str, carc: &str) -> bool {
     let _ = group;
     carc_rule(carc).is_none_or(|r| r.is_denial)
+}
+
+/// Whether a CAS adjustment says the payer has not decided yet (OA-133, "pending further
+/// review"): not a denial ([`is_denial_adjustment`] is false), and not money that settles the
+/// claim either. The line stays owed; posting keeps its balance open and makes no denial.
+pub fn is_pending_adjustment(group: &str, carc: &str) -> bool {
+    let _ = group;
+    carc_rule(carc).is_some_and(|r| r.pending)
+}
+
+/// Whether a CAS adjustment settles part of the claim's balance: neither a denial nor pending
+/// (CO-45, PR-1/2/3, OA-23, …).
+pub fn adjustment_settles(group: &str, carc: &str) -> bool {
+    !is_denial_adjustment(group, carc) && !is_pending_adjustment(group, carc)
 }
 
 #[cfg(test)]
@@ -1656,5 +1902,280 @@ mod tests {
         // A non-denial stays one whatever RARC comes with it.
         let x = c("CO", "45", &["MA130"]);
         assert!(!x.is_denial && x.resolution == Resolution::PostAdjustment);
+    }
+
+    // ---- issue 10, denial taxonomy fixes (docs/reference/billing-rules.md C8) ----------------
+
+    /// (category, appealable, resolution, owner) of one adjustment.
+    fn decided(g: &str, code: &str, rarcs: &[&str]) -> (DenialCategory, bool, Resolution, Owner) {
+        let x = c(g, code, rarcs);
+        assert!(x.is_denial, "{g}-{code} is a denial");
+        assert!(!x.pending, "{g}-{code} is not pending");
+        assert!(!x.description.is_empty(), "{g}-{code} is a known code");
+        assert!(!x.evidence.is_empty(), "{g}-{code} names its evidence");
+        (x.category, x.appealable, x.resolution, x.owner)
+    }
+
+    #[test]
+    fn duplicate_18_checks_the_original_and_is_not_resubmitted() {
+        for g in ["OA", "CO"] {
+            assert_eq!(
+                decided(g, "18", &[]),
+                (C::Duplicate, false, R::CheckOriginal, O::Biller)
+            );
+        }
+        let x = c("OA", "18", &[]);
+        assert!(x.evidence.iter().any(|e| e.contains("do not resubmit")));
+        assert!(
+            x.evidence
+                .iter()
+                .any(|e| e.contains("59") && e.contains("XU") && e.contains("76")),
+            "a corrected claim with 59/XU/76 only for a distinct service: {:?}",
+            x.evidence
+        );
+        // B13 "previously paid" and RARC M86 are the same work.
+        assert_eq!(
+            decided("CO", "B13", &[]),
+            (C::Duplicate, false, R::CheckOriginal, O::Biller)
+        );
+        assert_eq!(c("CO", "50", &["M86"]).resolution, R::CheckOriginal);
+    }
+
+    #[test]
+    fn timely_filing_29_is_appealed_only_with_proof() {
+        // Without proof arflow holds: written off.
+        assert_eq!(
+            decided("CO", "29", &[]),
+            (C::TimelyFiling, false, R::WriteOff, O::Biller)
+        );
+        let proof = DenialContext {
+            timely_filing_proof: true,
+        };
+        let x = classify_denial_in("CO", "29", &[], &proof);
+        assert_eq!(
+            (x.category, x.appealable, x.resolution, x.owner),
+            (C::TimelyFiling, true, R::Appeal, O::Biller)
+        );
+        assert!(x.evidence.iter().any(|e| e.contains("999/277CA")));
+        // The proof changes nothing for other codes.
+        assert_eq!(
+            classify_denial_in("CO", "50", &[], &proof),
+            c("CO", "50", &[])
+        );
+        assert_eq!(
+            classify_denial_in("CO", "29", &[], &DenialContext::default()),
+            c("CO", "29", &[])
+        );
+    }
+
+    #[test]
+    fn non_covered_96_reads_the_rarc() {
+        // Default: a specialist reads it; never an automatic write-off.
+        assert_eq!(
+            decided("CO", "96", &[]),
+            (C::NonCovered, false, R::Review, O::Biller)
+        );
+        assert_eq!(decided("CO", "96", &["M15"]).2, R::Review);
+        // N216: the behavioral-health benefit is carved out.
+        let n216 = c("CO", "96", &["N216"]);
+        assert_eq!(
+            (n216.category, n216.appealable, n216.resolution, n216.owner),
+            (
+                C::Eligibility,
+                false,
+                R::RouteToBehavioralHealthPlan,
+                O::FrontDesk
+            )
+        );
+        assert_eq!(n216.refined_by.as_deref(), Some("N216"));
+        assert_eq!(
+            c("PR", "96", &["N216"]).resolution,
+            R::RouteToBehavioralHealthPlan
+        );
+        assert_eq!(
+            c("CO", "204", &["N216"]).resolution,
+            R::RouteToBehavioralHealthPlan
+        );
+        // N418 misrouted: the right payer.
+        assert_eq!(decided("CO", "96", &["N418"]).2, R::RebillOtherPayer);
+        // PR-96 without a RARC: the payer put it on the patient.
+        assert_eq!(c("PR", "96", &[]).resolution, R::BillPatient);
+    }
+
+    #[test]
+    fn bundled_97_is_a_corrected_claim_with_59_or_xu() {
+        assert_eq!(
+            decided("CO", "97", &[]),
+            (C::CodingModifier, false, R::CorrectAndResubmit, O::Coder)
+        );
+        let x = c("CO", "97", &[]);
+        assert!(
+            x.evidence
+                .iter()
+                .any(|e| e.contains("59") && e.contains("XU"))
+        );
+    }
+
+    #[test]
+    fn benefit_maximum_119_verifies_the_count_and_pr_goes_to_the_patient() {
+        assert_eq!(
+            decided("CO", "119", &[]),
+            (C::MedicalNecessity, true, R::VerifyVisitCount, O::Biller)
+        );
+        assert!(
+            c("CO", "119", &[])
+                .evidence
+                .iter()
+                .any(|e| e.contains("count of sessions"))
+        );
+        assert_eq!(
+            decided("PR", "119", &[]),
+            (C::MedicalNecessity, false, R::BillPatient, O::Biller)
+        );
+    }
+
+    #[test]
+    fn diagnosis_not_covered_167_is_a_coding_review() {
+        assert_eq!(
+            decided("CO", "167", &[]),
+            (C::CodingModifier, true, R::CodingReview, O::Coder)
+        );
+    }
+
+    #[test]
+    fn out_of_network_242_asks_for_a_single_case_agreement() {
+        assert_eq!(
+            decided("CO", "242", &[]),
+            (
+                C::Credentialing,
+                false,
+                R::SingleCaseAgreement,
+                O::CredentialingTeam
+            )
+        );
+    }
+
+    #[test]
+    fn behavioral_health_plan_300_301_and_transferred_b11() {
+        // 300: already forwarded: confirm, do not rebill blind.
+        assert_eq!(
+            decided("CO", "300", &[]),
+            (C::Eligibility, false, R::ConfirmForwardedClaim, O::Biller)
+        );
+        assert!(c("CO", "300", &[]).description.contains("forwarded"));
+        // 301: submit there.
+        assert_eq!(
+            decided("CO", "301", &[]),
+            (
+                C::Eligibility,
+                false,
+                R::RouteToBehavioralHealthPlan,
+                O::FrontDesk
+            )
+        );
+        assert_eq!(
+            decided("OA", "B11", &[]),
+            (C::Eligibility, false, R::ConfirmForwardedClaim, O::Biller)
+        );
+    }
+
+    #[test]
+    fn payment_to_the_patient_100_is_collected_from_the_patient() {
+        for g in ["OA", "PR", "CO"] {
+            assert_eq!(
+                decided(g, "100", &[]),
+                (
+                    C::PatientResponsibility,
+                    false,
+                    R::CollectFromPatient,
+                    O::Biller
+                ),
+                "{g}-100"
+            );
+            // The money is still owed (by the patient): it keeps the balance open.
+            assert!(is_denial_adjustment(g, "100"));
+            assert!(!adjustment_settles(g, "100"));
+        }
+    }
+
+    #[test]
+    fn pended_133_is_neither_a_denial_nor_settled() {
+        let x = c("OA", "133", &[]);
+        assert!(!x.is_denial && x.pending);
+        assert!(!x.appealable);
+        assert_eq!(x.resolution, R::AwaitAdjudication);
+        assert!(!is_denial_adjustment("OA", "133"));
+        assert!(is_pending_adjustment("OA", "133"));
+        assert!(!adjustment_settles("OA", "133"));
+        // A RARC does not turn it into a denial.
+        let x = c("OA", "133", &["MA130"]);
+        assert!(!x.is_denial && x.pending);
+        // Nothing else is pending; contractual adjustments settle.
+        assert!(!is_pending_adjustment("CO", "45") && adjustment_settles("CO", "45"));
+        assert!(!is_pending_adjustment("CO", "16") && !adjustment_settles("CO", "16"));
+        assert!(!is_pending_adjustment("CO", "Z99"));
+        assert_eq!(
+            CARC_TABLE.iter().filter(|r| r.pending).count(),
+            1,
+            "only 133"
+        );
+    }
+
+    #[test]
+    fn authorization_time_limit_302() {
+        assert_eq!(
+            decided("CO", "302", &[]),
+            (
+                C::Authorization,
+                true,
+                R::RequestRetroAuthorization,
+                O::AuthTeam
+            )
+        );
+        assert!(c("CO", "302", &[]).description.contains("time limit"));
+    }
+
+    #[test]
+    fn addon_without_its_primary_b15_107() {
+        for code in ["B15", "107"] {
+            assert_eq!(
+                decided("CO", code, &[]),
+                (C::CodingModifier, false, R::CorrectAndResubmit, O::Coder),
+                "{code}"
+            );
+            let x = c("CO", code, &[]);
+            assert!(x.description.contains("add-on without its primary"));
+            assert!(x.evidence.iter().any(|e| e.contains("primary")));
+        }
+    }
+
+    #[test]
+    fn new_resolution_names_are_stable_snake_case() {
+        for (r, name) in [
+            (R::CheckOriginal, "check_original"),
+            (R::CodingReview, "coding_review"),
+            (R::VerifyVisitCount, "verify_visit_count"),
+            (R::SingleCaseAgreement, "single_case_agreement"),
+            (
+                R::RouteToBehavioralHealthPlan,
+                "route_to_behavioral_health_plan",
+            ),
+            (R::ConfirmForwardedClaim, "confirm_forwarded_claim"),
+            (R::CollectFromPatient, "collect_from_patient"),
+            (R::AwaitAdjudication, "await_adjudication"),
+        ] {
+            assert_eq!(r.as_str(), name);
+            assert_eq!(
+                serde_json::to_value(r).unwrap(),
+                serde_json::Value::String(name.into())
+            );
+        }
+        let names: HashSet<&str> = Resolution::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names.len(), Resolution::ALL.len());
+        assert!(
+            names
+                .iter()
+                .all(|n| n.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'))
+        );
     }
 }

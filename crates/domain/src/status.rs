@@ -2,7 +2,8 @@
 //!
 //! Every status change, whether a partner's call, a posted 835/277 or a specialist's action,
 //! goes through [`ClaimStatus::transition`], so an impossible history (a closed claim that
-//! gets paid, a draft that is denied) is refused at one place. The legal moves are the
+//! gets paid, a draft that is denied) is refused at one place; a closed claim reopens only
+//! when the payer takes its money back (to pending). The legal moves are the
 //! [`TRANSITIONS`] table; the `as_str` names are stored in the database and must never change.
 
 use std::fmt;
@@ -136,7 +137,13 @@ pub const TRANSITIONS: &[(ClaimStatus, ClaimStatus)] = &[
     (Appealed, Closed),
     // The write-off is booked; the claim leaves AR.
     (WrittenOff, Closed),
-    // Closed is terminal: no row starts at Closed.
+    // Recoupment: the payer takes its payment back (835 CLP02 = 22 reversal or a negative
+    // payment) on a written-off claim; the money is owed again and the claim is open with the
+    // payer until re-adjudicated, so AR follow-up sees it again (issue 10).
+    (WrittenOff, Pending),
+    // Recoupment on a closed claim, as above: the only way out of Closed. 835 posting takes it
+    // on money taken back; a 277 status never reopens a claim (claims posting/status.rs).
+    (Closed, Pending),
 ];
 
 impl ClaimStatus {
@@ -249,8 +256,8 @@ mod tests {
             PartiallyPaid => &[Paid, Denied, Appealed, WrittenOff, Closed, Pending],
             Denied => &[Appealed, Submitted, Paid, PartiallyPaid, WrittenOff, Closed],
             Appealed => &[Paid, PartiallyPaid, Denied, Appealed, WrittenOff, Closed],
-            WrittenOff => &[Closed],
-            Closed => &[],
+            WrittenOff => &[Closed, Pending],
+            Closed => &[Pending],
         }
     }
 
@@ -380,9 +387,9 @@ mod tests {
     }
 
     #[test]
-    fn only_closed_is_terminal() {
+    fn no_status_is_terminal_since_a_recoupment_reopens_closed() {
         for s in ClaimStatus::ALL {
-            assert_eq!(s.is_terminal(), s == Closed, "{s}");
+            assert!(!s.is_terminal(), "{s}");
         }
     }
 
@@ -434,9 +441,11 @@ mod tests {
 
     proptest! {
         #[test]
-        fn closed_has_no_exits(to in any_status()) {
-            prop_assert!(!Closed.can_transition_to(to));
-            prop_assert_eq!(Closed.transition(to), Err(IllegalTransition { from: Closed, to }));
+        fn closed_only_reopens_to_pending(to in any_status()) {
+            prop_assert_eq!(Closed.can_transition_to(to), to == Pending);
+            if to != Pending {
+                prop_assert_eq!(Closed.transition(to), Err(IllegalTransition { from: Closed, to }));
+            }
         }
 
         #[test]
@@ -460,13 +469,13 @@ mod tests {
         }
 
         #[test]
-        fn random_walks_never_leave_closed(targets in proptest::collection::vec(any_status(), 0..64)) {
+        fn random_walks_leave_closed_only_to_pending(targets in proptest::collection::vec(any_status(), 0..64)) {
             let mut at = Draft;
             for to in targets {
                 let was = at;
                 match at.transition(to) {
                     Ok(next) => {
-                        prop_assert!(was != Closed);
+                        prop_assert!(was != Closed || next == Pending);
                         prop_assert!(TRANSITIONS.contains(&(was, next)));
                         at = next;
                     }

@@ -15,7 +15,7 @@ use arflow_x12::remit::{Adjustment, ClaimPayment, ServicePayment};
 use arflow_x12::{Problem, Remittance835, Transaction};
 use chrono::{DateTime, Utc};
 
-use crate::posting::{AdjIn, ClaimPayIn, LinePayIn, PlbIn, RemitIn, StatusIn};
+use crate::posting::{AckIn, AdjIn, ClaimPayIn, LinePayIn, PlbIn, RemitIn, StatusIn};
 use crate::store::StoredClaim;
 
 /// One 835 transaction ready to post, with its balancing problems.
@@ -33,6 +33,8 @@ pub struct ParsedStatuses {
     /// `277` or `277CA`, for the history's reason.
     pub source: String,
     pub statuses: Vec<StatusIn>,
+    /// The transaction sets a 999 acknowledges (our 837P exports).
+    pub acks: Vec<AckIn>,
     pub problems: Vec<pb::X12Problem>,
 }
 
@@ -255,8 +257,13 @@ pub fn statuses_from_277(content: &[u8]) -> ParsedStatuses {
     let doc = arflow_x12::read(content);
     let mut problems: Vec<pb::X12Problem> = doc.problems.iter().map(problem_to_pb).collect();
     let mut statuses = Vec::new();
+    let mut acks = Vec::new();
     let mut source = String::from("277");
     for set in doc.transactions() {
+        if let Transaction::Ack999(ack) = &set.content {
+            acks.extend(acks_of_999(ack));
+            continue;
+        }
         let Transaction::ClaimStatus277(report) = &set.content else {
             continue;
         };
@@ -273,9 +280,9 @@ pub fn statuses_from_277(content: &[u8]) -> ParsedStatuses {
             });
         }
     }
-    if statuses.is_empty() {
+    if statuses.is_empty() && acks.is_empty() {
         problems.push(pb::X12Problem {
-            message: "no claim status found (a 277 or 277CA with claim-level STC segments)".into(),
+            message: "no claim status found (a 277 or 277CA with claim-level STC segments, or a 999 acknowledging our 837P)".into(),
             blocking: true,
             ..Default::default()
         });
@@ -283,8 +290,56 @@ pub fn statuses_from_277(content: &[u8]) -> ParsedStatuses {
     ParsedStatuses {
         source,
         statuses,
+        acks,
         problems,
     }
+}
+
+/// The 837 transaction sets a 999 acknowledges, each with its verdict: the set's IK5, else
+/// the group's AK9 (docs/reference/x12.md §2.3). Sets of other groups (a 276's `HR`) are left.
+fn acks_of_999(ack: &arflow_x12::ack::Ack999) -> Vec<AckIn> {
+    use arflow_x12::ack::Acceptance;
+    let group = ack.group.as_ref();
+    if group.is_some_and(|g| g.functional_id != "HC") {
+        return Vec::new();
+    }
+    let group_control_number = group.map(|g| g.control_number.clone()).unwrap_or_default();
+    let group_verdict = ack.group_result.as_ref();
+    let mut out: Vec<AckIn> = ack
+        .transactions
+        .iter()
+        .filter(|t| t.set_id == "837")
+        .map(|t| {
+            let (code, acceptance) = match (&t.acceptance_code, t.acceptance) {
+                (Some(code), Some(a)) => (code.clone(), a),
+                _ => group_verdict.map_or((String::new(), Acceptance::Unknown), |g| {
+                    (g.acceptance_code.clone(), g.acceptance)
+                }),
+            };
+            let mut errors = t.error_codes.clone();
+            errors.extend(t.segment_errors.iter().filter_map(|e| e.code.clone()));
+            AckIn {
+                transaction_control_number: t.control_number.clone(),
+                group_control_number: group_control_number.clone(),
+                code,
+                rejected: acceptance == Acceptance::Rejected,
+                errors,
+            }
+        })
+        .collect();
+    // A group rejected as a whole without AK2 detail rejects the group's one export.
+    if out.is_empty()
+        && let Some(g) = group_verdict.filter(|g| g.acceptance == Acceptance::Rejected)
+    {
+        out.push(AckIn {
+            transaction_control_number: String::new(),
+            group_control_number,
+            code: g.acceptance_code.clone(),
+            rejected: true,
+            errors: g.error_codes.clone(),
+        });
+    }
+    out
 }
 
 /// What an 837P export needs besides the claim (the claim record does not hold it): checked

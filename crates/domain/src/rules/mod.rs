@@ -198,6 +198,8 @@ pub mod ids {
     pub const PHARMACOLOGIC_ADDON: &str = "pharmacologic_management.addon";
     pub const EVALUATION_PER_DAY: &str = "evaluation.once_per_day";
     pub const EVALUATION_INTERVAL: &str = "evaluation.repeat_interval";
+    pub const EVALUATION_WITH_EM: &str = "evaluation.em_same_day";
+    pub const CREDENTIAL_MEDICAL_CODES: &str = "credential.medical_codes";
     pub const TELEHEALTH_MODIFIER_CONFLICT: &str = "telehealth.modifier_conflict";
     pub const TELEHEALTH_POS_MODIFIER: &str = "telehealth.pos_modifier";
     pub const TELEHEALTH_FQ_REPLACED: &str = "telehealth.fq_replaced_by_93";
@@ -217,6 +219,8 @@ const FQ_TO_93: NaiveDate = const_date(2023, 1, 1);
 const NOVITAS: &str = "Novitas JL psychiatry/psychotherapy billing: www.novitas-solutions.com/webcenter/portal/MedicareJL/pagebyid?contentId=00026768";
 const APA: &str = "APA psychotherapy codes: www.apaservices.org/practice/reimbursement/health-codes/psychotherapy";
 const BCBS_IL: &str = "BCBS IL psychiatry/psychotherapy policy via www.openpayer.com/policy-updates/blue-cross-blue-shield-illinois/reimbursement-payment/blue-cross-blue-shield-illinois-psychiatry-psychotherapy";
+const LCD_L31887: &str = "Medicare LCD L31887 outpatient psychiatry fact sheet, as quoted by AAPC (aapc.com/codes/coding-newsletters/my-primary-care-coding-alert/reader-questions-check-out-guidelines-before-billing-for-psych-evals-165232-article); CPT 90792 parenthetical via AAPC (billing-rules C2)";
+const AAPC_90792: &str = "AAPC Psychiatry Coding Alert, 'Billing 90792 for All Clinicians? Not So Fast' (aapc.com/codes/coding-newsletters/my-psychiatry-coding-alert/reader-question-billing-90792-for-all-clinicians-not-so-fast-136114-article); add-ons need an E/M (billing-rules C2, C4)";
 
 /// Every rule the scrubber knows, in the order it reports them.
 pub static RULES: &[Rule] = &[
@@ -344,6 +348,22 @@ pub static RULES: &[Rule] = &[
         id: ids::EVALUATION_INTERVAL,
         description: "90791/90792 repeat only after the payer's minimum break (BCBS IL: 6 months); off unless the payer sets coding.evaluation_min_interval_months",
         source: BCBS_IL,
+        effective_from: Some(CPT_2013),
+        effective_until: None,
+        severity: Severity::Error,
+    },
+    Rule {
+        id: ids::EVALUATION_WITH_EM,
+        description: "90791/90792 are not reported on the same date as an E/M service by the same clinician for the same patient",
+        source: LCD_L31887,
+        effective_from: Some(CPT_2013),
+        effective_until: None,
+        severity: Severity::Error,
+    },
+    Rule {
+        id: ids::CREDENTIAL_MEDICAL_CODES,
+        description: "Psychologists, LCSWs, LPCs/LMHCs, LMFTs, addiction counselors and associates do not bill medical services: 90792, E/M visits (99202-99350) or the psychotherapy add-ons that need an E/M (+90833/+90836/+90838)",
+        source: AAPC_90792,
         effective_from: Some(CPT_2013),
         effective_until: None,
         severity: Severity::Error,

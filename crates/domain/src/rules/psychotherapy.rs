@@ -16,6 +16,7 @@ use chrono::{Months, NaiveDate};
 
 use super::ids;
 use super::scrub::{Ctx, field, list};
+use crate::claim::Credential;
 
 /// Individual psychotherapy without E/M.
 pub const PSYCHOTHERAPY: [&str; 3] = ["90832", "90834", "90837"];
@@ -40,6 +41,57 @@ pub const INTERACTIVE_COMPLEXITY_EXCLUDED: [&str; 5] =
 pub const EVALUATIONS: [&str; 2] = ["90791", "90792"];
 /// Pharmacologic management add-on.
 pub const PHARMACOLOGIC_ADDON: &str = "90863";
+/// Psychiatric diagnostic evaluation with medical services: prescribers only.
+pub const EVALUATION_WITH_MEDICAL: &str = "90792";
+
+/// E/M visit codes (office, hospital, consultations, emergency, critical care, nursing
+/// facility, home): medical services a non-medical licence does not bill (AAPC: psychologists and
+/// social workers "cannot bill E/M codes"; docs/reference/billing-rules.md C4). Team conferences
+/// (99366–99368) and preventive counseling (99401–99412) are left out: some of those are billed
+/// by non-physician professionals.
+pub const EM_VISITS: [(&str, &str); 1] = [("99202", "99350")];
+
+/// E/M codes CPT does not report with 90791/90792, as AAPC quotes the parenthetical:
+/// 99201–99337, 99341–99350, 99366–99368, 99401–99444 (docs/reference/billing-rules.md C2).
+pub const EM_NOT_WITH_EVALUATION: [(&str, &str); 4] = [
+    ("99201", "99337"),
+    ("99341", "99350"),
+    ("99366", "99368"),
+    ("99401", "99444"),
+];
+
+fn in_ranges(ranges: &[(&str, &str)], code: &str) -> bool {
+    ranges
+        .iter()
+        .any(|(from, to)| code.len() == from.len() && *from <= code && code <= *to)
+}
+
+/// Whether `code` is an E/M visit (see [`EM_VISITS`]).
+pub fn is_em_visit(code: &str) -> bool {
+    in_ranges(&EM_VISITS, code)
+}
+
+/// Licences that do not bill medical services (90792, E/M, the E/M psychotherapy add-ons):
+/// psychologists, clinical social workers, professional/mental health counselors, marriage and
+/// family therapists, addiction counselors and pre-licensure associates
+/// (docs/reference/billing-rules.md C4). Physicians, psychiatrists, NPs and PAs do; `Other` is
+/// unknown and not checked.
+pub fn bills_medical_services(credential: Credential) -> Option<bool> {
+    match credential {
+        Credential::Psychiatrist
+        | Credential::Physician
+        | Credential::NursePractitioner
+        | Credential::PhysicianAssistant => Some(true),
+        Credential::Psychologist
+        | Credential::Lcsw
+        | Credential::Lpc
+        | Credential::Lmft
+        | Credential::Lmhc
+        | Credential::Lcadc
+        | Credential::Associate => Some(false),
+        Credential::Other => None,
+    }
+}
 
 /// Under this, a session is not billable as psychotherapy (Novitas).
 pub const MIN_PSYCHOTHERAPY_MINUTES: u32 = 16;
@@ -142,6 +194,110 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
     }
     evaluations_per_day(ctx, &by_date);
     evaluation_interval(ctx);
+    evaluation_with_em(ctx, &by_date);
+    credential_medical_codes(ctx);
+}
+
+/// 90791/90792 and an E/M on the same date by the same clinician: not reported together
+/// (Medicare LCD L31887; the CPT parenthetical under 90792 as AAPC quotes it). The claim has
+/// one rendering clinician; other claims count when their rendering NPI is the same (history
+/// with an unknown NPI does not).
+fn evaluation_with_em(
+    ctx: &mut Ctx<'_>,
+    by_date: &std::collections::BTreeMap<NaiveDate, Vec<usize>>,
+) {
+    let npi = ctx.claim.rendering_provider.npi.clone();
+    for (&d, lines) in by_date {
+        if !ctx.applies(ids::EVALUATION_WITH_EM, d) {
+            continue;
+        }
+        let same_clinician = |h: &super::PriorService| {
+            h.service_date == d && !h.rendering_npi.is_empty() && h.rendering_npi == npi
+        };
+        let em_here = lines
+            .iter()
+            .find(|&&i| in_ranges(&EM_NOT_WITH_EVALUATION, &ctx.line(i).procedure_code))
+            .map(|&i| ctx.line(i).procedure_code.clone());
+        let em_before = ctx
+            .history
+            .iter()
+            .find(|h| same_clinician(h) && in_ranges(&EM_NOT_WITH_EVALUATION, &h.procedure_code))
+            .map(|h| h.procedure_code.clone());
+        let eval_before = ctx
+            .history
+            .iter()
+            .find(|h| same_clinician(h) && EVALUATIONS.contains(&h.procedure_code.as_str()))
+            .map(|h| h.procedure_code.clone());
+        for &i in lines {
+            let code = ctx.line(i).procedure_code.clone();
+            let other = if EVALUATIONS.contains(&code.as_str()) {
+                match (&em_here, &em_before) {
+                    (Some(em), _) => Some(format!("{em} on this claim")),
+                    (None, Some(em)) => Some(format!("{em} on another claim")),
+                    (None, None) => None,
+                }
+            } else if in_ranges(&EM_NOT_WITH_EVALUATION, &code) {
+                // On this claim the evaluation line carries the finding; an evaluation billed
+                // earlier on another claim makes this E/M the conflict.
+                let eval_here = lines
+                    .iter()
+                    .any(|&j| EVALUATIONS.contains(&ctx.line(j).procedure_code.as_str()));
+                match (eval_here, &eval_before) {
+                    (false, Some(e)) => Some(format!("{e} on another claim")),
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            if let Some(other) = other {
+                ctx.report(
+                    ids::EVALUATION_WITH_EM,
+                    field(i, "procedure_code"),
+                    format!("{code} and an E/M service ({other}) are not reported for the same patient on the same date by the same clinician: report the evaluation or the E/M"),
+                );
+            }
+        }
+    }
+}
+
+/// 90792, E/M visits and the E/M psychotherapy add-ons are medical services: a psychologist,
+/// LCSW, LPC/LMHC, LMFT, addiction counselor or associate does not bill them (AAPC Psychiatry
+/// Coding Alert; docs/reference/billing-rules.md C4). A payer that pays one of these licences
+/// for them (e.g. a prescribing psychologist) disables the rule.
+fn credential_medical_codes(ctx: &mut Ctx<'_>) {
+    let Some(credential) = ctx.claim.rendering_provider.credential else {
+        return;
+    };
+    if bills_medical_services(credential) != Some(false) {
+        return;
+    }
+    for i in 0..ctx.claim.service_lines.len() {
+        let l = ctx.line(i);
+        let (code, d) = (l.procedure_code.clone(), l.service_date);
+        if !ctx.applies(ids::CREDENTIAL_MEDICAL_CODES, d) {
+            continue;
+        }
+        let why = if code == EVALUATION_WITH_MEDICAL {
+            "90792 is the evaluation with medical services; report 90791".to_string()
+        } else if is_em_visit(&code) {
+            format!("{code} is an E/M visit")
+        } else if PSYCHOTHERAPY_WITH_EM.contains(&code.as_str()) {
+            let alone = PSYCHOTHERAPY_WITH_EM
+                .iter()
+                .position(|c| *c == code)
+                .map_or("90832/90834/90837", |k| PSYCHOTHERAPY[k]);
+            format!("+{code} is an add-on to an E/M visit; report {alone}")
+        } else {
+            continue;
+        };
+        ctx.report(
+            ids::CREDENTIAL_MEDICAL_CODES,
+            field(i, "procedure_code"),
+            format!(
+                "a clinician with credential {credential} does not bill medical services: {why}"
+            ),
+        );
+    }
 }
 
 /// Rules about one line on its own: minutes, units.

@@ -154,16 +154,23 @@ impl ClaimsApi {
     ) -> Result<Response<pb::PostStatusReportResponse>, Status> {
         let principal = auth::principal(&request)?;
         let req = request.into_inner();
+        // Reading is pure: it names the kind of file stored (a 277/277CA, or a 999 that
+        // acknowledges our 837P exports) before anything is posted from it.
+        let parsed = x12_map::statuses_from_277(&req.content);
+        let kind = if parsed.statuses.is_empty() && !parsed.acks.is_empty() {
+            "999"
+        } else {
+            "277"
+        };
         let Received {
             tenant,
             actor,
             now,
             file_id,
         } = self
-            .receive_file(&principal, "277", &req.file_name, &req.content)
+            .receive_file(&principal, kind, &req.file_name, &req.content)
             .await?;
-        let parsed = x12_map::statuses_from_277(&req.content);
-        let mut claims = Vec::with_capacity(parsed.statuses.len());
+        let mut claims = Vec::with_capacity(parsed.statuses.len() + parsed.acks.len());
         let mut touched = vec![file_id.clone()];
         for status in &parsed.statuses {
             let out = posting::post_status(
@@ -177,14 +184,13 @@ impl ClaimsApi {
             )
             .await?;
             touched.extend(out.claim_id.clone());
-            claims.push(pb::StatusReportClaimResult {
-                patient_control_number: out.patient_control_number,
-                claim_id: out.claim_id.unwrap_or_default(),
-                category_code: out.category,
-                status_code: out.status_code,
-                claim_status: opt_status_to_pb(out.claim_status),
-                note: out.note,
-            });
+            claims.push(status_result(out));
+        }
+        for ack in &parsed.acks {
+            let out = posting::post_ack(&self.db, &tenant, &principal.clinic_ids, ack, &actor, now)
+                .await?;
+            touched.extend(out.claim_id.clone());
+            claims.push(status_result(out));
         }
         let mut response = Response::new(pb::PostStatusReportResponse {
             file_id,
@@ -507,6 +513,8 @@ impl ClaimsApi {
         // Every interchange gets the tenant's next control number: a clearinghouse rejects an
         // ISA13 it has seen (docs/reference/x12.md).
         let control = store::next_interchange_control_number(&self.db, &tenant).await?;
+        // A 999 acknowledgment names the interchange: remember which claim it carries.
+        store::record_export(&self.db, &tenant, control, &claim.id, self.clock.now()).await?;
         let content =
             x12_map::claim_to_837(&claim, &original_ccn, &export, control, self.clock.now())
                 .map_err(|message| {
@@ -520,5 +528,17 @@ impl ClaimsApi {
         });
         audit_objects(&mut response, [claim.id]);
         Ok(response)
+    }
+}
+
+/// One claim's line of a PostStatusReport answer (a 277 status or a 999 verdict).
+fn status_result(out: posting::StatusOut) -> pb::StatusReportClaimResult {
+    pb::StatusReportClaimResult {
+        patient_control_number: out.patient_control_number,
+        claim_id: out.claim_id.unwrap_or_default(),
+        category_code: out.category,
+        status_code: out.status_code,
+        claim_status: opt_status_to_pb(out.claim_status),
+        note: out.note,
     }
 }

@@ -1,4 +1,5 @@
-//! Denials as recorded: the ListDenials page and the SummarizeDenials roll-up.
+//! Denials as recorded: the ListDenials page and the SummarizeDenials roll-up (open denials:
+//! those a reversal cancelled are left out).
 use arflow_domain::{DenialCategory, Money};
 use arflow_platform::db::{self, Db, date_to_sql};
 use chrono::NaiveDate;
@@ -75,9 +76,11 @@ fn denial_from_row(row: &sqlx::any::AnyRow) -> Result<DenialRow, sqlx::Error> {
     })
 }
 
-/// WHERE clause and binds of a denial filter (tenant is `$1`).
+/// WHERE clause and binds of a denial filter (tenant is `$1`). Only open denials: one whose
+/// payment the payer reversed (CLP02 = 22, `reversed_by_payment_id`, migration 0013) was
+/// undone with it and is left out of lists and summaries.
 fn denial_where(filter: &DenialFilter) -> (String, Vec<String>) {
-    let mut sql = String::from(" WHERE tenant_id = $1");
+    let mut sql = String::from(" WHERE tenant_id = $1 AND reversed_by_payment_id IS NULL");
     let mut binds = Vec::new();
     let mut add = |sql: &mut String, clause: &str, v: String| {
         binds.push(v);

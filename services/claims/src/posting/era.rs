@@ -17,6 +17,13 @@ use crate::error::Error;
 use crate::store::{self, PRODUCER, StoredClaim, TenantId};
 use arflow_domain::remit_match::{self, ClpKeys, ClpMatch};
 
+/// `claim_payments.note` of a CLP02 = 25 posting.
+const PREDETERMINATION_NOTE: &str =
+    "predetermination pricing only (CLP02 25): recorded, no money posted";
+/// `claim_payments.note` of a denial held because the claim's payment stands.
+const HELD_DENIAL_NOTE: &str = "denial recorded, claim not moved: its payment stands until \
+     the payer reverses it (CLP02 22)";
+
 /// Posts one remittance in one transaction (see the module docs).
 pub async fn post_remittance(
     db: &Db,
@@ -158,6 +165,9 @@ async fn post_claim_payment(
     now: DateTime<Utc>,
 ) -> Result<PostedClaim, Error> {
     let reversal = clp.status_code == "22";
+    // CLP02 = 25: the payer priced the claim for a predetermination; nothing was paid or
+    // adjudicated. Recorded with a note, it moves no money, status or denial.
+    let predetermination = clp.status_code == "25";
     let payment_id = uuid::Uuid::now_v7().to_string();
     let keys = ClpKeys {
         payee_npi: remit.payee_npi.as_deref(),
@@ -174,7 +184,7 @@ async fn post_claim_payment(
     };
     let reverses = match (&claim, reversal) {
         (Some(c), true) => {
-            reversed_payment(tx, tenant, &c.id, &clp.payer_claim_control_number).await?
+            reversed_payment(tx, tenant, &c.id, &clp.payer_claim_control_number, clp.paid).await?
         }
         _ => None,
     };
@@ -182,8 +192,8 @@ async fn post_claim_payment(
         "INSERT INTO claim_payments (id, tenant_id, remittance_id, position, claim_id, \
          patient_control_number, status_code, charge_cents, paid_cents, \
          patient_responsibility_cents, payer_claim_control_number, reverses_payment_id, \
-         unmatched_reason, payment_date, posted_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         unmatched_reason, payment_date, posted_at, note) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(payment_id.as_str())
     .bind(tenant.as_str())
@@ -196,10 +206,11 @@ async fn post_claim_payment(
     .bind(clp.paid.cents())
     .bind(clp.patient_responsibility.cents())
     .bind(clp.payer_claim_control_number.as_str())
-    .bind(reverses)
+    .bind(reverses.clone())
     .bind(unmatched_reason.clone())
     .bind(date_to_sql(payment_date))
     .bind(to_micros(now))
+    .bind(predetermination.then_some(PREDETERMINATION_NOTE))
     .execute(&mut *tx)
     .await?;
     insert_lines_and_adjustments(tx, tenant, &payment_id, clp, claim.as_ref()).await?;
@@ -218,15 +229,32 @@ async fn post_claim_payment(
             reversal,
         });
     };
+    if predetermination {
+        return Ok(PostedClaim {
+            patient_control_number: clp.patient_control_number.clone(),
+            claim_id: Some(claim.id.clone()),
+            status_code: clp.status_code.clone(),
+            charge: clp.charge,
+            paid: clp.paid,
+            claim_status: Some(claim.claim.status),
+            balance: Some(claim.balance),
+            unmatched_reason: None,
+            denials: Vec::new(),
+            reversal,
+        });
+    }
 
     // Balance and paid-to-date move by this posting.
     let all_adjustments = clp
         .adjustments
         .iter()
         .chain(clp.lines.iter().flat_map(|l| l.adjustments.iter()));
+    // OA-133 (pended for review) is neither a denial nor settled: it leaves the balance owed.
+    let pended = |a: &AdjIn| arflow_domain::denial::is_pending_adjustment(&a.group, &a.reason);
+    let any_pended = all_adjustments.clone().any(pended);
     let settled = all_adjustments
         .clone()
-        .filter(|a| settles(a))
+        .filter(|a| settles(a) && !pended(a))
         .fold(Money::ZERO, |acc, a| {
             acc.checked_add(a.amount).unwrap_or(acc)
         });
@@ -235,7 +263,7 @@ async fn post_claim_payment(
         .fold(Money::ZERO, |acc, a| {
             acc.checked_add(a.amount).unwrap_or(acc)
         });
-    let new_balance = claim
+    let mut new_balance = claim
         .balance
         .checked_sub(clp.paid)
         .and_then(|b| b.checked_sub(settled))
@@ -243,7 +271,7 @@ async fn post_claim_payment(
     let new_paid = claim.paid.checked_add(clp.paid).unwrap_or(claim.paid);
 
     let from = claim.claim.status;
-    let target = if reversal {
+    let mut target = if reversal {
         if new_paid.cents() <= 0 {
             ClaimStatus::Pending
         } else if new_balance.cents() <= 0 {
@@ -259,16 +287,41 @@ async fn post_claim_payment(
         ClaimStatus::Paid
     } else if new_paid.cents() > 0 {
         ClaimStatus::PartiallyPaid
+    } else if any_pended {
+        ClaimStatus::Pending
     } else {
         ClaimStatus::Denied
     };
+    // A denial while the payer's payment stands is held: typically CO-18/OA-18 on a
+    // resubmitted copy. The payment stands while the claim keeps a paid-to-date above zero
+    // after this posting, or is paid or partially paid (a $0 payment, all deductible, too)
+    // and this posting takes no money back. The denial is recorded (row, ClaimDenied), but the
+    // claim keeps its status, balance and payer claim number; it is accepted once a reversal
+    // (CLP02 = 22) has taken the payment back. A held posting moves only its own CLP04 (the
+    // duplicate's adjustments describe the copy, not the claim's balance).
+    let takes_back = reversal || clp.paid.cents() < 0;
+    let payment_stands = new_paid.cents() > 0
+        || (!takes_back && matches!(from, ClaimStatus::Paid | ClaimStatus::PartiallyPaid));
+    let held_denial = !reversal && target == ClaimStatus::Denied && payment_stands;
+    if held_denial {
+        target = from;
+        new_balance = claim.balance.checked_sub(clp.paid).unwrap_or(claim.balance);
+    }
+    // Money taken back (a reversal, or a negative payment) on a closed or written-off claim
+    // reopens it: pending with the payer until re-adjudicated, so AR follow-up sees it again.
+    if takes_back
+        && matches!(from, ClaimStatus::Closed | ClaimStatus::WrittenOff)
+        && new_balance.cents() > 0
+    {
+        target = ClaimStatus::Pending;
+    }
     let moved = target != from && from.can_transition_to(target);
     let previous_version = claim.version;
     claim.balance = new_balance;
     claim.paid = new_paid;
     claim.version += 1;
     claim.updated_at = now;
-    if !clp.payer_claim_control_number.is_empty() {
+    if !clp.payer_claim_control_number.is_empty() && !held_denial {
         claim.payer_claim_control_number = clp.payer_claim_control_number.clone();
     }
     if moved {
@@ -290,6 +343,17 @@ async fn post_claim_payment(
     .bind(previous_version)
     .execute(&mut *tx)
     .await?;
+    if held_denial {
+        sqlx::query("UPDATE claim_payments SET note = $1 WHERE tenant_id = $2 AND id = $3")
+            .bind(HELD_DENIAL_NOTE)
+            .bind(tenant.as_str())
+            .bind(payment_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+    }
+    if let Some(reversed) = &reverses {
+        cancel_reversed_denials(tx, tenant, reversed, &payment_id).await?;
+    }
     let reason = format!("835 TRN {} CLP02 {}", remit.trace_number, clp.status_code);
     if moved {
         sqlx::query(
@@ -351,17 +415,21 @@ async fn post_claim_payment(
     })
 }
 
-/// The payment a reversal takes back: the newest non-reversal posting of the claim (with the
-/// same payer claim control number when one is given) not already reversed.
+/// The payment a reversal takes back: among the claim's postings not already reversed
+/// (reversals and predeterminations, which post nothing, excluded), the newest with the same
+/// payer claim control number (when one is given) whose payment the reversal's negative CLP04
+/// cancels; else the newest with that number; else the newest. The amount keeps a reversal of
+/// a payment from taking a held duplicate denial (CO-18) of the same claim for it.
 async fn reversed_payment(
     conn: &mut AnyConnection,
     tenant: &TenantId,
     claim_id: &str,
     payer_ccn: &str,
+    reversal_paid: Money,
 ) -> Result<Option<String>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT p.id, p.payer_claim_control_number FROM claim_payments p \
-         WHERE p.tenant_id = $1 AND p.claim_id = $2 AND p.status_code <> '22' \
+        "SELECT p.id, p.payer_claim_control_number, p.paid_cents FROM claim_payments p \
+         WHERE p.tenant_id = $1 AND p.claim_id = $2 AND p.status_code NOT IN ('22', '25') \
          AND NOT EXISTS (SELECT 1 FROM claim_payments r WHERE r.tenant_id = $1 AND r.reverses_payment_id = p.id) \
          ORDER BY p.id DESC",
     )
@@ -369,16 +437,41 @@ async fn reversed_payment(
     .bind(claim_id)
     .fetch_all(&mut *conn)
     .await?;
-    let mut fallback = None;
+    let (mut same_number, mut newest) = (None, None);
     for row in rows {
         let id: String = row.try_get("id")?;
         let ccn: String = row.try_get("payer_claim_control_number")?;
+        let paid: i64 = row.try_get("paid_cents")?;
         if payer_ccn.is_empty() || ccn == payer_ccn {
-            return Ok(Some(id));
+            if paid.checked_add(reversal_paid.cents()) == Some(0) {
+                return Ok(Some(id));
+            }
+            same_number.get_or_insert_with(|| id.clone());
         }
-        fallback.get_or_insert(id);
+        newest.get_or_insert(id);
     }
-    Ok(fallback)
+    Ok(same_number.or(newest))
+}
+
+/// Marks the denials recorded with a reversed payment as cancelled by the reversal: the payer
+/// took that adjudication back, so they are no longer open (ListDenials and SummarizeDenials
+/// leave them out).
+async fn cancel_reversed_denials(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    reversed_payment_id: &str,
+    reversal_payment_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE denials SET reversed_by_payment_id = $1 \
+         WHERE tenant_id = $2 AND payment_id = $3 AND reversed_by_payment_id IS NULL",
+    )
+    .bind(reversal_payment_id)
+    .bind(tenant.as_str())
+    .bind(reversed_payment_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// The claim line an SVC paid: by line item control number (REF*6R = our line number), else

@@ -17,7 +17,12 @@
 //!   patient responsibility, prior payer...). Denial adjustments keep the balance open: that
 //!   money is what AR follow-up goes after.
 //! - A reversal (CLP02 = 22) is a new posting linked to the payment it reverses; its negative
-//!   amounts flow through the same arithmetic.
+//!   amounts flow through the same arithmetic, and it cancels the denials recorded with that
+//!   payment (`denials.reversed_by_payment_id`: no longer listed or summarized).
+//! - A denial while the claim's payment stands (e.g. CO-18/OA-18 on a resubmitted copy) is
+//!   recorded but held: the claim keeps its status and balance until a reversal takes the
+//!   payment back. CLP02 = 25 (predetermination pricing only) is recorded and posts nothing.
+//! - Money taken back from a closed or written-off claim reopens it (pending).
 use arflow_domain::remit_match::{Candidate, ClpKeys, ClpMatch, match_clp};
 use arflow_domain::{ClaimStatus, Money};
 use arflow_platform::db::{self, Db, to_micros};
@@ -27,11 +32,13 @@ use sqlx::{AnyConnection, Row};
 
 use crate::store::TenantId;
 
+mod acks;
 mod denials;
 mod era;
 mod payments;
 mod status;
 
+pub use acks::{AckIn, post_ack};
 pub use denials::{DenialFilter, DenialRow, SummaryRow, list_denials, summarize_denials};
 pub use era::post_remittance;
 pub use payments::{PaymentRow, UnmatchedRow, claim_payments, list_unmatched};

@@ -108,6 +108,17 @@ pub async fn post_status(
         out.note = "already in this status".into();
         return Ok(out);
     }
+    if matches!(
+        claim.claim.status,
+        ClaimStatus::Closed | ClaimStatus::WrittenOff
+    ) {
+        // Only money taken back (an 835 reversal) reopens a closed or written-off claim.
+        out.note = format!(
+            "not applied: a status report does not reopen a {} claim",
+            claim.claim.status
+        );
+        return Ok(out);
+    }
     if !claim.claim.status.can_transition_to(target) {
         out.note = format!(
             "not applied: {} to {} is not a legal move",

@@ -25,7 +25,7 @@ mod interchange;
 pub use create::{create_claims, create_one};
 use events::submitted_event;
 pub(crate) use events::{claim_event, status_changed_event};
-pub use interchange::next_interchange_control_number;
+pub use interchange::{exported_claim, next_interchange_control_number, record_export};
 
 /// The tenant every query is scoped to (one type for every store).
 pub use arflow_platform::db::TenantId;

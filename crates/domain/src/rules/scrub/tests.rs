@@ -58,8 +58,18 @@ fn units(mut l: ServiceLineInput, n: i64) -> ServiceLineInput {
 
 fn input(lines: Vec<ServiceLineInput>) -> ClaimInput {
     let mut c = valid_claim_input(today());
+    // The coding tests bill E/M visits, their psychotherapy add-ons and 90792, which a
+    // psychiatrist bills and the fixture's LCSW does not (credential.medical_codes has its own
+    // tests below, with the licence set explicitly).
+    c.rendering_provider.credential = Some(Credential::Psychiatrist);
     c.service_lines = lines;
     c
+}
+
+fn by(credential: Credential, lines: Vec<ServiceLineInput>) -> ValidClaim {
+    let mut c = input(lines);
+    c.rendering_provider.credential = Some(credential);
+    valid(&c, today())
 }
 
 fn valid(input: &ClaimInput, today: NaiveDate) -> ValidClaim {
@@ -572,6 +582,201 @@ fn evaluation_repeat_interval_is_a_payer_parameter() {
         &f,
         ids::EVALUATION_INTERVAL,
         "service_lines[1].procedure_code",
+        Severity::Error,
+    );
+}
+
+#[test]
+fn evaluation_and_em_same_day_same_clinician() {
+    // On one claim (one rendering clinician): the evaluation line carries the finding.
+    for eval in ["90791", "90792"] {
+        for em in ["99213", "99204", "99244"] {
+            let f = run(vec![ln(em, 0), ln(eval, 0)]);
+            let msg = one(
+                &f,
+                ids::EVALUATION_WITH_EM,
+                "service_lines[1].procedure_code",
+                Severity::Error,
+            );
+            assert!(msg.contains(eval) && msg.contains(em), "{msg}");
+        }
+    }
+    // Other dates, or no E/M: fine.
+    none_of(
+        &run(vec![
+            on(ln("99213", 0), days_before(dos(), 1)),
+            ln("90792", 0),
+        ]),
+        ids::EVALUATION_WITH_EM,
+    );
+    clean(&run(vec![ln("90792", 0)]));
+    // Psychotherapy with an E/M is the add-on rule's business, not this one.
+    none_of(
+        &run(vec![ln("99213", 0), ln("90833", 30)]),
+        ids::EVALUATION_WITH_EM,
+    );
+    // Another claim of the same clinician the same day counts, either way round.
+    let f = run_with(
+        vec![ln("90791", 0)],
+        &commercial(),
+        &[prior("99214", dos())],
+    );
+    let msg = one(
+        &f,
+        ids::EVALUATION_WITH_EM,
+        "service_lines[0].procedure_code",
+        Severity::Error,
+    );
+    assert!(msg.contains("another claim"), "{msg}");
+    let f = run_with(
+        vec![ln("99214", 0)],
+        &commercial(),
+        &[prior("90792", dos())],
+    );
+    one(
+        &f,
+        ids::EVALUATION_WITH_EM,
+        "service_lines[0].procedure_code",
+        Severity::Error,
+    );
+    // Another clinician's (or an unknown clinician's) E/M that day does not.
+    let mut other = prior("99214", dos());
+    other.rendering_npi = "1245319599".into();
+    none_of(
+        &run_with(vec![ln("90791", 0)], &commercial(), &[other.clone()]),
+        ids::EVALUATION_WITH_EM,
+    );
+    other.rendering_npi = String::new();
+    none_of(
+        &run_with(vec![ln("90791", 0)], &commercial(), &[other]),
+        ids::EVALUATION_WITH_EM,
+    );
+    // Effective-dated: 90791/90792 exist from CPT 2013.
+    let r = rule(ids::EVALUATION_WITH_EM).unwrap();
+    assert!(!r.in_force(ymd(2012, 12, 31)) && r.in_force(ymd(2013, 1, 1)));
+    // A payer can switch it off.
+    let mut payer = commercial();
+    payer.disabled_rules.push(ids::EVALUATION_WITH_EM.into());
+    none_of(
+        &run_with(vec![ln("99213", 0), ln("90791", 0)], &payer, &[]),
+        ids::EVALUATION_WITH_EM,
+    );
+}
+
+#[test]
+fn non_medical_licences_do_not_bill_90792_em_or_em_addons() {
+    use crate::rules::psychotherapy::bills_medical_services;
+    let non_medical = [
+        Credential::Psychologist,
+        Credential::Lcsw,
+        Credential::Lpc,
+        Credential::Lmft,
+        Credential::Lmhc,
+        Credential::Lcadc,
+        Credential::Associate,
+    ];
+    for cred in non_medical {
+        assert_eq!(bills_medical_services(cred), Some(false), "{cred}");
+        // 90792: report 90791 instead.
+        let f = scrub(&by(cred, vec![ln("90792", 0)]), &commercial(), &[], today());
+        let msg = one(
+            &f,
+            ids::CREDENTIAL_MEDICAL_CODES,
+            "service_lines[0].procedure_code",
+            Severity::Error,
+        );
+        assert!(
+            msg.contains(cred.as_str()) && msg.contains("90791"),
+            "{msg}"
+        );
+        // An E/M visit.
+        for em in ["99213", "99205", "99232", "99244", "99310", "99348"] {
+            let f = scrub(&by(cred, vec![ln(em, 0)]), &commercial(), &[], today());
+            one(
+                &f,
+                ids::CREDENTIAL_MEDICAL_CODES,
+                "service_lines[0].procedure_code",
+                Severity::Error,
+            );
+        }
+        // The psychotherapy add-ons that need an E/M (both lines are findings).
+        let f = scrub(
+            &by(cred, vec![ln("99214", 0), ln("90836", 45)]),
+            &commercial(),
+            &[],
+            today(),
+        );
+        let hits = of(&f, ids::CREDENTIAL_MEDICAL_CODES);
+        assert_eq!(hits.len(), 2, "{f:#?}");
+        assert!(hits[1].message.contains("report 90834"), "{f:#?}");
+        // What they do bill is clean.
+        clean(&scrub(
+            &by(cred, vec![ln("90791", 0), ln("90785", 0)]),
+            &commercial(),
+            &[],
+            today(),
+        ));
+        clean(&scrub(
+            &by(cred, vec![ln("90837", 55), ln("90785", 0)]),
+            &commercial(),
+            &[],
+            today(),
+        ));
+        // Team conferences and preventive counseling are not E/M visits for this rule.
+        for code in ["99366", "99408"] {
+            none_of(
+                &scrub(&by(cred, vec![ln(code, 0)]), &commercial(), &[], today()),
+                ids::CREDENTIAL_MEDICAL_CODES,
+            );
+        }
+    }
+    // Prescribers bill them; an unknown licence is not checked.
+    for cred in [
+        Credential::Psychiatrist,
+        Credential::Physician,
+        Credential::NursePractitioner,
+        Credential::PhysicianAssistant,
+        Credential::Other,
+    ] {
+        let f = scrub(
+            &by(
+                cred,
+                vec![ln("90792", 0), on(ln("99214", 0), days_before(dos(), 1))],
+            ),
+            &commercial(),
+            &[],
+            today(),
+        );
+        none_of(&f, ids::CREDENTIAL_MEDICAL_CODES);
+    }
+    // Effective-dated like the other CPT 2013 rules; a payer may switch it off (e.g. for a
+    // prescribing psychologist).
+    let r = rule(ids::CREDENTIAL_MEDICAL_CODES).unwrap();
+    assert!(!r.in_force(ymd(2012, 12, 31)) && r.in_force(ymd(2013, 1, 1)));
+    let mut payer = commercial();
+    payer
+        .disabled_rules
+        .push(ids::CREDENTIAL_MEDICAL_CODES.into());
+    none_of(
+        &scrub(
+            &by(Credential::Psychologist, vec![ln("90792", 0)]),
+            &payer,
+            &[],
+            today(),
+        ),
+        ids::CREDENTIAL_MEDICAL_CODES,
+    );
+    // Medicare too.
+    let f = scrub(
+        &by(Credential::Lcsw, vec![ln("90792", 0)]),
+        &medicare(dos()),
+        &[],
+        today(),
+    );
+    one(
+        &f,
+        ids::CREDENTIAL_MEDICAL_CODES,
+        "service_lines[0].procedure_code",
         Severity::Error,
     );
 }
