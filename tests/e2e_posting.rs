@@ -677,6 +677,17 @@ async fn public_835_samples_post() {
                 billing.npi = npi.clone();
             }
             c.service_lines.truncate(1);
+            // ...for the sample's date of service, billed the same week.
+            let dos = clp
+                .statement_from
+                .or_else(|| clp.lines.iter().find_map(|l| l.service_date));
+            if let Some(dos) = dos {
+                use chrono::Datelike as _;
+                let billed = dos + chrono::Days::new(5);
+                c.service_lines[0].service_date =
+                    date(dos.year(), dos.month() as i32, dos.day() as i32);
+                c.submission_date = date(billed.year(), billed.month() as i32, billed.day() as i32);
+            }
             c.service_lines[0].charge_cents = clp.charge.unwrap().cents();
             let made = api
                 .create_claim(create(c, &pcn))
@@ -1052,5 +1063,80 @@ async fn a_999_rejection_rejects_the_claim_its_837_carried() {
     assert_eq!(
         get(&mut api, &accepted.id).await.status,
         pb::ClaimStatus::Submitted as i32
+    );
+}
+
+#[tokio::test]
+async fn dates_of_service_confirm_which_claim_an_era_pays() {
+    let pg = PgDatabase::create().await.unwrap();
+    let redis = RedisPrefix::new();
+    let server = Server::start(Server::env_for(&pg, &redis));
+    let mut api = server.client(&server.key("acme", "partner", &[])).await;
+    // One group practice (one billing NPI) bills for two clinics; both used account 2002, for
+    // visits on different days.
+    let make = |clinic: &str, day: i32| {
+        let mut c = claim(clinic, "2002");
+        c.service_lines.truncate(1);
+        c.service_lines[0].charge_cents = 15_000;
+        c.service_lines[0].service_date = date(2026, 5, day);
+        c
+    };
+    let a = api
+        .create_claim(create(make("clinic-a", 4), "dos-a"))
+        .await
+        .unwrap()
+        .into_inner()
+        .claim
+        .unwrap();
+    let b = api
+        .create_claim(create(make("clinic-b", 5), "dos-b"))
+        .await
+        .unwrap()
+        .into_inner()
+        .claim
+        .unwrap();
+    let era = |trace: &str, dos: &str| {
+        isa_wrap(
+            "HP",
+            "005010X221A1",
+            &[
+                "BPR*I*100*C*ACH*CCP*01*999999999*DA*123456*1512345678**01*999988880*DA*98765*20261101",
+                &format!("TRN*1*{trace}*1512345678"),
+                "N1*PR*UNITEDHEALTHCARE*XV*87726",
+                "N1*PE*CALM HARBOR COUNSELING*XX*1245319599",
+                "LX*1",
+                &format!("CLP*2002*1*150*100*0*12*ICN-{trace}"),
+                "NM1*QC*1*RIVERA*JORDAN****MI*UHC123456789",
+                "SVC*HC:90837:95*150*100**1",
+                &format!("DTM*472*{dos}"),
+                "CAS*CO*45*50",
+            ],
+        )
+    };
+    let post = |trace: &str, dos: &str| pb::PostRemittanceRequest {
+        file_name: format!("{trace}.835"),
+        content: era(trace, dos).into_bytes(),
+    };
+    let report = api
+        .post_remittance(post("DOS-5", "20260505"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        report.remittances[0].claims[0].claim_id, b.id,
+        "the visit of May 5 is clinic B's"
+    );
+    assert_eq!(get(&mut api, &a.id).await.paid_cents, 0);
+    let report = api
+        .post_remittance(post("DOS-9", "20260509"))
+        .await
+        .unwrap()
+        .into_inner();
+    let unmatched = &report.remittances[0].claims[0];
+    assert!(unmatched.claim_id.is_empty(), "no claim is for May 9");
+    assert!(
+        unmatched.unmatched_reason.contains("dates of service"),
+        "{}",
+        unmatched.unmatched_reason
     );
 }

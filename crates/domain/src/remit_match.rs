@@ -4,9 +4,12 @@
 //! of one billing company can both have claim `1001`. An ERA names its payee (1000B N1*PE, the
 //! billing provider: N103 `XX` = NPI) and its payer (1000A N1*PR), so a CLP is matched on the
 //! payee, then the payer, then CLP01, preferring the claim that carries the payer's own claim
-//! number (CLP07) once one is known (docs/reference/x12.md §3). A CLP that fits no claim, or
-//! that fits claims of several clinics, stays unmatched with its reason: money is never
-//! posted on a guess.
+//! number (CLP07) once one is known, and otherwise confirmed by the dates of service (the
+//! CLP's DTM*232/233 and its lines' DTM*472 overlap the claim's) and the charge (CLP03 is at
+//! most the claim's: a payer that splits a claim pays part of it) (docs/reference/x12.md §3.5).
+//! A CLP that fits no claim, or that fits claims of several clinics, stays unmatched with its
+//! reason: money is never posted on a guess.
+use chrono::NaiveDate;
 
 /// One of our claims with the CLP's patient control number, as matching needs it. The caller
 /// passes only claims its key may see (its clinics).
@@ -21,6 +24,10 @@ pub struct Candidate {
     pub frequency_code: String,
     /// CLP07 of an earlier posting, empty until a payer named one.
     pub payer_claim_control_number: String,
+    /// The claim's first and last date of service.
+    pub service_dates: Option<(NaiveDate, NaiveDate)>,
+    /// The claim's total charge, cents.
+    pub total_charge_cents: i64,
 }
 
 /// What the ERA says about whom a CLP is for.
@@ -33,6 +40,11 @@ pub struct ClpKeys<'a> {
     pub payer_id: Option<&'a str>,
     /// CLP07, the payer's claim control number.
     pub payer_claim_control_number: &'a str,
+    /// The earliest and latest date of service the CLP names (statement dates, line dates);
+    /// None when it names none.
+    pub service_dates: Option<(NaiveDate, NaiveDate)>,
+    /// CLP03, cents; None when not read. A reversal's is negative: its size is compared.
+    pub charge_cents: Option<i64>,
 }
 
 /// The claim a CLP pays, or why none.
@@ -50,6 +62,7 @@ pub const NO_CLAIM_OF_PAYER: &str = "no claim of this payer with this patient co
 pub const AMBIGUOUS: &str =
     "ambiguous: claims of several clinics have this patient control number, payee and payer";
 pub const ONLY_VOIDED: &str = "only a voided claim has this patient control number";
+pub const OTHER_SERVICE: &str = "the claims with this patient control number are for other dates of service or a smaller charge";
 
 /// Matches a CLP among `candidates` (the claims with its CLP01, newest first).
 pub fn match_clp(candidates: &[Candidate], keys: &ClpKeys<'_>) -> ClpMatch {
@@ -77,6 +90,10 @@ pub fn match_clp(candidates: &[Candidate], keys: &ClpKeys<'_>) -> ClpMatch {
     {
         return ClpMatch::Claim(c.claim_id.clone());
     }
+    fit.retain(|c| confirms(c, keys));
+    if fit.is_empty() {
+        return ClpMatch::Unmatched(OTHER_SERVICE);
+    }
     let first_clinic = &fit[0].clinic_id;
     if fit.iter().any(|c| &c.clinic_id != first_clinic) {
         return ClpMatch::Unmatched(AMBIGUOUS);
@@ -86,6 +103,19 @@ pub fn match_clp(candidates: &[Candidate], keys: &ClpKeys<'_>) -> ClpMatch {
         Some(c) => ClpMatch::Claim(c.claim_id.clone()),
         None => ClpMatch::Unmatched(ONLY_VOIDED),
     }
+}
+
+/// The CLP's dates of service overlap the claim's, and its charge is not above the claim's
+/// (each checked when both sides are known).
+fn confirms(c: &Candidate, keys: &ClpKeys<'_>) -> bool {
+    let dates = match (c.service_dates, keys.service_dates) {
+        (Some((first, last)), Some((from, to))) => from <= last && first <= to,
+        _ => true,
+    };
+    let charge = keys
+        .charge_cents
+        .is_none_or(|charge| charge.unsigned_abs() <= c.total_charge_cents.unsigned_abs());
+    dates && charge
 }
 
 #[cfg(test)]
@@ -100,7 +130,13 @@ mod tests {
             billing_npi: npi.into(),
             frequency_code: "1".into(),
             payer_claim_control_number: String::new(),
+            service_dates: Some((day(4), day(4))),
+            total_charge_cents: 20_500,
         }
+    }
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 5, d).unwrap_or_default()
     }
 
     fn keys<'a>(npi: Option<&'a str>, payer: Option<&'a str>, ccn: &'a str) -> ClpKeys<'a> {
@@ -108,6 +144,8 @@ mod tests {
             payee_npi: npi,
             payer_id: payer,
             payer_claim_control_number: ccn,
+            service_dates: None,
+            charge_cents: None,
         }
     }
 
@@ -173,6 +211,58 @@ mod tests {
         assert_eq!(
             match_clp(&[], &keys(None, None, "")),
             ClpMatch::Unmatched(NO_CLAIM)
+        );
+    }
+
+    #[test]
+    fn dates_of_service_and_charge_confirm_the_claim() {
+        let one = [claim("a", "clinic-a", "1245319599")];
+        let with = |dates: Option<(NaiveDate, NaiveDate)>, charge: Option<i64>| ClpKeys {
+            service_dates: dates,
+            charge_cents: charge,
+            ..keys(None, None, "")
+        };
+        let claim_a = ClpMatch::Claim("a".into());
+        assert_eq!(
+            match_clp(&one, &with(Some((day(4), day(4))), Some(20_500))),
+            claim_a
+        );
+        // A split claim: the payer adjudicated one line of it.
+        assert_eq!(
+            match_clp(&one, &with(Some((day(1), day(4))), Some(18_000))),
+            claim_a
+        );
+        // A reversal carries negative amounts.
+        assert_eq!(match_clp(&one, &with(None, Some(-20_500))), claim_a);
+        assert_eq!(
+            match_clp(&one, &with(Some((day(5), day(6))), None)),
+            ClpMatch::Unmatched(OTHER_SERVICE),
+            "another encounter of the same patient account"
+        );
+        assert_eq!(
+            match_clp(&one, &with(None, Some(30_000))),
+            ClpMatch::Unmatched(OTHER_SERVICE)
+        );
+        // Dates tell two clinics' claims apart when the payee cannot.
+        let mut b = claim("b", "clinic-b", "1245319599");
+        b.service_dates = Some((day(20), day(20)));
+        let both = [b, one[0].clone()];
+        assert_eq!(
+            match_clp(&both, &with(Some((day(20), day(20))), None)),
+            ClpMatch::Claim("b".into())
+        );
+        // The payer's claim number wins over the dates (the payer adjudicated that claim).
+        let mut ccn = one[0].clone();
+        ccn.payer_claim_control_number = "ICN9".into();
+        assert_eq!(
+            match_clp(
+                &[ccn],
+                &ClpKeys {
+                    service_dates: Some((day(9), day(9))),
+                    ..keys(None, None, "ICN9")
+                }
+            ),
+            claim_a
         );
     }
 }

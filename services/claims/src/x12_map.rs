@@ -114,10 +114,24 @@ fn claim(clp: &ClaimPayment) -> ClaimPayIn {
             .as_deref()
             .unwrap_or_default()
             .to_string(),
+        service_dates: service_dates(clp),
         adjustments: adjustments(&clp.adjustments),
         remarks,
         lines: clp.lines.iter().map(line).collect(),
     }
+}
+
+/// The earliest and latest date of service a CLP names: its statement dates (DTM*232/233) and
+/// its lines' service dates (DTM*472).
+fn service_dates(clp: &ClaimPayment) -> Option<(chrono::NaiveDate, chrono::NaiveDate)> {
+    let dates = [clp.statement_from, clp.statement_to]
+        .into_iter()
+        .flatten()
+        .chain(clp.lines.iter().filter_map(|l| l.service_date));
+    dates.fold(None, |range, d| match range {
+        None => Some((d, d)),
+        Some((lo, hi)) => Some((lo.min(d), hi.max(d))),
+    })
 }
 
 /// Owned text from the reader's strings (plain or compact).

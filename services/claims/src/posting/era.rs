@@ -173,6 +173,8 @@ async fn post_claim_payment(
         payee_npi: remit.payee_npi.as_deref(),
         payer_id: remit.payer_given_id.as_deref(),
         payer_claim_control_number: &clp.payer_claim_control_number,
+        service_dates: clp.service_dates,
+        charge_cents: Some(clp.charge.cents()),
     };
     let matched = match_claim(tx, tenant, clinic_scope, &clp.patient_control_number, &keys).await?;
     let (mut claim, unmatched_reason) = match matched {

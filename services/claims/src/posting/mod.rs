@@ -79,6 +79,9 @@ pub struct ClaimPayIn {
     pub patient_responsibility: Money,
     /// CLP07.
     pub payer_claim_control_number: String,
+    /// The earliest and latest date of service the CLP names: DTM*232/233 and the lines'
+    /// DTM*472 (matching confirms the claim with them).
+    pub service_dates: Option<(NaiveDate, NaiveDate)>,
     /// Claim-level CAS.
     pub adjustments: Vec<AdjIn>,
     /// MOA/MIA remark codes.
@@ -195,7 +198,8 @@ async fn match_claim(
     keys: &ClpKeys<'_>,
 ) -> Result<ClpMatch, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, clinic_id, payer_id, billing_npi, frequency, payer_claim_control_number \
+        "SELECT id, clinic_id, payer_id, billing_npi, frequency, payer_claim_control_number, \
+         first_service_date, last_service_date, total_charge_cents \
          FROM claims WHERE tenant_id = $1 AND external_id = $2 ORDER BY id DESC",
     )
     .bind(tenant.as_str())
@@ -216,6 +220,11 @@ async fn match_claim(
             billing_npi: row.try_get("billing_npi")?,
             frequency_code: row.try_get("frequency")?,
             payer_claim_control_number: row.try_get("payer_claim_control_number")?,
+            service_dates: Some((
+                db::date_from_sql(&row.try_get::<String, _>("first_service_date")?)?,
+                db::date_from_sql(&row.try_get::<String, _>("last_service_date")?)?,
+            )),
+            total_charge_cents: row.try_get("total_charge_cents")?,
         });
     }
     Ok(match_clp(&candidates, keys))
