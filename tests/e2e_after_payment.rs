@@ -13,7 +13,7 @@ use arflow_api::claims::v1 as pb;
 use arflow_api::events::v1 as events;
 use arflow_platform::db::Db;
 use arflow_testkit::{PgDatabase, RedisPrefix, eventually};
-use common::{Server, claim, create};
+use common::{Server, denials_of, get_claim, interchange, new_claim};
 use prost::Message as _;
 use redis::AsyncCommands as _;
 use sqlx::Row as _;
@@ -37,14 +37,7 @@ fn era(trace: &str, payment: &str, body: &[&str]) -> String {
         "LX*1".to_string(),
     ];
     st.extend(body.iter().map(|s| s.to_string()));
-    let segments: Vec<String> = st.iter().map(|s| format!("{s}~")).collect();
-    let count = segments.len() + 2;
-    format!(
-        "ISA*00*          *00*          *ZZ*PAYER          *ZZ*ARFLOW         *261101*1200*^*00501*000000101*0*T*:~\n\
-         GS*HP*PAYER*ARFLOW*20261101*1200*101*X*005010X221A1~\n\
-         ST*835*0001~\n{}\nSE*{count}*0001~\nGE*1*101~\nIEA*1*000000101~\n",
-        segments.join("\n"),
-    )
+    interchange("HP", "005010X221A1", &st)
 }
 
 /// The fixture claim ($180 + $25 = $205) paid in full: $150 paid, CO-45 $35, PR-2 $20.
@@ -110,37 +103,6 @@ async fn post(
         r.claims
     );
     r
-}
-
-async fn new_claim(api: &mut common::Client, pcn: &str) -> pb::Claim {
-    api.create_claim(create(claim("clinic-a", pcn), pcn))
-        .await
-        .unwrap()
-        .into_inner()
-        .claim
-        .unwrap()
-}
-
-async fn get(api: &mut common::Client, id: &str) -> pb::Claim {
-    api.get_claim(pb::GetClaimRequest {
-        claim_id: id.into(),
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .claim
-    .unwrap()
-}
-
-async fn denials_of(api: &mut common::Client, claim_id: &str) -> Vec<pb::Denial> {
-    api.list_denials(pb::ListDenialsRequest {
-        claim_id: claim_id.into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .denials
 }
 
 async fn set_status(api: &mut common::Client, id: &str, status: pb::ClaimStatus) {
@@ -220,14 +182,14 @@ async fn a_duplicate_denial_never_unpays_a_claim_until_its_payment_is_reversed()
     )
     .await;
     assert_eq!(
-        money(&get(&mut api, &deductible.id).await),
+        money(&get_claim(&mut api, &deductible.id).await),
         (pb::ClaimStatus::Paid as i32, 0, 0),
         "adjudicated, all to the deductible"
     );
-    let before = get(&mut api, &paid.id).await;
+    let before = get_claim(&mut api, &paid.id).await;
     assert_eq!(money(&before), (pb::ClaimStatus::Paid as i32, 0, 15_000));
     assert_eq!(
-        money(&get(&mut api, &partial.id).await),
+        money(&get_claim(&mut api, &partial.id).await),
         (pb::ClaimStatus::PartiallyPaid as i32, 2_500, 14_000)
     );
 
@@ -252,7 +214,7 @@ async fn a_duplicate_denial_never_unpays_a_claim_until_its_payment_is_reversed()
         assert_eq!(result.claim_status, status, "{result:?}");
         assert_eq!(result.denials.len(), 1, "the duplicate denial is recorded");
     }
-    let after = get(&mut api, &paid.id).await;
+    let after = get_claim(&mut api, &paid.id).await;
     assert_eq!(
         money(&after),
         (pb::ClaimStatus::Paid as i32, 0, 15_000),
@@ -263,12 +225,12 @@ async fn a_duplicate_denial_never_unpays_a_claim_until_its_payment_is_reversed()
         "the paid adjudication's number stays the claim's"
     );
     assert_eq!(
-        money(&get(&mut api, &partial.id).await),
+        money(&get_claim(&mut api, &partial.id).await),
         (pb::ClaimStatus::PartiallyPaid as i32, 2_500, 14_000),
         "nor a partially paid one"
     );
     assert_eq!(
-        money(&get(&mut api, &deductible.id).await),
+        money(&get_claim(&mut api, &deductible.id).await),
         (pb::ClaimStatus::Paid as i32, 0, 0),
         "nor one paid $0 (all deductible)"
     );
@@ -290,7 +252,7 @@ async fn a_duplicate_denial_never_unpays_a_claim_until_its_payment_is_reversed()
     let r = post(&mut api, "DUP-REVERSE", "-150", &[readjudicated]).await;
     assert!(r.claims[0].reversal);
     assert_eq!(
-        money(&get(&mut api, &paid.id).await),
+        money(&get_claim(&mut api, &paid.id).await),
         (pb::ClaimStatus::Denied as i32, 20_500, 0)
     );
     let payments = api
@@ -356,7 +318,7 @@ async fn a_predetermination_posts_no_money() {
     assert_eq!(r.claims[0].claim_id, c.id);
     assert_eq!(r.claims[0].claim_status, pb::ClaimStatus::Submitted as i32);
     assert!(r.claims[0].denials.is_empty());
-    let after = get(&mut api, &c.id).await;
+    let after = get_claim(&mut api, &c.id).await;
     assert_eq!(
         money(&after),
         (pb::ClaimStatus::Submitted as i32, 20_500, 0),
@@ -433,7 +395,7 @@ async fn a_reversal_cancels_the_denials_it_undoes() {
     assert_eq!(denials_of(&mut api, &denied_claim.id).await.len(), 1);
     assert_eq!(denials_of(&mut api, &partial.id).await.len(), 1);
     assert_eq!(
-        get(&mut api, &denied_claim.id).await.status,
+        get_claim(&mut api, &denied_claim.id).await.status,
         pb::ClaimStatus::Denied as i32
     );
 
@@ -456,11 +418,11 @@ async fn a_reversal_cancels_the_denials_it_undoes() {
     let r = post(&mut api, "REV-REVERSE", "175", &[rev1, rev2]).await;
     assert!(r.claims[0].reversal && r.claims[2].reversal);
     assert_eq!(
-        money(&get(&mut api, &denied_claim.id).await),
+        money(&get_claim(&mut api, &denied_claim.id).await),
         (pb::ClaimStatus::Paid as i32, 0, 15_000)
     );
     assert_eq!(
-        money(&get(&mut api, &partial.id).await),
+        money(&get_claim(&mut api, &partial.id).await),
         (pb::ClaimStatus::Paid as i32, 0, 16_500)
     );
     assert!(
@@ -534,12 +496,12 @@ async fn a_recoupment_reopens_a_closed_or_written_off_claim() {
         assert_eq!(c.claim_status, pb::ClaimStatus::Pending as i32, "{c:?}");
     }
     assert_eq!(
-        money(&get(&mut api, &closed.id).await),
+        money(&get_claim(&mut api, &closed.id).await),
         (pb::ClaimStatus::Pending as i32, 20_500, 0),
         "the money taken back is owed again"
     );
     assert_eq!(
-        money(&get(&mut api, &written_off.id).await),
+        money(&get_claim(&mut api, &written_off.id).await),
         (pb::ClaimStatus::Pending as i32, 20_500, 0)
     );
     let history = api

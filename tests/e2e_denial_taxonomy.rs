@@ -10,19 +10,7 @@ mod common;
 
 use arflow_api::claims::v1 as pb;
 use arflow_testkit::{PgDatabase, RedisPrefix};
-use common::{Server, claim, create};
-
-/// An 835 interchange around one transaction's segments (no trailing `~` in `st`).
-fn isa_835(st: &[String]) -> String {
-    let body: Vec<String> = st.iter().map(|s| format!("{s}~")).collect();
-    let count = body.len() + 2;
-    format!(
-        "ISA*00*          *00*          *ZZ*PAYER          *ZZ*ARFLOW         *260610*1200*^*00501*000000301*0*T*:~\n\
-         GS*HP*PAYER*ARFLOW*20260610*1200*301*X*005010X221A1~\n\
-         ST*835*0001~\n{}\nSE*{count}*0001~\nGE*1*301~\nIEA*1*000000301~\n",
-        body.join("\n"),
-    )
-}
+use common::{Server, claim, create, denials_of, get_claim, interchange};
 
 /// One SVC of the fixture claim (90837 $180 or 90785 $25, telehealth 95): paid dollars, the
 /// CAS adjustments (group, CARC, dollars) and an optional LQ*HE remark.
@@ -126,29 +114,7 @@ fn era(claims: &[(&str, Vec<Svc>)]) -> String {
     for (pcn, svcs) in claims {
         st.extend(clp(pcn, svcs));
     }
-    isa_835(&st)
-}
-
-async fn get(api: &mut common::Client, id: &str) -> pb::Claim {
-    api.get_claim(pb::GetClaimRequest {
-        claim_id: id.into(),
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .claim
-    .unwrap()
-}
-
-async fn denials_of(api: &mut common::Client, claim_id: &str) -> Vec<pb::Denial> {
-    api.list_denials(pb::ListDenialsRequest {
-        claim_id: claim_id.into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .denials
+    interchange("HP", "005010X221A1", &st)
 }
 
 use pb::DenialCategory as Cat;
@@ -365,7 +331,7 @@ async fn each_carc_gets_its_category_and_next_action_and_oa_133_is_pending() {
         denials_of(&mut api, &pended_claim.id).await.is_empty(),
         "OA-133 makes no denial"
     );
-    let pended_now = get(&mut api, &pended_claim.id).await;
+    let pended_now = get_claim(&mut api, &pended_claim.id).await;
     assert_eq!(
         (
             pended_now.status,
@@ -375,9 +341,13 @@ async fn each_carc_gets_its_category_and_next_action_and_oa_133_is_pending() {
         (pb::ClaimStatus::Pending as i32, 20_500, 0),
         "a pended claim is pending with its balance owed, not denied nor settled"
     );
-    // The payment to the patient keeps the money owed (collected from the patient), not zeroed.
-    let to_patient = get(&mut api, &ids[10]).await;
-    assert_eq!(to_patient.balance_cents, 20_500);
+    // The payment to the patient keeps the money owed (collected from the patient), not zeroed:
+    // it moves from the payer's balance to the patient's.
+    let to_patient = get_claim(&mut api, &ids[10]).await;
+    assert_eq!(
+        (to_patient.balance_cents, to_patient.patient_balance_cents),
+        (0, 20_500)
+    );
 }
 
 #[tokio::test]

@@ -13,31 +13,14 @@ use std::time::Duration;
 use arflow_api::claims::v1 as pb;
 use arflow_testkit::fixtures::export_request;
 use arflow_testkit::{PgDatabase, RedisPrefix, eventually};
-use common::{Server, claim, create, date};
+use common::{Server, claim, create, date, element, get_claim, interchange, new_claim};
 use prost::Message as _;
 use redis::AsyncCommands as _;
-
-fn isa_wrap(functional_id: &str, version: &str, st: &[&str]) -> String {
-    let body: Vec<String> = st.iter().map(|s| format!("{s}~")).collect();
-    let count = body.len() + 2;
-    format!(
-        "ISA*00*          *00*          *ZZ*PAYER          *ZZ*ARFLOW         *261101*1200*^*00501*000000101*0*T*:~\n\
-         GS*{functional_id}*PAYER*ARFLOW*20261101*1200*101*X*{version}~\n\
-         ST*{}*0001{}~\n{}\nSE*{count}*0001~\nGE*1*101~\nIEA*1*000000101~\n",
-        if functional_id == "HP" { "835" } else { "277" },
-        if functional_id == "HP" {
-            String::new()
-        } else {
-            format!("*{version}")
-        },
-        body.join("\n"),
-    )
-}
 
 /// The first ERA: ERA-1 paid (contractual + coinsurance), ERA-2 denied for authorization,
 /// ERA-3 partly paid with a modifier denial, an unknown claim, and an interest PLB.
 fn era_one() -> String {
-    isa_wrap(
+    interchange(
         "HP",
         "005010X221A1",
         &[
@@ -89,7 +72,7 @@ fn era_one() -> String {
 
 /// The second ERA: ERA-1's payment reversed and re-adjudicated lower; net zero check.
 fn era_two() -> String {
-    isa_wrap(
+    interchange(
         "HP",
         "005010X221A1",
         &[
@@ -117,7 +100,7 @@ fn era_two() -> String {
 }
 
 fn ack_277ca() -> String {
-    isa_wrap(
+    interchange(
         "HN",
         "005010X214",
         &[
@@ -152,26 +135,6 @@ fn ack_277ca() -> String {
             "STC*A2:20:PR*20261102*WQ*50",
         ],
     )
-}
-
-async fn get(api: &mut common::Client, id: &str) -> pb::Claim {
-    api.get_claim(pb::GetClaimRequest {
-        claim_id: id.into(),
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .claim
-    .unwrap()
-}
-
-async fn new_claim(api: &mut common::Client, pcn: &str) -> pb::Claim {
-    api.create_claim(create(claim("clinic-a", pcn), pcn))
-        .await
-        .unwrap()
-        .into_inner()
-        .claim
-        .unwrap()
 }
 
 /// Event types on the claims stream, counted.
@@ -240,19 +203,19 @@ async fn remittances_post_payments_denials_reversals_once() {
     assert!(unknown.unmatched_reason.contains("no claim"));
 
     // Balances and statuses follow the payer.
-    let paid = get(&mut api, &c1.id).await;
+    let paid = get_claim(&mut api, &c1.id).await;
     assert_eq!(
         (paid.status, paid.balance_cents, paid.paid_cents),
         (pb::ClaimStatus::Paid as i32, 0, 15_000)
     );
     assert_eq!(paid.payer_claim_control_number, "ICN0001");
-    let denied = get(&mut api, &c2.id).await;
+    let denied = get_claim(&mut api, &c2.id).await;
     assert_eq!(
         (denied.status, denied.balance_cents),
         (pb::ClaimStatus::Denied as i32, 20_500),
         "denied money stays owed"
     );
-    let partial = get(&mut api, &c3.id).await;
+    let partial = get_claim(&mut api, &c3.id).await;
     assert_eq!(
         (partial.status, partial.balance_cents, partial.paid_cents),
         (pb::ClaimStatus::PartiallyPaid as i32, 2_500, 14_000)
@@ -345,7 +308,7 @@ async fn remittances_post_payments_denials_reversals_once() {
         .into_inner();
     assert!(resaved.remittances[0].already_posted);
     assert_ne!(resaved.file_id, report.file_id, "another file, stored too");
-    assert_eq!(get(&mut api, &c1.id).await.version, paid.version);
+    assert_eq!(get_claim(&mut api, &c1.id).await.version, paid.version);
     assert_eq!(
         api.list_denials(pb::ListDenialsRequest::default())
             .await
@@ -368,7 +331,7 @@ async fn remittances_post_payments_denials_reversals_once() {
         second.remittances[0].balance_problems
     );
     assert!(second.remittances[0].claims[0].reversal);
-    let readjusted = get(&mut api, &c1.id).await;
+    let readjusted = get_claim(&mut api, &c1.id).await;
     assert_eq!(
         (
             readjusted.status,
@@ -542,10 +505,10 @@ async fn status_reports_move_claims_and_keep_rejections_visible() {
     assert!(by_pcn["ACK-2"].note.contains("filing clock"));
     assert!(by_pcn["NOT-OURS"].claim_id.is_empty());
     assert_eq!(
-        get(&mut api, &a.id).await.status,
+        get_claim(&mut api, &a.id).await.status,
         pb::ClaimStatus::Accepted as i32
     );
-    let rejected = get(&mut api, &b.id).await;
+    let rejected = get_claim(&mut api, &b.id).await;
     assert_eq!(rejected.status, pb::ClaimStatus::Rejected as i32);
     let history = api
         .get_claim_history(pb::GetClaimHistoryRequest {
@@ -570,7 +533,7 @@ async fn status_reports_move_claims_and_keep_rejections_visible() {
             .filter(|c| !c.claim_id.is_empty())
             .all(|c| c.note == "already in this status")
     );
-    assert_eq!(get(&mut api, &b.id).await.version, rejected.version);
+    assert_eq!(get_claim(&mut api, &b.id).await.version, rejected.version);
 }
 
 #[tokio::test]
@@ -722,7 +685,7 @@ async fn public_835_samples_post() {
     let paid: i64 = {
         let mut total = 0;
         for id in created.values() {
-            let c = get(&mut api, id).await;
+            let c = get_claim(&mut api, id).await;
             assert_ne!(
                 c.status,
                 pb::ClaimStatus::Submitted as i32,
@@ -773,12 +736,12 @@ async fn public_277ca_samples_post() {
         );
     }
     assert_eq!(
-        get(&mut api, &ok.id).await.status,
+        get_claim(&mut api, &ok.id).await.status,
         pb::ClaimStatus::Accepted as i32,
         "STC A2"
     );
     assert_eq!(
-        get(&mut api, &bad.id).await.status,
+        get_claim(&mut api, &bad.id).await.status,
         pb::ClaimStatus::Rejected as i32,
         "STC A7:562"
     );
@@ -786,16 +749,7 @@ async fn public_277ca_samples_post() {
 
 /// ISA13 of an exported interchange, and IEA02, which must repeat it.
 fn interchange_control_numbers(content: &[u8]) -> (String, String) {
-    let text = String::from_utf8(content.to_vec()).unwrap();
-    let element = |id: &str, n: usize| {
-        text.split('~')
-            .map(str::trim)
-            .find(|s| s.starts_with(id))
-            .and_then(|s| s.split('*').nth(n))
-            .unwrap()
-            .to_string()
-    };
-    (element("ISA*", 13), element("IEA*", 2))
+    (element(content, "ISA*", 13), element(content, "IEA*", 2))
 }
 
 #[tokio::test]
@@ -835,7 +789,7 @@ async fn every_export_is_a_new_interchange_with_the_tenants_next_control_number(
 
 /// An ERA paying one claim `pcn` of the payee `payee_npi`: $150 charged, $100 paid, CO-45 $50.
 fn era_for(trace: &str, payee_npi: &str, pcn: &str) -> String {
-    isa_wrap(
+    interchange(
         "HP",
         "005010X221A1",
         &[
@@ -887,8 +841,8 @@ async fn era_claims_match_the_payees_claim_and_only_what_the_caller_may_see() {
         .unwrap()
         .into_inner();
     assert_eq!(report.remittances[0].claims[0].claim_id, a.id);
-    assert_eq!(get(&mut api, &a.id).await.paid_cents, 10_000);
-    assert_eq!(get(&mut api, &b.id).await.paid_cents, 0);
+    assert_eq!(get_claim(&mut api, &a.id).await.paid_cents, 10_000);
+    assert_eq!(get_claim(&mut api, &b.id).await.paid_cents, 0);
 
     // A payee none of whose claims has the number: unmatched, with the reason.
     let report = api
@@ -918,8 +872,8 @@ async fn era_claims_match_the_payees_claim_and_only_what_the_caller_may_see() {
         result.claim_id.is_empty(),
         "a clinic-scoped key posts to its clinics' claims only"
     );
-    assert_eq!(get(&mut api, &b.id).await.paid_cents, 0);
-    assert_eq!(get(&mut api, &a.id).await.paid_cents, 10_000);
+    assert_eq!(get_claim(&mut api, &b.id).await.paid_cents, 0);
+    assert_eq!(get_claim(&mut api, &a.id).await.paid_cents, 10_000);
 }
 
 #[tokio::test]
@@ -929,7 +883,7 @@ async fn an_era_with_unreadable_amounts_is_reported_not_checked_never_balanced()
     let server = Server::start(Server::env_for(&pg, &redis));
     let mut api = server.client(&server.key("acme", "partner", &[])).await;
     new_claim(&mut api, "NC-1").await;
-    let era = isa_wrap(
+    let era = interchange(
         "HP",
         "005010X221A1",
         &[
@@ -972,39 +926,23 @@ async fn an_era_with_unreadable_amounts_is_reported_not_checked_never_balanced()
 /// A 999 for one 837 transaction set: `verdict` in IK5 and AK9.
 fn ack_999(group: &str, set: &str, verdict: &str) -> String {
     let accepted = if verdict == "A" { 1 } else { 0 };
-    isa_wrap_999(&[
-        &format!("AK1*HC*{group}*005010X222A1"),
-        &format!("AK2*837*{set}*005010X222A1"),
-        "IK3*NM1*8*2010*8",
-        "IK4*9*67*7*BAD",
-        &format!("IK5*{verdict}*5"),
-        &format!("AK9*{verdict}*1*1*{accepted}"),
-    ])
-}
-
-fn isa_wrap_999(st: &[&str]) -> String {
-    let body: Vec<String> = st.iter().map(|s| format!("{s}~")).collect();
-    let count = body.len() + 2;
-    format!(
-        "ISA*00*          *00*          *ZZ*CLEARHOUSE     *ZZ*ARF1           *261101*1200*^*00501*000000201*0*T*:~\n\
-         GS*FA*CLEARHOUSE*ARF1*20261101*1200*201*X*005010X231A1~\n\
-         ST*999*0001*005010X231A1~\n{}\nSE*{count}*0001~\nGE*1*201~\nIEA*1*000000201~\n",
-        body.join("\n"),
+    interchange(
+        "FA",
+        "005010X231A1",
+        &[
+            &format!("AK1*HC*{group}*005010X222A1"),
+            &format!("AK2*837*{set}*005010X222A1"),
+            "IK3*NM1*8*2010*8",
+            "IK4*9*67*7*BAD",
+            &format!("IK5*{verdict}*5"),
+            &format!("AK9*{verdict}*1*1*{accepted}"),
+        ],
     )
 }
 
 /// GS06 and ST02 of an exported 837P.
 fn group_and_set(content: &[u8]) -> (String, String) {
-    let text = String::from_utf8(content.to_vec()).unwrap();
-    let element = |id: &str, n: usize| {
-        text.split('~')
-            .map(str::trim)
-            .find(|s| s.starts_with(id))
-            .and_then(|s| s.split('*').nth(n))
-            .unwrap()
-            .to_string()
-    };
-    (element("GS*", 6), element("ST*", 2))
+    (element(content, "GS*", 6), element(content, "ST*", 2))
 }
 
 #[tokio::test]
@@ -1042,7 +980,7 @@ async fn a_999_rejection_rejects_the_claim_its_837_carried() {
     assert_eq!(report.claims[0].claim_id, rejected.id);
     assert_eq!(report.claims[0].category_code, "999");
     assert_eq!(
-        get(&mut api, &rejected.id).await.status,
+        get_claim(&mut api, &rejected.id).await.status,
         pb::ClaimStatus::Rejected as i32
     );
     let history = api
@@ -1061,7 +999,7 @@ async fn a_999_rejection_rejects_the_claim_its_837_carried() {
         .await
         .unwrap();
     assert_eq!(
-        get(&mut api, &accepted.id).await.status,
+        get_claim(&mut api, &accepted.id).await.status,
         pb::ClaimStatus::Submitted as i32
     );
 }
@@ -1096,7 +1034,7 @@ async fn dates_of_service_confirm_which_claim_an_era_pays() {
         .claim
         .unwrap();
     let era = |trace: &str, dos: &str| {
-        isa_wrap(
+        interchange(
             "HP",
             "005010X221A1",
             &[
@@ -1126,7 +1064,7 @@ async fn dates_of_service_confirm_which_claim_an_era_pays() {
         report.remittances[0].claims[0].claim_id, b.id,
         "the visit of May 5 is clinic B's"
     );
-    assert_eq!(get(&mut api, &a.id).await.paid_cents, 0);
+    assert_eq!(get_claim(&mut api, &a.id).await.paid_cents, 0);
     let report = api
         .post_remittance(post("DOS-9", "20260509"))
         .await

@@ -12,7 +12,7 @@ use arflow_api::claims::v1::claims_service_client::ClaimsServiceClient;
 use arflow_testkit::{PgDatabase, RedisPrefix};
 // Not every test file uses every fixture.
 #[allow(unused_imports)]
-pub use arflow_testkit::fixtures::{claim, date};
+pub use arflow_testkit::fixtures::{claim, date, element};
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -202,4 +202,56 @@ impl Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// An interchange around one transaction set's segments (given without their `~`), as a payer
+/// or clearinghouse sends it: `HP` 835, `HN` 277, `FA` 999 (the ST01 follows the group).
+pub fn interchange<S: AsRef<str>>(functional_id: &str, version: &str, st: &[S]) -> String {
+    let body: Vec<String> = st.iter().map(|s| format!("{}~", s.as_ref())).collect();
+    let count = body.len() + 2;
+    let (set, st03) = match functional_id {
+        "HP" => ("835", String::new()),
+        "FA" => ("999", format!("*{version}")),
+        _ => ("277", format!("*{version}")),
+    };
+    format!(
+        "ISA*00*          *00*          *ZZ*PAYER          *ZZ*ARFLOW         *261101*1200*^*00501*000000101*0*T*:~\n\
+         GS*{functional_id}*PAYER*ARFLOW*20261101*1200*101*X*{version}~\n\
+         ST*{set}*0001{st03}~\n{}\nSE*{count}*0001~\nGE*1*101~\nIEA*1*000000101~\n",
+        body.join("\n"),
+    )
+}
+
+
+/// Creates the fixture claim (clinic-a, $180 + $25 on 2026-05-04) with account number `pcn`.
+pub async fn new_claim(api: &mut Client, pcn: &str) -> pb::Claim {
+    api.create_claim(create(claim("clinic-a", pcn), pcn))
+        .await
+        .unwrap()
+        .into_inner()
+        .claim
+        .unwrap()
+}
+
+pub async fn get_claim(api: &mut Client, id: &str) -> pb::Claim {
+    api.get_claim(pb::GetClaimRequest {
+        claim_id: id.into(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .claim
+    .unwrap()
+}
+
+/// The claim's open denials.
+pub async fn denials_of(api: &mut Client, claim_id: &str) -> Vec<pb::Denial> {
+    api.list_denials(pb::ListDenialsRequest {
+        claim_id: claim_id.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .denials
 }

@@ -93,3 +93,14 @@ pub fn export_request(claim_id: &str) -> pb::ExportClaim837Request {
         production: false,
     }
 }
+
+/// Element `n` of the first `segment` (e.g. `"ISA*"`) of an X12 file.
+pub fn element(content: &[u8], segment: &str, n: usize) -> String {
+    let text = String::from_utf8_lossy(content);
+    text.split('~')
+        .map(str::trim)
+        .find(|s| s.starts_with(segment))
+        .and_then(|s| s.split('*').nth(n))
+        .unwrap_or_else(|| panic!("no {segment} element {n}"))
+        .to_string()
+}

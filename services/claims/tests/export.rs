@@ -9,7 +9,7 @@ use arflow_claims::intake::Intake;
 use arflow_domain::rules::PayerRuleSet;
 use arflow_platform::auth::{Principal, Role};
 use arflow_platform::{Clock, Db};
-use arflow_testkit::fixtures::{claim, export_request};
+use arflow_testkit::fixtures::{claim, element, export_request};
 use arflow_testkit::{PgDatabase, SqliteFile};
 use chrono::{TimeZone, Utc};
 use tonic::Request;
@@ -27,16 +27,7 @@ fn request<T>(message: T) -> Request<T> {
 
 /// ISA13 and IEA02 of an interchange.
 fn control_numbers(x12: &[u8]) -> (String, String) {
-    let text = String::from_utf8(x12.to_vec()).unwrap();
-    let element = |id: &str, n: usize| {
-        text.split('~')
-            .map(str::trim)
-            .find(|s| s.starts_with(id))
-            .and_then(|s| s.split('*').nth(n))
-            .unwrap()
-            .to_string()
-    };
-    (element("ISA*", 13), element("IEA*", 2))
+    (element(x12, "ISA*", 13), element(x12, "IEA*", 2))
 }
 
 async fn exports_take_the_next_control_number(db: Db) {
