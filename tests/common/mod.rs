@@ -222,7 +222,6 @@ pub fn interchange<S: AsRef<str>>(functional_id: &str, version: &str, st: &[S]) 
     )
 }
 
-
 /// Creates the fixture claim (clinic-a, $180 + $25 on 2026-05-04) with account number `pcn`.
 pub async fn new_claim(api: &mut Client, pcn: &str) -> pb::Claim {
     api.create_claim(create(claim("clinic-a", pcn), pcn))

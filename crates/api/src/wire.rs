@@ -177,6 +177,7 @@ event_payloads!(
     ClaimPaid,
     ClaimDenied,
     RemittancePosted,
+    ClaimStatusReported,
     TimerFired,
     AgingSnapshotTaken,
     DenialDigestCompiled,

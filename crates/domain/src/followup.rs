@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::calendar::Calendar;
 use crate::deadlines::{appeal_deadline, corrected_claim_last_day, timely_filing_deadline};
 use crate::denial::DenialCategory;
+use crate::priority::TaskKindName;
 use crate::rules::PayerRules;
 use crate::status::ClaimStatus;
 
@@ -39,6 +40,9 @@ pub mod kinds {
     pub const APPEAL_DEADLINE_WARNING: &str = "appeal_deadline_warning";
     pub const CORRECTED_CLAIM_DEADLINE_WARNING: &str = "corrected_claim_deadline_warning";
     pub const FOLLOW_UP: &str = "follow_up";
+    /// A 277 said the claim was finalized (F1/F4) and no remittance has come since
+    /// ([`super::NO_ERA_DAYS`] later): assignment makes it a no-response task.
+    pub const NO_ERA: &str = "no_era";
 
     pub fn aging(threshold_days: u32) -> String {
         format!("{AGING_PREFIX}{threshold_days}")
@@ -405,6 +409,187 @@ pub fn plan_next_status_check(
     Some((local_midnight(next_day, time_zone), fired.sequence + 1))
 }
 
+/// Days after a 277 F1/F4 (finalized) without a remittance before the "no ERA yet" timer
+/// fires.
+pub const NO_ERA_DAYS: u32 = 30;
+/// Business days after a 277 E* (the payer could not answer) to retry the status check.
+pub const STATUS_RETRY_BUSINESS_DAYS: u32 = 3;
+/// Days the payer is given to receive the information it asked for (277 P3/P4), from the
+/// STC's effective date (else the day the report was posted).
+pub const INFORMATION_REQUEST_DAYS: u32 = 14;
+
+/// One status composite of a 277/277CA claim-level STC (STC01, STC10 or STC11), as the
+/// ClaimStatusReported event carries it: codes and dates, never patient data.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReportedStatus {
+    /// Claim status category (list 507): `A4`, `P3`, `R4`, `F1`, `E0`, ...
+    pub category: String,
+    /// Claim status code (list 508), or a LOINC code when `code_list_qualifier` is `LOI`.
+    pub status_code: String,
+    pub entity_code: String,
+    /// STC01-4: `LOI` (LOINC: the documentation requested), `RX` (NCPDP).
+    pub code_list_qualifier: String,
+    /// STC02, the status effective date.
+    pub date: Option<NaiveDate>,
+    /// STC12 of an R* STC: the payer's words naming what it requests (empty otherwise).
+    pub message: String,
+}
+
+/// What a claim status category of a 277/277CA asks of follow-up (docs/reference/x12.md §4.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusAction {
+    /// A4: the payer has no record of the claim: resubmit it.
+    Resubmit,
+    /// P3/P4: the claim is pended for information the payer requested: send it by a due date.
+    ProvideInformation,
+    /// R*: the payer requests documentation or more detail: send what it names.
+    SendDocumentation,
+    /// F1/F4: finalized: a remittance should follow; if none comes, chase it.
+    AwaitRemittance,
+    /// E*: the payer could not answer: ask again a few business days later.
+    RetryStatusCheck,
+}
+
+/// The follow-up a status category asks for; None for the categories that only move the
+/// claim (A2, A3/A6-A8, P1/P2, F2) or mean nothing to follow up (A0, A1, ...).
+pub fn status_action(category: &str) -> Option<StatusAction> {
+    let numbered = |prefix: char| {
+        category
+            .strip_prefix(prefix)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    match category {
+        "A4" => Some(StatusAction::Resubmit),
+        "P3" | "P4" => Some(StatusAction::ProvideInformation),
+        "F1" | "F4" => Some(StatusAction::AwaitRemittance),
+        _ if numbered('R') => Some(StatusAction::SendDocumentation),
+        _ if numbered('E') => Some(StatusAction::RetryStatusCheck),
+        _ => None,
+    }
+}
+
+/// A task a status report asks for: one per kind, whatever the number of STCs behind it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusTask {
+    pub kind: TaskKindName,
+    /// What raised it: `payer_has_no_record`, or what the payer asks for.
+    pub detail: String,
+    /// When the payer expects the information (P3/P4): the earliest of the report's.
+    pub due: Option<NaiveDate>,
+}
+
+/// At most this many characters of a payer's free text go into a task's detail.
+const MESSAGE_CHARS: usize = 120;
+
+/// One STC as a task names it: `P3:21`, `R4:LOINC 18842-5 (entity 1P) "SEND NOTES"`.
+fn describe(s: &ReportedStatus) -> String {
+    let mut out = format!("{}:", s.category);
+    if s.code_list_qualifier == "LOI" {
+        out.push_str("LOINC ");
+    }
+    out.push_str(&s.status_code);
+    if !s.entity_code.is_empty() {
+        out.push_str(&format!(" (entity {})", s.entity_code));
+    }
+    let message = s.message.trim();
+    if !message.is_empty() {
+        let short: String = message.chars().take(MESSAGE_CHARS).collect();
+        out.push_str(&format!(" \"{short}\""));
+    }
+    out
+}
+
+/// The tasks a claim's reported statuses ask for (pure; the assignment service opens them):
+/// A4 a resubmission task; P3/P4 and R* one information-requested task that names every
+/// request (`information requested: P3:21; documentation requested: R4:LOINC 18842-5`), due
+/// `information_days` after the P3/P4 STC's date (else `report_day`). F1/F4 and E* are the
+/// scheduler's (timers), other categories ask for nothing.
+pub fn plan_status_tasks(
+    statuses: &[ReportedStatus],
+    report_day: NaiveDate,
+    information_days: u32,
+) -> Vec<StatusTask> {
+    let mut resubmit = false;
+    let mut requests: Vec<String> = Vec::new();
+    let mut due: Option<NaiveDate> = None;
+    for s in statuses {
+        let (label, with_due) = match status_action(&s.category) {
+            Some(StatusAction::Resubmit) => {
+                resubmit = true;
+                continue;
+            }
+            Some(StatusAction::ProvideInformation) => ("information requested", true),
+            Some(StatusAction::SendDocumentation) => ("documentation requested", false),
+            _ => continue,
+        };
+        let text = format!("{label}: {}", describe(s));
+        if !requests.contains(&text) {
+            requests.push(text);
+        }
+        if with_due {
+            let from = s.date.unwrap_or(report_day);
+            let day = from
+                .checked_add_days(Days::new(u64::from(information_days)))
+                .unwrap_or(from);
+            due = Some(due.map_or(day, |d| d.min(day)));
+        }
+    }
+    let mut tasks = Vec::new();
+    if resubmit {
+        tasks.push(StatusTask {
+            kind: TaskKindName::Resubmission,
+            detail: "payer_has_no_record".into(),
+            due: None,
+        });
+    }
+    if !requests.is_empty() {
+        tasks.push(StatusTask {
+            kind: TaskKindName::InformationRequested,
+            detail: requests.join("; "),
+            due,
+        });
+    }
+    tasks
+}
+
+/// Whether a claim in `status` has had its remittance (paid, partially paid, denied, or
+/// settled since): a 277 F1/F4 then starts no "no ERA yet" window.
+pub fn remittance_seen(status: Option<ClaimStatus>) -> bool {
+    status.is_some_and(|s| {
+        matches!(
+            s,
+            ClaimStatus::Paid | ClaimStatus::PartiallyPaid | ClaimStatus::Denied
+        ) || !s.is_open()
+    })
+}
+
+/// The "no ERA yet" timer a 277 F1/F4 starts: `days` after the report's local day.
+pub fn plan_no_era(report_day: NaiveDate, days: u32, time_zone: Tz) -> PlannedTimer {
+    let day = report_day
+        .checked_add_days(Days::new(u64::from(days)))
+        .unwrap_or(report_day);
+    PlannedTimer {
+        kind: kinds::NO_ERA.to_string(),
+        due_at: local_midnight(day, time_zone),
+        details: TimerDetails::default(),
+    }
+}
+
+/// When a status check is retried after a 277 E* (the payer could not answer):
+/// `business_days` business days after the report's local day. The claim's pending check
+/// moves there (sooner or later): the error answered the check that was made.
+pub fn plan_status_retry(
+    report_day: NaiveDate,
+    business_days: u32,
+    time_zone: Tz,
+    calendar: &Calendar,
+) -> DateTime<Utc> {
+    local_midnight(
+        calendar.add_business_days(report_day, business_days),
+        time_zone,
+    )
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -768,5 +953,101 @@ mod tests {
             ..denied.clone()
         };
         assert!(plan(&contractual, &medicare).is_empty());
+    }
+
+    #[test]
+    fn status_categories_ask_for_their_follow_up() {
+        assert_eq!(status_action("A4"), Some(StatusAction::Resubmit));
+        assert_eq!(status_action("P3"), Some(StatusAction::ProvideInformation));
+        assert_eq!(status_action("P4"), Some(StatusAction::ProvideInformation));
+        assert_eq!(status_action("R4"), Some(StatusAction::SendDocumentation));
+        assert_eq!(status_action("R16"), Some(StatusAction::SendDocumentation));
+        assert_eq!(status_action("F1"), Some(StatusAction::AwaitRemittance));
+        assert_eq!(status_action("F4"), Some(StatusAction::AwaitRemittance));
+        assert_eq!(status_action("E0"), Some(StatusAction::RetryStatusCheck));
+        for c in ["A1", "A2", "A7", "P1", "P2", "F2", "F3", "RX", "R", "E", ""] {
+            assert_eq!(status_action(c), None, "{c}");
+        }
+    }
+
+    #[test]
+    fn a_report_asks_for_one_task_per_kind_naming_every_request() {
+        let stc =
+            |category: &str, code: &str, qualifier: &str, date, message: &str| ReportedStatus {
+                category: category.into(),
+                status_code: code.into(),
+                entity_code: if category == "R4" {
+                    "1P".into()
+                } else {
+                    String::new()
+                },
+                code_list_qualifier: qualifier.into(),
+                date,
+                message: message.into(),
+            };
+        let report_day = ymd(2026, 6, 15);
+        let tasks = plan_status_tasks(
+            &[
+                stc("A2", "20", "", None, ""),
+                stc("A4", "35", "", None, ""),
+                stc("P3", "21", "", Some(ymd(2026, 6, 10)), ""),
+                stc("R4", "18842-5", "LOI", None, "SEND DISCHARGE SUMMARY"),
+                stc("P4", "21", "", None, ""),
+                stc("F1", "65", "", None, ""),
+                stc("E0", "0", "", None, ""),
+            ],
+            report_day,
+            INFORMATION_REQUEST_DAYS,
+        );
+        assert_eq!(
+            tasks,
+            vec![
+                StatusTask {
+                    kind: TaskKindName::Resubmission,
+                    detail: "payer_has_no_record".into(),
+                    due: None,
+                },
+                StatusTask {
+                    kind: TaskKindName::InformationRequested,
+                    detail: "information requested: P3:21; documentation requested: \
+                             R4:LOINC 18842-5 (entity 1P) \"SEND DISCHARGE SUMMARY\"; \
+                             information requested: P4:21"
+                        .into(),
+                    // The earliest: 14 days after the P3's own date.
+                    due: Some(ymd(2026, 6, 24)),
+                },
+            ]
+        );
+        // Documentation alone: a task without a due date; timers and moves alone: none.
+        let docs = plan_status_tasks(&[stc("R3", "252", "", None, "")], report_day, 14);
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0].due, None);
+        assert_eq!(docs[0].detail, "documentation requested: R3:252");
+        assert!(plan_status_tasks(&[stc("F1", "65", "", None, "")], report_day, 14).is_empty());
+        let p3 = plan_status_tasks(&[stc("P3", "21", "", None, "")], report_day, 14);
+        assert_eq!(p3[0].due, Some(ymd(2026, 6, 29)));
+    }
+
+    #[test]
+    fn finalized_without_remittance_and_errors_set_timers() {
+        let tz = chrono_tz::America::New_York;
+        let t = plan_no_era(ymd(2026, 6, 15), NO_ERA_DAYS, tz);
+        assert_eq!(t.kind, kinds::NO_ERA);
+        assert_eq!(t.due_at, local_midnight(ymd(2026, 7, 15), tz));
+        // Mon Jun 15 + 3 business days: Thu Jun 18; from Thu Jul 2, Independence Day
+        // (observed Fri Jul 3) is skipped: Wed Jul 8.
+        let cal = Calendar::us_federal();
+        assert_eq!(
+            plan_status_retry(ymd(2026, 6, 15), STATUS_RETRY_BUSINESS_DAYS, tz, &cal),
+            local_midnight(ymd(2026, 6, 18), tz)
+        );
+        assert_eq!(
+            plan_status_retry(ymd(2026, 7, 2), 3, tz, &cal),
+            local_midnight(ymd(2026, 7, 8), tz)
+        );
+        assert!(remittance_seen(Some(ClaimStatus::PartiallyPaid)));
+        assert!(remittance_seen(Some(ClaimStatus::Closed)));
+        assert!(!remittance_seen(Some(ClaimStatus::Accepted)));
+        assert!(!remittance_seen(None));
     }
 }

@@ -42,10 +42,12 @@ pub enum TaskKindName {
     Deadline,
     FollowUp,
     Resubmission,
+    /// The payer asks for information or documentation (277 P3/P4, R*).
+    InformationRequested,
 }
 
 impl TaskKindName {
-    pub const ALL: [TaskKindName; 7] = [
+    pub const ALL: [TaskKindName; 8] = [
         TaskKindName::Denial,
         TaskKindName::Rejected,
         TaskKindName::Aging,
@@ -53,6 +55,7 @@ impl TaskKindName {
         TaskKindName::Deadline,
         TaskKindName::FollowUp,
         TaskKindName::Resubmission,
+        TaskKindName::InformationRequested,
     ];
 
     /// Stable name stored in the database; never rename one.
@@ -65,6 +68,7 @@ impl TaskKindName {
             TaskKindName::Deadline => "deadline",
             TaskKindName::FollowUp => "follow_up",
             TaskKindName::Resubmission => "resubmission",
+            TaskKindName::InformationRequested => "information_requested",
         }
     }
 
@@ -78,7 +82,7 @@ impl TaskKindName {
     pub fn sla_days(self) -> i64 {
         match self {
             TaskKindName::Rejected | TaskKindName::Deadline | TaskKindName::FollowUp => 2,
-            TaskKindName::Resubmission => 3,
+            TaskKindName::Resubmission | TaskKindName::InformationRequested => 3,
             TaskKindName::NoResponse => 5,
             TaskKindName::Denial | TaskKindName::Aging => 7,
         }
@@ -185,6 +189,11 @@ pub fn score(input: &PriorityInput) -> Priority {
             "recoverability",
             15,
             "payer has no record of the claim: resubmitting usually gets paid".into(),
+        ),
+        TaskKindName::InformationRequested => add(
+            "recoverability",
+            10,
+            "the payer holds the claim for information: sending it keeps adjudication going".into(),
         ),
         TaskKindName::Denial => {
             match input.category {

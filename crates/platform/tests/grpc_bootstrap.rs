@@ -181,6 +181,13 @@ impl ClaimsService for Mock {
         unimplemented()
     }
 
+    async fn summarize_balances(
+        &self,
+        _: Request<arflow_api::claims::v1::SummarizeBalancesRequest>,
+    ) -> Result<Response<arflow_api::claims::v1::SummarizeBalancesResponse>, Status> {
+        unimplemented()
+    }
+
     async fn list_unmatched_payments(
         &self,
         _: Request<arflow_api::claims::v1::ListUnmatchedPaymentsRequest>,

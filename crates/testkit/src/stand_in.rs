@@ -219,6 +219,12 @@ impl ClaimsService for StandInClaims {
     ) -> Result<Response<SummarizeDenialsResponse>, Status> {
         unimplemented()
     }
+    async fn summarize_balances(
+        &self,
+        _: Request<SummarizeBalancesRequest>,
+    ) -> Result<Response<SummarizeBalancesResponse>, Status> {
+        unimplemented()
+    }
     async fn list_unmatched_payments(
         &self,
         _: Request<ListUnmatchedPaymentsRequest>,

@@ -17,12 +17,16 @@
 //! | ClaimStatusChanged from rejected to submitted, accepted, pending | close the rejected-claim task (corrected and resubmitted) |
 //! | ClaimStatusChanged / ClaimPaid to paid, closed, written off | close every open task of the claim (aging, follow-up, denial…: a settled claim has nothing left to chase) |
 //! | ClaimDenied | denial task (category, resolution, owner, amount, appealable) |
+//! | ClaimStatusReported A4 | resubmission task (the payer has no record of the claim) |
+//! | ClaimStatusReported P3/P4, R* | information-requested task naming every request, with a deadline for P3/P4 (`followup::plan_status_tasks`) |
 //! | TimerFired aging | aging follow-up task (detail `aging_30`, `aging_60`, …) |
 //! | TimerFired status_check | no-response task |
+//! | TimerFired no_era (277 F1/F4 and no remittance since) | no-response task (detail `no_era`) |
 //! | TimerFired *_deadline_warning | deadline task (with the deadline) |
 //! | TimerFired follow_up | follow-up task |
 use arflow_api::events::v1 as events;
 use arflow_api::wire;
+use arflow_domain::followup::{self, ReportedStatus, kinds};
 use arflow_domain::priority::TaskKindName;
 use arflow_domain::{ClaimStatus, DenialCategory};
 use arflow_platform::bus::{self, Envelope, Handler};
@@ -204,6 +208,57 @@ impl TaskHandler {
         Ok(())
     }
 
+    async fn on_claim_status_reported(
+        &self,
+        conn: &mut AnyConnection,
+        d: &Delivery<'_>,
+        e: events::ClaimStatusReported,
+    ) -> Result<(), Error> {
+        let statuses: Vec<ReportedStatus> = e
+            .statuses
+            .into_iter()
+            .map(|s| ReportedStatus {
+                date: s.status_date.as_ref().and_then(wire::date_from_pb),
+                category: s.category_code,
+                status_code: s.status_code,
+                entity_code: s.entity_code,
+                code_list_qualifier: s.code_list_qualifier,
+                message: s.message,
+            })
+            .collect();
+        let tasks = followup::plan_status_tasks(
+            &statuses,
+            d.now.date_naive(),
+            followup::INFORMATION_REQUEST_DAYS,
+        );
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        let view = store::claim_view(conn, &d.tenant, &e.claim_id).await?;
+        // A report that comes after the claim was settled makes no work.
+        if view.as_ref().is_some_and(|v| v.settled())
+            || wire::parse_claim_status(&e.status).is_some_and(|s| !s.is_open())
+        {
+            return Ok(());
+        }
+        for t in tasks {
+            let req = TaskRequest {
+                claim_id: e.claim_id.clone(),
+                clinic_id: e.clinic_id.clone(),
+                payer_id: e.payer_id.clone(),
+                kind: t.kind,
+                detail: t.detail,
+                balance_cents: view.as_ref().map_or(e.balance_cents, |v| v.balance_cents),
+                deadline: t.due,
+                age_basis: view.as_ref().and_then(|v| v.age_basis()),
+                source_event_id: Some(d.event_id.to_string()),
+                ..Default::default()
+            };
+            store::open_task(conn, self.backend, &d.tenant, &req, d.now).await?;
+        }
+        Ok(())
+    }
+
     async fn on_timer_fired(
         &self,
         conn: &mut AnyConnection,
@@ -274,6 +329,9 @@ impl Handler for TaskHandler {
         } else if let Some(e) = bus::payload::<events::ClaimDenied>(event) {
             store::lock_tenant(conn, &d.tenant).await?;
             Ok(self.on_claim_denied(conn, &d, e?).await?)
+        } else if let Some(e) = bus::payload::<events::ClaimStatusReported>(event) {
+            store::lock_tenant(conn, &d.tenant).await?;
+            Ok(self.on_claim_status_reported(conn, &d, e?).await?)
         } else if let Some(e) = bus::payload::<events::TimerFired>(event) {
             store::lock_tenant(conn, &d.tenant).await?;
             Ok(self.on_timer_fired(conn, &d, e?).await?)
@@ -317,7 +375,7 @@ fn timer_task_kind(e: &events::TimerFired) -> Option<TaskKindName> {
     let k = e.kind_name.as_str();
     if k.starts_with("aging_") {
         Some(TaskKindName::Aging)
-    } else if k == "status_check" {
+    } else if k == "status_check" || k == kinds::NO_ERA {
         Some(TaskKindName::NoResponse)
     } else if k.ends_with("_deadline_warning") || k == "timely_filing_warning" {
         Some(TaskKindName::Deadline)
@@ -351,6 +409,7 @@ mod tests {
             Some(TaskKindName::Deadline)
         );
         assert_eq!(by_name("follow_up"), Some(TaskKindName::FollowUp));
+        assert_eq!(by_name("no_era"), Some(TaskKindName::NoResponse));
         assert_eq!(by_name("daily_snapshot"), None);
         let by_enum = timer_task_kind(&events::TimerFired {
             kind: events::TimerKind::StatusCheck as i32,

@@ -7,6 +7,7 @@
 //! N1*PE N104 (the NPI), else its name.
 use arflow_api::claims::v1 as pb;
 use arflow_domain::Money;
+use arflow_domain::followup::{self, ReportedStatus, StatusAction};
 use arflow_x12::professional::{
     BillingProviderDetails, ClaimInput837, ClaimSubmission, LineInput837, Party, PatientInput837,
     ProviderInput837, Submitter, SubscriberDetails,
@@ -266,7 +267,8 @@ pub fn remittances_from_835(content: &[u8]) -> ParsedRemittances {
 }
 
 /// Reads a 277 or 277CA file: the claim-level status of every claim (the first STC's
-/// category, which drives the claim; STC10/STC11 stay in the stored file).
+/// category, which drives the claim) and every status composite of every claim-level STC
+/// (STC01, STC10, STC11, in file order), which follow-up acts on.
 pub fn statuses_from_277(content: &[u8]) -> ParsedStatuses {
     let doc = arflow_x12::read(content);
     let mut problems: Vec<pb::X12Problem> = doc.problems.iter().map(problem_to_pb).collect();
@@ -291,6 +293,7 @@ pub fn statuses_from_277(content: &[u8]) -> ParsedStatuses {
                 payer_claim_control_number: opt_text(claim.payer_claim_control_number.as_ref()),
                 category: text(&status.primary.category),
                 status_code: text(&status.primary.status),
+                reported: claim.statuses.iter().flat_map(reported_statuses).collect(),
             });
         }
     }
@@ -307,6 +310,32 @@ pub fn statuses_from_277(content: &[u8]) -> ParsedStatuses {
         acks,
         problems,
     }
+}
+
+/// Every status composite of one STC (STC01, STC10, STC11) with the STC's date; the free
+/// text (STC12) only with a documentation request (R*), where it names what is requested.
+fn reported_statuses(stc: &arflow_x12::status::Status) -> Vec<ReportedStatus> {
+    std::iter::once(&stc.primary)
+        .chain(&stc.additional)
+        .filter(|c| !c.category.is_empty())
+        .map(|c| {
+            let category = text(&c.category);
+            let documentation =
+                followup::status_action(&category) == Some(StatusAction::SendDocumentation);
+            ReportedStatus {
+                status_code: text(&c.status),
+                entity_code: opt_text(c.entity.as_ref()),
+                code_list_qualifier: opt_text(c.code_list_qualifier.as_ref()),
+                date: stc.date,
+                message: if documentation {
+                    opt_text(stc.message.as_ref())
+                } else {
+                    String::new()
+                },
+                category,
+            }
+        })
+        .collect()
 }
 
 /// The 837 transaction sets a 999 acknowledges, each with its verdict: the set's IK5, else

@@ -22,7 +22,9 @@ use std::sync::Arc;
 
 use arflow_api::events::v1 as events;
 use arflow_api::wire;
-use arflow_domain::followup::{self, DeniedClaim, SubmittedClaim, kinds};
+use arflow_domain::followup::{
+    self, DeniedClaim, ReportedStatus, StatusAction, SubmittedClaim, kinds,
+};
 use arflow_domain::projection::ClaimFacts;
 use arflow_domain::rules::PayerRuleSet;
 use arflow_domain::{ClaimStatus, DenialCategory};
@@ -162,6 +164,37 @@ impl From<events::ClaimDenied> for Denial {
     }
 }
 
+/// What a 277/277CA reported of a claim (ClaimStatusReported): every status composite.
+#[derive(Clone, Debug)]
+pub struct StatusReport {
+    pub claim_id: String,
+    pub clinic_id: String,
+    pub payer_id: String,
+    pub statuses: Vec<ReportedStatus>,
+}
+
+impl From<events::ClaimStatusReported> for StatusReport {
+    fn from(p: events::ClaimStatusReported) -> StatusReport {
+        StatusReport {
+            statuses: p
+                .statuses
+                .into_iter()
+                .map(|s| ReportedStatus {
+                    date: s.status_date.as_ref().and_then(wire::date_from_pb),
+                    category: s.category_code,
+                    status_code: s.status_code,
+                    entity_code: s.entity_code,
+                    code_list_qualifier: s.code_list_qualifier,
+                    message: s.message,
+                })
+                .collect(),
+            claim_id: p.claim_id,
+            clinic_id: p.clinic_id,
+            payer_id: p.payer_id,
+        }
+    }
+}
+
 /// A specialist's next follow-up date (FollowUpScheduled).
 #[derive(Clone, Debug)]
 pub struct FollowUp {
@@ -205,6 +238,9 @@ impl Handler for ClaimEvents {
             self.on_claim_paid(conn, &meta, p?.into()).await?;
         } else if let Some(p) = bus::payload::<events::ClaimDenied>(event) {
             self.on_claim_denied(conn, &meta, p?.into()).await?;
+        } else if let Some(p) = bus::payload::<events::ClaimStatusReported>(event) {
+            self.on_claim_status_reported(conn, &meta, p?.into())
+                .await?;
         } else if let Some(p) = bus::payload::<events::FollowUpScheduled>(event) {
             self.on_follow_up_scheduled(conn, &meta, p?.try_into()?)
                 .await?;
@@ -408,14 +444,133 @@ impl ClaimEvents {
         self.on_status(conn, meta, news).await
     }
 
-    /// A payment: see [`ClaimEvents::on_status`].
+    /// A payment: the remittance came (its "no ERA yet" timer is cancelled); see
+    /// [`ClaimEvents::on_status`].
     pub async fn on_claim_paid(
         &self,
         conn: &mut AnyConnection,
         meta: &EventMeta,
         news: StatusNews,
     ) -> Result<(), Error> {
+        self.remittance_came(conn, meta, &news.claim_id).await?;
         self.on_status(conn, meta, news).await
+    }
+
+    /// A remittance posted on the claim (ClaimPaid, ClaimDenied): its pending "no ERA yet"
+    /// timer is cancelled, whatever the order the events come in.
+    async fn remittance_came(
+        &self,
+        conn: &mut AnyConnection,
+        meta: &EventMeta,
+        claim_id: &str,
+    ) -> Result<(), Error> {
+        let now = self.clock.now();
+        store::cancel_kind(
+            conn,
+            &meta.tenant,
+            claim_id,
+            kinds::NO_ERA,
+            CancelReason::Remitted,
+            now,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A 277/277CA's statuses of a claim (`followup::status_action`): F1/F4 (finalized) start
+    /// the "no ERA yet" timer, `NO_ERA_DAYS` after the report, unless a remittance was seen or
+    /// one is already pending; E* (the payer could not answer) moves the claim's pending
+    /// status check to `STATUS_RETRY_BUSINESS_DAYS` business days after the report (a
+    /// one-off check when none is pending). Nothing for a closed claim. The other categories
+    /// are assignment's (tasks) or only moved the claim (ClaimStatusChanged).
+    pub async fn on_claim_status_reported(
+        &self,
+        conn: &mut AnyConnection,
+        meta: &EventMeta,
+        report: StatusReport,
+    ) -> Result<(), Error> {
+        let tenant = &meta.tenant;
+        let now = self.clock.now();
+        let actions: Vec<StatusAction> = report
+            .statuses
+            .iter()
+            .filter_map(|s| followup::status_action(&s.category))
+            .collect();
+        let await_era = actions.contains(&StatusAction::AwaitRemittance);
+        let retry = actions.contains(&StatusAction::RetryStatusCheck);
+        if !await_era && !retry {
+            return Ok(());
+        }
+        let claim = store::get_claim(conn, tenant, &report.claim_id).await?;
+        if claim.as_ref().is_some_and(ProjectedClaim::is_closed) {
+            tracing::debug!(event_id = %meta.event_id, "status report on a closed claim: no timers");
+            return Ok(());
+        }
+        let policy = store::load_policy(conn, tenant, &self.settings).await?;
+        let report_day = meta.occurred.with_timezone(&policy.time_zone).date_naive();
+        let owner = TimerOwner {
+            tenant_id: tenant.as_str(),
+            claim_id: &report.claim_id,
+            clinic_id: &report.clinic_id,
+            payer_id: &report.payer_id,
+        };
+        let status = claim.as_ref().and_then(|c| c.facts.status);
+        if await_era && !followup::remittance_seen(status) {
+            let pending =
+                store::pending_of_kind(conn, tenant, &report.claim_id, kinds::NO_ERA).await?;
+            if pending.is_empty() {
+                let timer = NewTimer::planned(
+                    followup::plan_no_era(report_day, followup::NO_ERA_DAYS, policy.time_zone),
+                    owner,
+                );
+                store::set_pending(conn, &timer, now).await?;
+            }
+        }
+        if retry {
+            let calendar = store::load_calendar(conn, tenant).await?;
+            let due_at = followup::plan_status_retry(
+                report_day,
+                followup::STATUS_RETRY_BUSINESS_DAYS,
+                policy.time_zone,
+                &calendar,
+            );
+            let pending =
+                store::pending_of_kind(conn, tenant, &report.claim_id, kinds::STATUS_CHECK).await?;
+            if !pending.iter().any(|t| t.due_at == due_at) {
+                // The cadence goes on from the retry (same sequence and repeat); without a
+                // pending check, the retry is a one-off.
+                let payload = pending.first().map_or_else(
+                    || TimerPayload {
+                        payer_id: Some(report.payer_id.clone()),
+                        sequence: Some(1),
+                        repeat_business_days: Some(0),
+                        max_checks: Some(1),
+                        ..TimerPayload::default()
+                    },
+                    |t| t.payload.clone(),
+                );
+                store::cancel_kind(
+                    conn,
+                    tenant,
+                    &report.claim_id,
+                    kinds::STATUS_CHECK,
+                    CancelReason::Replaced,
+                    now,
+                )
+                .await?;
+                let timer = NewTimer {
+                    tenant_id: tenant.as_str().to_string(),
+                    subject: report.claim_id.clone(),
+                    kind: kinds::STATUS_CHECK.to_string(),
+                    due_at,
+                    clinic_id: report.clinic_id.clone(),
+                    payload,
+                };
+                store::set_pending(conn, &timer, now).await?;
+                tracing::debug!(event_id = %meta.event_id, %due_at, "status check retried after a payer error");
+            }
+        }
+        Ok(())
     }
 
     /// ClaimStatusChanged and ClaimPaid: update the projection; a status showing the payer has
@@ -476,6 +631,7 @@ impl ClaimEvents {
     ) -> Result<(), Error> {
         let tenant = &meta.tenant;
         let now = self.clock.now();
+        self.remittance_came(conn, meta, &p.claim_id).await?;
         // The digest counts every denial, in whatever order it arrives.
         store::insert_denial(
             conn,

@@ -39,6 +39,7 @@ pub(crate) fn kind_to_proto(k: TaskKindName) -> pb::TaskKind {
         TaskKindName::Deadline => pb::TaskKind::Deadline,
         TaskKindName::FollowUp => pb::TaskKind::FollowUp,
         TaskKindName::Resubmission => pb::TaskKind::Resubmission,
+        TaskKindName::InformationRequested => pb::TaskKind::InformationRequested,
     }
 }
 

@@ -84,6 +84,37 @@ impl ClaimsApi {
         Ok(response)
     }
 
+    /// Payer and patient balance totals. A clinic outside the key's scope answers empty totals
+    /// (as if it had no claims); a clinic-scoped key without a clinic sees its clinics' totals.
+    pub(super) async fn do_summarize_balances(
+        &self,
+        request: Request<pb::SummarizeBalancesRequest>,
+    ) -> Result<Response<pb::SummarizeBalancesResponse>, Status> {
+        let principal = auth::principal(&request)?;
+        let req = request.into_inner();
+        let clinic_id = Some(req.clinic_id).filter(|c| !c.is_empty());
+        if clinic_id
+            .as_deref()
+            .is_some_and(|c| !principal.can_access_clinic(c))
+        {
+            return Ok(Response::new(pb::SummarizeBalancesResponse::default()));
+        }
+        let filter = store::BalanceFilter {
+            clinic_id,
+            clinic_scope: principal.clinic_ids.clone(),
+            payer_id: Some(req.payer_id).filter(|p| !p.is_empty()),
+        };
+        let totals = store::summarize_balances(&self.db, &tenant(&principal), &filter)
+            .await
+            .map_err(Error::db("summarize balances"))?;
+        Ok(Response::new(pb::SummarizeBalancesResponse {
+            payer_balance_cents: totals.payer_balance.cents(),
+            payer_balance_claim_count: totals.payer_balance_claims,
+            patient_balance_cents: totals.patient_balance.cents(),
+            patient_balance_claim_count: totals.patient_balance_claims,
+        }))
+    }
+
     pub(super) async fn do_list_claims(
         &self,
         request: Request<pb::ListClaimsRequest>,

@@ -230,6 +230,7 @@ pub fn claim_to_pb(s: &StoredClaim) -> pb::Claim {
         status: claim_status_to_pb(c.status) as i32,
         total_charge_cents: c.total_charge.cents(),
         balance_cents: s.balance.cents(),
+        patient_balance_cents: s.patient_balance.cents(),
         create_time: Some(timestamp(s.created_at)),
         update_time: Some(timestamp(s.updated_at)),
         version: s.version,

@@ -2,7 +2,8 @@
 //! clinic scoping, proto <-> domain conversion ([`convert`]), then the intake pipeline
 //! (`crate::intake`), the store or posting. No SQL here, no billing rules (`arflow_domain`).
 //!
-//! - [`claims`]: create, import, read, list, status changes, history, scrubbing.
+//! - [`claims`]: create, import, read, list, balance totals, status changes, history,
+//!   scrubbing.
 //! - [`posting`]: payer files (835, 277/277CA), denials, payments, corrections, 837P export.
 use arflow_api::claims::v1 as pb;
 use arflow_api::claims::v1::claims_service_server::ClaimsService;
@@ -175,6 +176,13 @@ impl ClaimsService for ClaimsApi {
         request: Request<pb::SummarizeDenialsRequest>,
     ) -> Result<Response<pb::SummarizeDenialsResponse>, Status> {
         self.do_summarize_denials(request).await
+    }
+
+    async fn summarize_balances(
+        &self,
+        request: Request<pb::SummarizeBalancesRequest>,
+    ) -> Result<Response<pb::SummarizeBalancesResponse>, Status> {
+        self.do_summarize_balances(request).await
     }
 
     async fn list_unmatched_payments(

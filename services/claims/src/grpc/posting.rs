@@ -116,6 +116,10 @@ impl ClaimsApi {
                         paid_cents: c.paid.cents(),
                         claim_status: opt_status_to_pb(c.claim_status),
                         balance_cents: c.balance.map(Money::cents).unwrap_or_default(),
+                        patient_balance_cents: c
+                            .patient_balance
+                            .map(Money::cents)
+                            .unwrap_or_default(),
                         unmatched_reason: c.unmatched_reason.clone().unwrap_or_default(),
                         denials: c.denials.iter().map(denial_to_pb).collect(),
                         reversal: c.reversal,

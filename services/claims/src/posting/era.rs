@@ -10,11 +10,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::{
-    AdjIn, ClaimPayIn, DenialRow, LinePayIn, PostedClaim, PostedRemit, RemitIn, match_claim,
-    settles,
+    AdjIn, ClaimPayIn, DenialRow, LinePayIn, PostedClaim, PostedRemit, RemitIn,
+    is_timely_filing_denial, match_claim, moves_to_patient, settles,
 };
 use crate::error::Error;
 use crate::store::{self, PRODUCER, StoredClaim, TenantId};
+use arflow_domain::denial::{DenialContext, classify_denial_in};
 use arflow_domain::remit_match::{self, ClpKeys, ClpMatch};
 
 /// `claim_payments.note` of a CLP02 = 25 posting.
@@ -226,6 +227,7 @@ async fn post_claim_payment(
             paid: clp.paid,
             claim_status: None,
             balance: None,
+            patient_balance: None,
             unmatched_reason,
             denials: Vec::new(),
             reversal,
@@ -240,6 +242,7 @@ async fn post_claim_payment(
             paid: clp.paid,
             claim_status: Some(claim.claim.status),
             balance: Some(claim.balance),
+            patient_balance: Some(claim.patient_balance),
             unmatched_reason: None,
             denials: Vec::new(),
             reversal,
@@ -256,10 +259,25 @@ async fn post_claim_payment(
     let any_pended = all_adjustments.clone().any(pended);
     let settled = all_adjustments
         .clone()
-        .filter(|a| settles(a) && !pended(a))
+        .filter(|a| settles(a) && !pended(a) && !moves_to_patient(a))
         .fold(Money::ZERO, |acc, a| {
             acc.checked_add(a.amount).unwrap_or(acc)
         });
+    // Patient responsibility leaves the payer's balance for the patient's (negative amounts of a
+    // reversal bring it back).
+    let to_patient = all_adjustments
+        .clone()
+        .filter(|a| moves_to_patient(a))
+        .fold(Money::ZERO, |acc, a| {
+            acc.checked_add(a.amount).unwrap_or(acc)
+        });
+    // CO-29's next step depends on whether arflow holds proof of timely filing; read from the
+    // history before this posting adds to it.
+    let ctx = DenialContext {
+        timely_filing_proof: !reversal
+            && all_adjustments.clone().any(is_timely_filing_denial)
+            && store::timely_filing_proof(&mut *tx, tenant, &claim.id).await?,
+    };
     let denied_amount = all_adjustments
         .filter(|a| !settles(a))
         .fold(Money::ZERO, |acc, a| {
@@ -269,7 +287,12 @@ async fn post_claim_payment(
         .balance
         .checked_sub(clp.paid)
         .and_then(|b| b.checked_sub(settled))
+        .and_then(|b| b.checked_sub(to_patient))
         .unwrap_or(claim.balance);
+    let mut new_patient_balance = claim
+        .patient_balance
+        .checked_add(to_patient)
+        .unwrap_or(claim.patient_balance);
     let new_paid = claim.paid.checked_add(clp.paid).unwrap_or(claim.paid);
 
     let from = claim.claim.status;
@@ -308,6 +331,7 @@ async fn post_claim_payment(
     if held_denial {
         target = from;
         new_balance = claim.balance.checked_sub(clp.paid).unwrap_or(claim.balance);
+        new_patient_balance = claim.patient_balance;
     }
     // Money taken back (a reversal, or a negative payment) on a closed or written-off claim
     // reopens it: pending with the payer until re-adjudicated, so AR follow-up sees it again.
@@ -320,6 +344,7 @@ async fn post_claim_payment(
     let moved = target != from && from.can_transition_to(target);
     let previous_version = claim.version;
     claim.balance = new_balance;
+    claim.patient_balance = new_patient_balance;
     claim.paid = new_paid;
     claim.version += 1;
     claim.updated_at = now;
@@ -331,7 +356,7 @@ async fn post_claim_payment(
     }
     sqlx::query(
         "UPDATE claims SET balance_cents = $1, paid_cents = $2, status = $3, version = $4, \
-         updated_at = $5, payer_claim_control_number = $6 \
+         updated_at = $5, payer_claim_control_number = $6, patient_balance_cents = $10 \
          WHERE tenant_id = $7 AND id = $8 AND version = $9",
     )
     .bind(claim.balance.cents())
@@ -343,6 +368,7 @@ async fn post_claim_payment(
     .bind(tenant.as_str())
     .bind(claim.id.as_str())
     .bind(previous_version)
+    .bind(claim.patient_balance.cents())
     .execute(&mut *tx)
     .await?;
     if held_denial {
@@ -398,6 +424,7 @@ async fn post_claim_payment(
             remit,
             clp,
             claim,
+            &ctx,
             payment_date,
             now,
         )
@@ -411,6 +438,7 @@ async fn post_claim_payment(
         paid: clp.paid,
         claim_status: Some(claim.claim.status),
         balance: Some(claim.balance),
+        patient_balance: Some(claim.patient_balance),
         unmatched_reason: None,
         denials,
         reversal,
@@ -553,8 +581,9 @@ async fn insert_lines_and_adjustments(
     Ok(())
 }
 
-/// Reads denials from the adjustments (claim and line level), classifies them, records them and
-/// emits ClaimDenied for each.
+/// Reads denials from the adjustments (claim and line level), classifies them with what arflow
+/// knows about the claim (`ctx`: proof of timely filing for CO-29), records them and emits
+/// ClaimDenied for each.
 #[allow(clippy::too_many_arguments)]
 async fn record_denials(
     tx: &mut AnyConnection,
@@ -564,6 +593,7 @@ async fn record_denials(
     remit: &RemitIn,
     clp: &ClaimPayIn,
     claim: &StoredClaim,
+    ctx: &DenialContext,
     denial_date: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<Vec<DenialRow>, sqlx::Error> {
@@ -605,7 +635,7 @@ async fn record_denials(
     }
     let mut rows = Vec::with_capacity(found.len());
     for (procedure_code, adj, remarks) in found {
-        let class = arflow_domain::classify_denial(&adj.group, &adj.reason, &remarks);
+        let class = classify_denial_in(&adj.group, &adj.reason, &remarks, ctx);
         let row = DenialRow {
             id: uuid::Uuid::now_v7().to_string(),
             claim_id: claim.id.clone(),

@@ -13,9 +13,13 @@
 //!   CLP01 and CLP07, among the claims the caller's key may see
 //!   ([`arflow_domain::remit_match`]); an unmatched or ambiguous claim payment is kept with
 //!   its reason, never posted on a guess.
-//! - Balance: charge − payments − adjustments that settle the claim (contractual CO-45,
-//!   patient responsibility, prior payer...). Denial adjustments keep the balance open: that
-//!   money is what AR follow-up goes after.
+//! - Balance (the payer's): charge − payments − adjustments that settle the claim (contractual
+//!   CO-45, prior payer...) − patient responsibility, which moves to the claim's patient balance
+//!   (CAS group PR with any CARC, CARC 100; a reversal moves it back). Denial adjustments keep
+//!   the balance open: that money is what AR follow-up goes after.
+//! - CO-29 is classified with what arflow holds: a payer file in the claim's history showing the
+//!   payer had it (277CA acceptance, an adjudication) is proof of timely filing (appeal);
+//!   without it, a write-off.
 //! - A reversal (CLP02 = 22) is a new posting linked to the payment it reverses; its negative
 //!   amounts flow through the same arithmetic, and it cancels the denials recorded with that
 //!   payment (`denials.reversed_by_payment_id`: no longer listed or summarized).
@@ -126,6 +130,7 @@ pub struct PostedClaim {
     pub paid: Money,
     pub claim_status: Option<ClaimStatus>,
     pub balance: Option<Money>,
+    pub patient_balance: Option<Money>,
     pub unmatched_reason: Option<String>,
     pub denials: Vec<DenialRow>,
     pub reversal: bool,
@@ -185,6 +190,25 @@ pub async fn store_file(
 /// Adjustments that settle part of the claim rather than deny it.
 fn settles(adj: &AdjIn) -> bool {
     !arflow_domain::is_denial_adjustment(&adj.group, &adj.reason)
+}
+
+/// Patient responsibility: adjustments whose amount the patient owes, moved from the claim's
+/// payer balance to its patient balance (a reversal's negative amounts move it back). Group PR
+/// with any CARC (PR-1/2/3 deductible, coinsurance, copay; PR-45 out of network; PR-119 benefit
+/// maximum; PR-204 not covered) and CARC 100 with any group (the payer paid the patient, who
+/// owes the provider). They may still be denials (PR-204, PR-119, 100 make denial rows), but
+/// the money is no longer the payer's to pay. A pended adjustment (133) stays owed by the payer.
+fn moves_to_patient(adj: &AdjIn) -> bool {
+    let group = adj.group.trim();
+    let reason = adj.reason.trim();
+    (group.eq_ignore_ascii_case("PR") || reason == "100")
+        && !arflow_domain::denial::is_pending_adjustment(group, reason)
+}
+
+/// Whether a CAS's CARC is 29 (time limit for filing expired): its next step depends on
+/// whether arflow holds proof of timely filing.
+fn is_timely_filing_denial(adj: &AdjIn) -> bool {
+    adj.reason.trim() == "29"
 }
 
 /// Finds the claim a CLP (or a 277's claim status) names, among the claims with its patient

@@ -1,5 +1,11 @@
-//! 277/277CA posting: the claim-level status category moves the claim.
+//! 277/277CA posting: the claim-level status category of the first STC moves the claim;
+//! every STC of a matched claim is published (ClaimStatusReported) for follow-up: tasks and
+//! timers (`arflow_domain::followup::status_action`).
+use arflow_api::events::v1 as events;
+use arflow_api::wire::{claim_status_name, date_to_pb};
 use arflow_domain::ClaimStatus;
+use arflow_domain::followup::ReportedStatus;
+use arflow_platform::bus;
 use arflow_platform::db::Db;
 use chrono::{DateTime, Utc};
 
@@ -17,6 +23,9 @@ pub struct StatusIn {
     pub category: String,
     /// STC01-2.
     pub status_code: String,
+    /// Every status composite of every claim-level STC (the first included), in file order:
+    /// published with ClaimStatusReported for follow-up.
+    pub reported: Vec<ReportedStatus>,
 }
 
 #[derive(Clone, Debug)]
@@ -100,13 +109,31 @@ pub async fn post_status(
         .ok_or(Error::NotFound)?;
     out.claim_id = Some(claim_id.clone());
     out.claim_status = Some(claim.claim.status);
+    let claim = move_claim(db, tenant, claim, status, source, actor, now, &mut out).await?;
+    publish_report(db, &claim, status, source, now).await?;
+    Ok(out)
+}
+
+/// Moves the claim by the first STC's category (when it names a legal move) and notes why not
+/// otherwise. Returns the claim as it is now.
+#[allow(clippy::too_many_arguments)]
+async fn move_claim(
+    db: &Db,
+    tenant: &TenantId,
+    claim: store::StoredClaim,
+    status: &StatusIn,
+    source: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+    out: &mut StatusOut,
+) -> Result<store::StoredClaim, Error> {
     let Some(target) = status_for_category(&status.category) else {
         out.note = category_note(&status.category).into();
-        return Ok(out);
+        return Ok(claim);
     };
     if target == claim.claim.status {
         out.note = "already in this status".into();
-        return Ok(out);
+        return Ok(claim);
     }
     if matches!(
         claim.claim.status,
@@ -117,21 +144,58 @@ pub async fn post_status(
             "not applied: a status report does not reopen a {} claim",
             claim.claim.status
         );
-        return Ok(out);
+        return Ok(claim);
     }
     if !claim.claim.status.can_transition_to(target) {
         out.note = format!(
             "not applied: {} to {} is not a legal move",
             claim.claim.status, target
         );
-        return Ok(out);
+        return Ok(claim);
     }
     let reason = format!("{source} {}:{}", status.category, status.status_code);
     let updated =
-        store::update_status(db, tenant, &claim_id, target, &reason, None, actor, now).await?;
+        store::update_status(db, tenant, &claim.id, target, &reason, None, actor, now).await?;
     out.claim_status = Some(updated.claim.status);
     if target == ClaimStatus::Rejected {
         out.note = "rejected: the timely filing clock keeps running".into();
     }
-    Ok(out)
+    Ok(updated)
+}
+
+/// Publishes ClaimStatusReported (every STC of the claim) at the claim's current version.
+/// Its own transaction after the move's: a crash between the two loses the report's
+/// follow-up, never the move (posting the file again publishes it again; consumers refresh
+/// the open task and set each timer once).
+async fn publish_report(
+    db: &Db,
+    claim: &store::StoredClaim,
+    status: &StatusIn,
+    source: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let payload = events::ClaimStatusReported {
+        claim_id: claim.id.clone(),
+        clinic_id: claim.claim.clinic_id.clone(),
+        payer_id: claim.claim.payer.id.clone(),
+        source: source.to_string(),
+        statuses: status
+            .reported
+            .iter()
+            .map(|r| events::claim_status_reported::Status {
+                category_code: r.category.clone(),
+                status_code: r.status_code.clone(),
+                entity_code: r.entity_code.clone(),
+                code_list_qualifier: r.code_list_qualifier.clone(),
+                status_date: r.date.map(date_to_pb),
+                message: r.message.clone(),
+            })
+            .collect(),
+        status: claim_status_name(claim.claim.status).to_string(),
+        balance_cents: claim.balance.cents(),
+    };
+    let mut tx = db.begin().await?;
+    bus::publish(&mut tx, &store::claim_event(claim, now, &payload)).await?;
+    tx.commit().await?;
+    Ok(())
 }

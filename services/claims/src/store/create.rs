@@ -124,6 +124,7 @@ fn new_stored(tenant: &TenantId, item: &NewClaim, now: DateTime<Utc>) -> StoredC
         tenant_id: tenant.as_str().to_string(),
         claim: claim.clone(),
         balance: claim.total_charge,
+        patient_balance: Money::ZERO,
         paid: Money::ZERO,
         payer_claim_control_number: String::new(),
         warnings: item.warnings.clone(),

@@ -18,10 +18,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
+mod balances;
 mod create;
 mod events;
 mod interchange;
 
+pub use balances::{BalanceFilter, BalanceTotals, summarize_balances, timely_filing_proof};
 pub use create::{create_claims, create_one};
 use events::submitted_event;
 pub(crate) use events::{claim_event, status_changed_event};
@@ -38,7 +40,13 @@ pub struct StoredClaim {
     pub id: String,
     pub tenant_id: String,
     pub claim: ValidClaim,
+    /// What the payer still owes (`balance_cents`): charge − payments − adjustments that settle
+    /// the claim − what moved to the patient.
     pub balance: Money,
+    /// What the patient owes (`patient_balance_cents`, migration 0016): patient responsibility
+    /// adjustments (CAS group PR, CARC 100) moved here from the payer balance; a reversal moves
+    /// them back.
+    pub patient_balance: Money,
     /// What payers paid so far (reversals subtract).
     pub paid: Money,
     /// CLP07 / REF*1K, once a payer sent one; empty before.
@@ -110,6 +118,8 @@ pub(crate) const CLAIM_COLUMNS: &str = "id, tenant_id, clinic_id, external_id, p
     first_service_date, last_service_date, total_charge_cents, balance_cents, version, \
     created_at, updated_at, payer_claim_control_number, paid_cents, warnings";
 pub(crate) const CLAIM_COLUMN_COUNT: usize = 32;
+/// Read beside [`CLAIM_COLUMNS`] (written only by posting; a new claim's is 0, the default).
+pub(crate) const CLAIM_READ_EXTRA: &str = "patient_balance_cents";
 pub(crate) const LINE_COLUMNS: &str = "claim_id, tenant_id, line_number, service_date, procedure_code, \
     modifiers, units, minutes, charge_cents, place_of_service, diagnosis_pointers";
 pub(crate) const LINE_COLUMN_COUNT: usize = 11;
@@ -195,7 +205,9 @@ pub(crate) async fn load_claim(
     } else {
         ""
     };
-    let sql = format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE tenant_id = $1 AND id = $2{lock}");
+    let sql = format!(
+        "SELECT {CLAIM_COLUMNS}, {CLAIM_READ_EXTRA} FROM claims WHERE tenant_id = $1 AND id = $2{lock}"
+    );
     let Some(row) = sqlx::query(AssertSqlSafe(sql))
         .bind(tenant.as_str())
         .bind(id)
@@ -263,6 +275,7 @@ pub(crate) fn claim_from_row(row: &AnyRow) -> Result<StoredClaim, sqlx::Error> {
         tenant_id: text("tenant_id")?,
         claim,
         balance: Money::from_cents(row.try_get("balance_cents")?),
+        patient_balance: Money::from_cents(row.try_get("patient_balance_cents")?),
         paid: Money::from_cents(row.try_get("paid_cents")?),
         payer_claim_control_number: text("payer_claim_control_number")?,
         warnings: serde_json::from_str(&text("warnings")?)
@@ -334,7 +347,8 @@ pub async fn list_claims(
     after_id: Option<&str>,
     page_size: usize,
 ) -> Result<(Vec<StoredClaim>, Option<String>), sqlx::Error> {
-    let mut sql = format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE tenant_id = $1");
+    let mut sql =
+        format!("SELECT {CLAIM_COLUMNS}, {CLAIM_READ_EXTRA} FROM claims WHERE tenant_id = $1");
     let mut binds: Vec<Bind> = vec![Bind::Text(tenant.as_str().to_string())];
     let mut push = |sql: &mut String, clause: &str, value: Bind| {
         binds.push(value);

@@ -216,10 +216,14 @@ pub fn kind_of(name: &str) -> events::TimerKind {
 }
 
 /// The metric label of a stored kind name: its kind family, a bounded set. The
-/// corrected-claim warning has no proto kind yet (TimerFired carries it as `kind_name`).
+/// corrected-claim warning and the "no ERA yet" timer have no proto kind yet (TimerFired
+/// carries them as `kind_name`).
 fn kind_label(name: &str) -> &'static str {
     if name == kinds::CORRECTED_CLAIM_DEADLINE_WARNING {
         return kinds::CORRECTED_CLAIM_DEADLINE_WARNING;
+    }
+    if name == kinds::NO_ERA {
+        return kinds::NO_ERA;
     }
     match kind_of(name) {
         events::TimerKind::Aging => "aging",

@@ -223,6 +223,62 @@ pub async fn insert_timers(
     Ok(inserted)
 }
 
+/// The pending timers of `subject` of one kind, by due instant.
+pub async fn pending_of_kind(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    subject: &str,
+    kind: &str,
+) -> Result<Vec<StoredTimer>, Error> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {TIMER_COLUMNS} FROM scheduler_timers \
+         WHERE tenant_id = $1 AND subject = $2 AND kind = $3 AND state = 'pending' \
+         ORDER BY due_at"
+    )))
+    .bind(tenant.as_str())
+    .bind(subject)
+    .bind(kind)
+    .fetch_all(&mut *conn)
+    .await
+    .context("read a claim's pending timers of a kind")?;
+    rows.iter()
+        .map(timer_from_row)
+        .collect::<Result<_, _>>()
+        .context("read a claim's pending timers of a kind")
+}
+
+/// Makes `timer` pending: inserts it, or, when the same (subject, kind, due instant) was
+/// cancelled before, sets that one pending again with `timer`'s payload. A fired one stays
+/// fired. Returns whether a timer is now pending that was not.
+pub async fn set_pending(
+    conn: &mut AnyConnection,
+    timer: &NewTimer,
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
+    if insert_timers(conn, std::slice::from_ref(timer), now).await? > 0 {
+        return Ok(true);
+    }
+    let payload = serde_json::to_string(&timer.payload)
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))
+        .context("encode timer payload")?;
+    Ok(sqlx::query(
+        "UPDATE scheduler_timers SET state = 'pending', cancelled_at = NULL, \
+         cancel_reason = NULL, payload = $5 \
+         WHERE tenant_id = $1 AND subject = $2 AND kind = $3 AND due_at = $4 \
+         AND state = 'cancelled'",
+    )
+    .bind(&timer.tenant_id)
+    .bind(&timer.subject)
+    .bind(&timer.kind)
+    .bind(to_micros(timer.due_at))
+    .bind(payload)
+    .execute(&mut *conn)
+    .await
+    .context("set a cancelled timer pending again")?
+    .rows_affected()
+        > 0)
+}
+
 /// Why the consumer cancelled a timer (`cancel_reason`, migration 0015): what may bring it
 /// back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,6 +290,8 @@ pub enum CancelReason {
     /// A timely-filing warning the payer's acceptance made moot: back if the claim is
     /// rejected.
     Filed,
+    /// A "no ERA yet" timer (`no_era`) whose remittance came: never back.
+    Remitted,
 }
 
 impl CancelReason {
@@ -242,6 +300,7 @@ impl CancelReason {
             CancelReason::Closed => "closed",
             CancelReason::Replaced => "replaced",
             CancelReason::Filed => "filed",
+            CancelReason::Remitted => "remitted",
         }
     }
 }
