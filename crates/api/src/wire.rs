@@ -153,6 +153,34 @@ pub fn parse_denial_category(name: &str) -> Option<DenialCategory> {
         .find(|&c| denial_category_name(c) == name)
 }
 
+/// One status composite of a 277 as ClaimStatusReported carries it.
+pub fn reported_status_to_pb(
+    r: &arflow_domain::followup::ReportedStatus,
+) -> events::claim_status_reported::Status {
+    events::claim_status_reported::Status {
+        category_code: r.category.clone(),
+        status_code: r.status_code.clone(),
+        entity_code: r.entity_code.clone(),
+        code_list_qualifier: r.code_list_qualifier.clone(),
+        status_date: r.date.map(date_to_pb),
+        message: r.message.clone(),
+    }
+}
+
+/// Inverse of [`reported_status_to_pb`], at a consumer's edge (an unreadable date is None).
+pub fn reported_status_from_pb(
+    s: events::claim_status_reported::Status,
+) -> arflow_domain::followup::ReportedStatus {
+    arflow_domain::followup::ReportedStatus {
+        date: s.status_date.as_ref().and_then(date_from_pb),
+        category: s.category_code,
+        status_code: s.status_code,
+        entity_code: s.entity_code,
+        code_list_qualifier: s.code_list_qualifier,
+        message: s.message,
+    }
+}
+
 /// An event payload: a message of `arflow.events.v1` that travels in an envelope. Its
 /// envelope `event_type` is [`EventPayload::TYPE`], the message's full protobuf name, defined
 /// here once for every payload (`platform::bus::envelope` writes it, `bus::payload` reads it).

@@ -217,14 +217,7 @@ impl TaskHandler {
         let statuses: Vec<ReportedStatus> = e
             .statuses
             .into_iter()
-            .map(|s| ReportedStatus {
-                date: s.status_date.as_ref().and_then(wire::date_from_pb),
-                category: s.category_code,
-                status_code: s.status_code,
-                entity_code: s.entity_code,
-                code_list_qualifier: s.code_list_qualifier,
-                message: s.message,
-            })
+            .map(wire::reported_status_from_pb)
             .collect();
         let tasks = followup::plan_status_tasks(
             &statuses,

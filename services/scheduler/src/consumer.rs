@@ -179,14 +179,7 @@ impl From<events::ClaimStatusReported> for StatusReport {
             statuses: p
                 .statuses
                 .into_iter()
-                .map(|s| ReportedStatus {
-                    date: s.status_date.as_ref().and_then(wire::date_from_pb),
-                    category: s.category_code,
-                    status_code: s.status_code,
-                    entity_code: s.entity_code,
-                    code_list_qualifier: s.code_list_qualifier,
-                    message: s.message,
-                })
+                .map(wire::reported_status_from_pb)
                 .collect(),
             claim_id: p.claim_id,
             clinic_id: p.clinic_id,

@@ -2,7 +2,7 @@
 //! every STC of a matched claim is published (ClaimStatusReported) for follow-up: tasks and
 //! timers (`arflow_domain::followup::status_action`).
 use arflow_api::events::v1 as events;
-use arflow_api::wire::{claim_status_name, date_to_pb};
+use arflow_api::wire::{self, claim_status_name};
 use arflow_domain::ClaimStatus;
 use arflow_domain::followup::ReportedStatus;
 use arflow_platform::bus;
@@ -109,31 +109,36 @@ pub async fn post_status(
         .ok_or(Error::NotFound)?;
     out.claim_id = Some(claim_id.clone());
     out.claim_status = Some(claim.claim.status);
-    let claim = move_claim(db, tenant, claim, status, source, actor, now, &mut out).await?;
-    publish_report(db, &claim, status, source, now).await?;
+    if !move_claim(db, tenant, &claim, status, source, actor, now, &mut out).await? {
+        // No move: the report is the only change, in a transaction of its own.
+        let mut tx = db.begin().await?;
+        bus::publish(&mut tx, &report_event(&claim, status, source, now)).await?;
+        tx.commit().await?;
+    }
     Ok(out)
 }
 
-/// Moves the claim by the first STC's category (when it names a legal move) and notes why not
-/// otherwise. Returns the claim as it is now.
+/// Moves the claim by the first STC's category (when it names a legal move), publishing the
+/// report (ClaimStatusReported) in the move's transaction, and notes why not otherwise.
+/// Returns whether it moved.
 #[allow(clippy::too_many_arguments)]
 async fn move_claim(
     db: &Db,
     tenant: &TenantId,
-    claim: store::StoredClaim,
+    claim: &store::StoredClaim,
     status: &StatusIn,
     source: &str,
     actor: &str,
     now: DateTime<Utc>,
     out: &mut StatusOut,
-) -> Result<store::StoredClaim, Error> {
+) -> Result<bool, Error> {
     let Some(target) = status_for_category(&status.category) else {
         out.note = category_note(&status.category).into();
-        return Ok(claim);
+        return Ok(false);
     };
     if target == claim.claim.status {
         out.note = "already in this status".into();
-        return Ok(claim);
+        return Ok(false);
     }
     if matches!(
         claim.claim.status,
@@ -144,36 +149,43 @@ async fn move_claim(
             "not applied: a status report does not reopen a {} claim",
             claim.claim.status
         );
-        return Ok(claim);
+        return Ok(false);
     }
     if !claim.claim.status.can_transition_to(target) {
         out.note = format!(
             "not applied: {} to {} is not a legal move",
             claim.claim.status, target
         );
-        return Ok(claim);
+        return Ok(false);
     }
     let reason = format!("{source} {}:{}", status.category, status.status_code);
-    let updated =
-        store::update_status(db, tenant, &claim.id, target, &reason, None, actor, now).await?;
+    let updated = store::update_status_with(
+        db,
+        tenant,
+        &claim.id,
+        target,
+        &reason,
+        None,
+        actor,
+        now,
+        |moved| vec![report_event(moved, status, source, now)],
+    )
+    .await?;
     out.claim_status = Some(updated.claim.status);
     if target == ClaimStatus::Rejected {
         out.note = "rejected: the timely filing clock keeps running".into();
     }
-    Ok(updated)
+    Ok(true)
 }
 
-/// Publishes ClaimStatusReported (every STC of the claim) at the claim's current version.
-/// Its own transaction after the move's: a crash between the two loses the report's
-/// follow-up, never the move (posting the file again publishes it again; consumers refresh
-/// the open task and set each timer once).
-async fn publish_report(
-    db: &Db,
+/// ClaimStatusReported (every STC of the claim) at the claim's version: published with the
+/// move when the report moves the claim, else on its own.
+fn report_event(
     claim: &store::StoredClaim,
     status: &StatusIn,
     source: &str,
     now: DateTime<Utc>,
-) -> Result<(), Error> {
+) -> bus::Envelope {
     let payload = events::ClaimStatusReported {
         claim_id: claim.id.clone(),
         clinic_id: claim.claim.clinic_id.clone(),
@@ -182,20 +194,10 @@ async fn publish_report(
         statuses: status
             .reported
             .iter()
-            .map(|r| events::claim_status_reported::Status {
-                category_code: r.category.clone(),
-                status_code: r.status_code.clone(),
-                entity_code: r.entity_code.clone(),
-                code_list_qualifier: r.code_list_qualifier.clone(),
-                status_date: r.date.map(date_to_pb),
-                message: r.message.clone(),
-            })
+            .map(wire::reported_status_to_pb)
             .collect(),
         status: claim_status_name(claim.claim.status).to_string(),
         balance_cents: claim.balance.cents(),
     };
-    let mut tx = db.begin().await?;
-    bus::publish(&mut tx, &store::claim_event(claim, now, &payload)).await?;
-    tx.commit().await?;
-    Ok(())
+    store::claim_event(claim, now, &payload)
 }

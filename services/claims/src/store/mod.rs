@@ -425,6 +425,35 @@ pub async fn update_status(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<StoredClaim, Error> {
+    update_status_with(
+        db,
+        tenant,
+        id,
+        to,
+        reason,
+        expected_version,
+        actor,
+        now,
+        |_| Vec::new(),
+    )
+    .await
+}
+
+/// [`update_status`], also publishing `also(claim as moved)` in the move's transaction: the
+/// events that describe the same change (a 277's ClaimStatusReported) commit with it or not
+/// at all.
+#[allow(clippy::too_many_arguments)]
+pub async fn update_status_with(
+    db: &Db,
+    tenant: &TenantId,
+    id: &str,
+    to: ClaimStatus,
+    reason: &str,
+    expected_version: Option<i64>,
+    actor: &str,
+    now: DateTime<Utc>,
+    also: impl FnOnce(&StoredClaim) -> Vec<bus::Envelope>,
+) -> Result<StoredClaim, Error> {
     let mut tx = db.begin().await?;
     let mut claim = load_claim(&mut tx, tenant, id, true, db.backend())
         .await?
@@ -485,6 +514,10 @@ pub async fn update_status(
     bus::publish(&mut tx, &status_changed_event(&claim, from, reason, now)).await?;
     if to == ClaimStatus::Submitted {
         bus::publish(&mut tx, &submitted_event(&claim, now)).await?;
+    }
+    let also = also(&claim);
+    if !also.is_empty() {
+        bus::publish_many(&mut tx, &also).await?;
     }
     tx.commit().await?;
     Ok(claim)
