@@ -1078,3 +1078,80 @@ async fn dates_of_service_confirm_which_claim_an_era_pays() {
         unmatched.unmatched_reason
     );
 }
+
+#[tokio::test]
+async fn a_plb_that_names_a_claim_is_tied_to_it_and_others_stay_provider_level() {
+    let pg = PgDatabase::create().await.unwrap();
+    let redis = RedisPrefix::new();
+    let server = Server::start(Server::env_for(&pg, &redis));
+    let mut api = server.client(&server.key("acme", "partner", &[])).await;
+    let paid = new_claim(&mut api, "PLB-1").await;
+    let other = new_claim(&mut api, "PLB-2").await;
+    let era = |trace: &str, body: &[&str]| {
+        let mut st = vec![
+            "BPR*I*150*C*ACH*CCP*01*999999999*DA*123456*1512345678**01*999988880*DA*98765*20261101"
+                .to_string(),
+            format!("TRN*1*{trace}*1512345678"),
+            "N1*PR*UNITEDHEALTHCARE*XV*87726".to_string(),
+            "N1*PE*CALM HARBOR COUNSELING*XX*1245319599".to_string(),
+        ];
+        st.extend(body.iter().map(|s| s.to_string()));
+        pb::PostRemittanceRequest {
+            file_name: format!("{trace}.835"),
+            content: interchange("HP", "005010X221A1", &st).into_bytes(),
+        }
+    };
+    // The first ERA pays PLB-1 (ICN-PLB1).
+    api.post_remittance(era(
+        "PLB-A",
+        &[
+            "LX*1",
+            "CLP*PLB-1*1*205*185*0*12*ICN-PLB1",
+            "NM1*QC*1*RIVERA*JORDAN****MI*UHC123456789",
+            "CAS*CO*45*20",
+        ],
+    ))
+    .await
+    .unwrap();
+    // The next one pays PLB-2 and recovers $40 of PLB-1's payment (WO with its ICN), with
+    // interest on PLB-2 named by our account number, and a provider-level charge (CS).
+    let report = api
+        .post_remittance(era(
+            "PLB-B",
+            &[
+                "LX*1",
+                "CLP*PLB-2*1*205*185*0*12*ICN-PLB2",
+                "NM1*QC*1*RIVERA*JORDAN****MI*UHC123456789",
+                "CAS*CO*45*20",
+                "PLB*1245319599*20261231*WO:ICN-PLB1*40*L6:PLB-2*-5*CS:ADJ77*0",
+            ],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.remittances[0].provider_adjustment_cents, 3_500);
+    let plbs = |claim_id: &str| {
+        let mut api = api.clone();
+        let claim_id = claim_id.to_string();
+        async move {
+            api.get_claim_payments(pb::GetClaimPaymentsRequest { claim_id })
+                .await
+                .unwrap()
+                .into_inner()
+                .provider_adjustments
+                .into_iter()
+                .map(|p| (p.reason_code, p.reference, p.amount_cents))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        plbs(&paid.id).await,
+        [("WO".to_string(), "ICN-PLB1".to_string(), 4_000)],
+        "the recoupment is tied to the claim it recovers"
+    );
+    assert_eq!(
+        plbs(&other.id).await,
+        [("L6".to_string(), "PLB-2".to_string(), -500)],
+        "interest named by our account number"
+    );
+}

@@ -118,6 +118,34 @@ fn confirms(c: &Candidate, keys: &ClpKeys<'_>) -> bool {
     dates && charge
 }
 
+/// PLB03-1 reasons whose PLB03-2 reference names a claim (its ICN, or our patient control
+/// number): an overpayment recovery (`WO`), a forwarding balance (`FB`), an authorized return
+/// (`72`), interest owed (`L6`), a late charge or interest penalty (`50`, `51`) and a
+/// non-reimbursable amount (`J1`) (docs/reference/x12.md §3.3). Other reasons are about the
+/// provider as a whole.
+pub fn plb_names_claim(reason: &str) -> bool {
+    matches!(reason, "WO" | "FB" | "72" | "L6" | "50" | "51" | "J1")
+}
+
+/// The claim a PLB reference names among `candidates` (our claims whose CLP07 or patient
+/// control number is the reference, visible to the caller): the one carrying the payer's
+/// number, else the only claim; None when none or several would fit (it stays provider-level).
+pub fn match_plb(candidates: &[Candidate], reference: &str) -> Option<String> {
+    if reference.is_empty() {
+        return None;
+    }
+    if let Some(c) = candidates
+        .iter()
+        .find(|c| c.payer_claim_control_number == reference)
+    {
+        return Some(c.claim_id.clone());
+    }
+    match candidates {
+        [only] => Some(only.claim_id.clone()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,5 +292,25 @@ mod tests {
             ),
             claim_a
         );
+    }
+
+    #[test]
+    fn a_plb_reference_ties_to_one_claim_or_none() {
+        assert!(plb_names_claim("WO") && plb_names_claim("L6"));
+        assert!(!plb_names_claim("CS") && !plb_names_claim(""));
+        let mut a = claim("a", "clinic-a", "1245319599");
+        a.payer_claim_control_number = "ICN1".into();
+        let b = claim("b", "clinic-b", "1245319599");
+        assert_eq!(match_plb(&[b.clone(), a.clone()], "ICN1"), Some("a".into()));
+        assert_eq!(
+            match_plb(std::slice::from_ref(&b), "1001"),
+            Some("b".into())
+        );
+        assert_eq!(
+            match_plb(&[a, b], "1001"),
+            None,
+            "two claims: never guessed"
+        );
+        assert_eq!(match_plb(&[], "ICN1"), None);
     }
 }

@@ -371,6 +371,17 @@ impl ClaimsApi {
         let payments = posting::claim_payments(&self.db, &tenant, &id)
             .await
             .map_err(Error::db("load the claim's payments"))?;
+        let provider_adjustments = posting::claim_provider_adjustments(&self.db, &tenant, &id)
+            .await
+            .map_err(Error::db("load the claim's provider adjustments"))?
+            .into_iter()
+            .map(|p| pb::ProviderLevelAdjustment {
+                remittance_id: p.remittance_id,
+                reason_code: p.reason_code,
+                reference: p.reference,
+                amount_cents: p.amount.cents(),
+            })
+            .collect();
         let mut response = Response::new(pb::GetClaimPaymentsResponse {
             payments: payments
                 .into_iter()
@@ -396,6 +407,7 @@ impl ClaimsApi {
                     payment_date: p.payment_date.map(date_to_pb),
                 })
                 .collect(),
+            provider_adjustments,
         });
         audit_objects(&mut response, [id]);
         Ok(response)

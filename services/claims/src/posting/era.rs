@@ -11,7 +11,7 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::{
     AdjIn, ClaimPayIn, DenialRow, LinePayIn, PostedClaim, PostedRemit, RemitIn,
-    is_timely_filing_denial, match_claim, moves_to_patient, settles,
+    is_timely_filing_denial, match_claim, moves_to_patient, plb_claim, settles,
 };
 use crate::error::Error;
 use crate::store::{self, PRODUCER, StoredClaim, TenantId};
@@ -115,9 +115,13 @@ pub async fn post_remittance(
         claims.push(posted);
     }
     for (position, plb) in remit.provider_adjustments.iter().enumerate() {
+        // A recoupment, forwarding balance or interest that names one of our claims is tied to
+        // it (recorded, not netted again: a takeback's CLP 22 reversal moves the money).
+        let claim_id = plb_claim(&mut tx, tenant, clinic_scope, plb).await?;
         sqlx::query(
             "INSERT INTO provider_adjustments (remittance_id, tenant_id, position, provider_id, \
-             reason_code, reference, amount_cents) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             reason_code, reference, amount_cents, claim_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(remittance_id.as_str())
         .bind(tenant.as_str())
@@ -126,6 +130,7 @@ pub async fn post_remittance(
         .bind(plb.reason.as_str())
         .bind(plb.reference.as_str())
         .bind(plb.amount.cents())
+        .bind(claim_id)
         .execute(&mut *tx)
         .await?;
     }

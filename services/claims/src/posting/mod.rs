@@ -27,7 +27,9 @@
 //!   recorded but held: the claim keeps its status and balance until a reversal takes the
 //!   payment back. CLP02 = 25 (predetermination pricing only) is recorded and posts nothing.
 //! - Money taken back from a closed or written-off claim reopens it (pending).
-use arflow_domain::remit_match::{Candidate, ClpKeys, ClpMatch, match_clp};
+use arflow_domain::remit_match::{
+    Candidate, ClpKeys, ClpMatch, match_clp, match_plb, plb_names_claim,
+};
 use arflow_domain::{ClaimStatus, Money};
 use arflow_platform::db::{self, Db, to_micros};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -45,7 +47,10 @@ mod status;
 pub use acks::{AckIn, post_ack};
 pub use denials::{DenialFilter, DenialRow, SummaryRow, list_denials, summarize_denials};
 pub use era::post_remittance;
-pub use payments::{PaymentRow, UnmatchedRow, claim_payments, list_unmatched};
+pub use payments::{
+    ClaimPlbRow, PaymentRow, UnmatchedRow, claim_payments, claim_provider_adjustments,
+    list_unmatched,
+};
 pub use status::{StatusIn, StatusOut, post_status, status_for_category};
 
 /// One CAS adjustment (group, CARC, amount).
@@ -221,23 +226,58 @@ async fn match_claim(
     pcn: &str,
     keys: &ClpKeys<'_>,
 ) -> Result<ClpMatch, sqlx::Error> {
-    let rows = sqlx::query(
+    let candidates = candidates(conn, tenant, clinic_scope, "external_id = $2", pcn).await?;
+    Ok(match_clp(&candidates, keys))
+}
+
+/// The claim a provider-level adjustment names in PLB03-2 (its ICN, or our patient control
+/// number), when its reason is one that names a claim and exactly one visible claim fits
+/// ([`arflow_domain::remit_match::match_plb`]); None keeps it provider-level.
+async fn plb_claim(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    clinic_scope: &[String],
+    plb: &PlbIn,
+) -> Result<Option<String>, sqlx::Error> {
+    if !plb_names_claim(&plb.reason) || plb.reference.is_empty() {
+        return Ok(None);
+    }
+    let candidates = candidates(
+        conn,
+        tenant,
+        clinic_scope,
+        "(payer_claim_control_number = $2 OR external_id = $2)",
+        &plb.reference,
+    )
+    .await?;
+    Ok(match_plb(&candidates, &plb.reference))
+}
+
+/// The claims `condition` (on `$2` = `key`) selects in the tenant, newest first, that the
+/// caller may see: another clinic's claim is invisible to a clinic-scoped caller.
+async fn candidates(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    clinic_scope: &[String],
+    condition: &'static str,
+    key: &str,
+) -> Result<Vec<Candidate>, sqlx::Error> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT id, clinic_id, payer_id, billing_npi, frequency, payer_claim_control_number, \
          first_service_date, last_service_date, total_charge_cents \
-         FROM claims WHERE tenant_id = $1 AND external_id = $2 ORDER BY id DESC",
-    )
+         FROM claims WHERE tenant_id = $1 AND {condition} ORDER BY id DESC"
+    )))
     .bind(tenant.as_str())
-    .bind(pcn)
+    .bind(key)
     .fetch_all(&mut *conn)
     .await?;
-    let mut candidates = Vec::with_capacity(rows.len());
+    let mut out = Vec::with_capacity(rows.len());
     for row in &rows {
         let clinic_id: String = row.try_get("clinic_id")?;
-        // Another clinic's claim is invisible to a clinic-scoped caller, as if missing.
         if !clinic_scope.is_empty() && !clinic_scope.contains(&clinic_id) {
             continue;
         }
-        candidates.push(Candidate {
+        out.push(Candidate {
             claim_id: row.try_get("id")?,
             clinic_id,
             payer_id: row.try_get("payer_id")?,
@@ -251,5 +291,5 @@ async fn match_claim(
             total_charge_cents: row.try_get("total_charge_cents")?,
         });
     }
-    Ok(match_clp(&candidates, keys))
+    Ok(out)
 }

@@ -139,3 +139,38 @@ pub async fn claim_payments(
     }
     Ok(out)
 }
+
+/// A provider-level adjustment tied to a claim (migration 0018).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimPlbRow {
+    pub remittance_id: String,
+    pub reason_code: String,
+    pub reference: String,
+    pub amount: Money,
+}
+
+/// The PLB adjustments that name the claim, in posting order.
+pub async fn claim_provider_adjustments(
+    db: &Db,
+    tenant: &TenantId,
+    claim_id: &str,
+) -> Result<Vec<ClaimPlbRow>, sqlx::Error> {
+    sqlx::query(
+        "SELECT remittance_id, reason_code, reference, amount_cents FROM provider_adjustments \
+         WHERE tenant_id = $1 AND claim_id = $2 ORDER BY remittance_id, position",
+    )
+    .bind(tenant.as_str())
+    .bind(claim_id)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(ClaimPlbRow {
+            remittance_id: r.try_get("remittance_id")?,
+            reason_code: r.try_get("reason_code")?,
+            reference: r.try_get("reference")?,
+            amount: Money::from_cents(r.try_get("amount_cents")?),
+        })
+    })
+    .collect()
+}
