@@ -44,10 +44,13 @@ pub enum TaskKindName {
     Resubmission,
     /// The payer asks for information or documentation (277 P3/P4, R*).
     InformationRequested,
+    /// A reversal or takeback reopened a closed or written-off claim (money went back to the
+    /// payer): find out why and work the claim again.
+    Recoupment,
 }
 
 impl TaskKindName {
-    pub const ALL: [TaskKindName; 8] = [
+    pub const ALL: [TaskKindName; 9] = [
         TaskKindName::Denial,
         TaskKindName::Rejected,
         TaskKindName::Aging,
@@ -56,6 +59,7 @@ impl TaskKindName {
         TaskKindName::FollowUp,
         TaskKindName::Resubmission,
         TaskKindName::InformationRequested,
+        TaskKindName::Recoupment,
     ];
 
     /// Stable name stored in the database; never rename one.
@@ -69,6 +73,7 @@ impl TaskKindName {
             TaskKindName::FollowUp => "follow_up",
             TaskKindName::Resubmission => "resubmission",
             TaskKindName::InformationRequested => "information_requested",
+            TaskKindName::Recoupment => "recoupment",
         }
     }
 
@@ -82,7 +87,9 @@ impl TaskKindName {
     pub fn sla_days(self) -> i64 {
         match self {
             TaskKindName::Rejected | TaskKindName::Deadline | TaskKindName::FollowUp => 2,
-            TaskKindName::Resubmission | TaskKindName::InformationRequested => 3,
+            TaskKindName::Resubmission
+            | TaskKindName::InformationRequested
+            | TaskKindName::Recoupment => 3,
             TaskKindName::NoResponse => 5,
             TaskKindName::Denial | TaskKindName::Aging => 7,
         }

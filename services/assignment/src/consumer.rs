@@ -16,6 +16,8 @@
 //! | ClaimStatusChanged to rejected | rejected-claim task |
 //! | ClaimStatusChanged from rejected to submitted, accepted, pending | close the rejected-claim task (corrected and resubmitted) |
 //! | ClaimStatusChanged / ClaimPaid to paid, closed, written off | close every open task of the claim (aging, follow-up, denial…: a settled claim has nothing left to chase) |
+//! | ClaimStatusChanged to closed with `replaced_by_claim_id` (a frequency-7 replacement was submitted) | move every open task of the claim to the replacement (closed here as corrected and resubmitted, opened there) |
+//! | ClaimStatusChanged from closed or written off to an open status (a reversal or takeback) | recoupment task (detail `recouped`) |
 //! | ClaimDenied | denial task (category, resolution, owner, amount, appealable) |
 //! | ClaimStatusReported A4 | resubmission task (the payer has no record of the claim) |
 //! | ClaimStatusReported P3/P4, R* | information-requested task naming every request, with a deadline for P3/P4 (`followup::plan_status_tasks`) |
@@ -103,9 +105,35 @@ impl TaskHandler {
             return Ok(());
         }
         let Some(to) = to else { return Ok(()) };
-        if !to.is_open() {
+        if !to.is_open() && !e.replaced_by_claim_id.is_empty() {
+            // Closed by its frequency-7 replacement: the replacement takes the work over.
+            store::move_claim_tasks(
+                conn,
+                self.backend,
+                &d.tenant,
+                &e.claim_id,
+                &e.replaced_by_claim_id,
+                d.now,
+            )
+            .await?;
+        } else if !to.is_open() {
             let outcome = settled_outcome(to);
             store::close_claim_tasks(conn, &d.tenant, &e.claim_id, outcome, d.now).await?;
+        } else if matches!(from, Some(ClaimStatus::Closed | ClaimStatus::WrittenOff)) {
+            // A reversal or takeback reopened a settled claim: money went back to the payer.
+            let view = store::claim_view(conn, &d.tenant, &e.claim_id).await?;
+            let req = TaskRequest {
+                claim_id: e.claim_id,
+                clinic_id: e.clinic_id,
+                payer_id: e.payer_id,
+                kind: TaskKindName::Recoupment,
+                detail: "recouped".into(),
+                balance_cents: e.balance_cents,
+                age_basis: view.and_then(|v| v.age_basis()),
+                source_event_id: Some(d.event_id.to_string()),
+                ..Default::default()
+            };
+            store::open_task(conn, self.backend, &d.tenant, &req, d.now).await?;
         } else if from == Some(ClaimStatus::Rejected)
             && matches!(
                 to,

@@ -81,6 +81,8 @@ pub struct Submission {
     /// None: the submission date.
     pub first_service_date: Option<NaiveDate>,
     pub balance_cents: i64,
+    /// A frequency-8 void: not followed up (no projection, no timers; it never ages).
+    pub void: bool,
 }
 
 impl From<events::ClaimSubmitted> for Submission {
@@ -93,6 +95,7 @@ impl From<events::ClaimSubmitted> for Submission {
             clinic_id: p.clinic_id,
             payer_id: p.payer_id,
             balance_cents: p.balance_cents,
+            void: p.void,
         }
     }
 }
@@ -254,6 +257,12 @@ impl ClaimEvents {
         meta: &EventMeta,
         p: Submission,
     ) -> Result<(), Error> {
+        if p.void {
+            // A void asks the payer to forget its original (whose closing cancels the
+            // original's timers): there is nothing to collect on it, so it never ages.
+            tracing::debug!(event_id = %meta.event_id, "void claim: not followed up");
+            return Ok(());
+        }
         let tenant = &meta.tenant;
         let now = self.clock.now();
         let submission_date = p

@@ -48,6 +48,8 @@ pub struct ClaimSnapshot {
     pub balance_cents: i64,
     pub total_charge_cents: i64,
     pub version: i64,
+    /// A frequency-8 void: never followed up.
+    pub void: bool,
 }
 
 impl ClaimSnapshot {
@@ -105,6 +107,7 @@ fn snapshot(c: claims::Claim) -> ClaimSnapshot {
         balance_cents: c.balance_cents,
         total_charge_cents: c.total_charge_cents,
         version: c.version,
+        void: c.frequency == claims::ClaimFrequency::Void as i32,
     }
 }
 
@@ -185,6 +188,10 @@ pub async fn reconcile_tenant(
     };
     let open_ids: HashSet<&str> = open.iter().map(|c| c.claim_id.as_str()).collect();
     for claim in &open {
+        if claim.void {
+            // Voids are not followed up (the consumer skips their ClaimSubmitted too).
+            continue;
+        }
         let mut tx = db.begin().await.context("begin reconcile repair")?;
         let known = store::get_claim(&mut tx, tenant, &claim.claim_id).await?;
         let behind = match &known {
@@ -258,6 +265,7 @@ async fn apply(
         submission_date: claim.submission_date,
         first_service_date: claim.first_service_date,
         balance_cents: claim.balance_cents,
+        void: claim.void,
     };
     handler.on_claim_submitted(conn, &meta, submission).await
 }

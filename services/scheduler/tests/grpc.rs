@@ -422,6 +422,7 @@ async fn deadlines_through_list_timers(kind: Kind) {
                 to_status: format!("CLAIM_STATUS_{to}"),
                 reason: String::new(),
                 balance_cents: 15_000,
+                replaced_by_claim_id: String::new(),
             },
         )
     };

@@ -322,6 +322,7 @@ async fn handler_is_idempotent_and_tolerates_reordering(kind: Kind) {
             to_status: "CLAIM_STATUS_WRITTEN_OFF".into(),
             reason: "small balance".into(),
             balance_cents: 5_000,
+            replaced_by_claim_id: String::new(),
         },
     )
     .await;
@@ -345,6 +346,7 @@ async fn handler_is_idempotent_and_tolerates_reordering(kind: Kind) {
             to_status: "CLAIM_STATUS_PENDING".into(),
             reason: "reopened".into(),
             balance_cents: 5_000,
+            replaced_by_claim_id: String::new(),
         },
     )
     .await;
@@ -481,6 +483,7 @@ async fn projection_keeps_the_newest_version(kind: Kind) {
         to_status: "CLAIM_STATUS_ACCEPTED".into(),
         reason: String::new(),
         balance_cents: 15_000,
+        replaced_by_claim_id: String::new(),
     };
     apply(&env, &handler, "c5", 3, &accepted).await;
     apply(
@@ -675,6 +678,7 @@ fn status_changed(claim_id: &str, from: &str, to: &str) -> events::ClaimStatusCh
         to_status: format!("CLAIM_STATUS_{to}"),
         reason: String::new(),
         balance_cents: 15_000,
+        replaced_by_claim_id: String::new(),
     }
 }
 

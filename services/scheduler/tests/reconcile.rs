@@ -60,6 +60,7 @@ fn snapshot(
         balance_cents: balance,
         total_charge_cents: 15_000,
         version,
+        void: false,
     }
 }
 

@@ -40,6 +40,7 @@ pub(crate) fn kind_to_proto(k: TaskKindName) -> pb::TaskKind {
         TaskKindName::FollowUp => pb::TaskKind::FollowUp,
         TaskKindName::Resubmission => pb::TaskKind::Resubmission,
         TaskKindName::InformationRequested => pb::TaskKind::InformationRequested,
+        TaskKindName::Recoupment => pb::TaskKind::Recoupment,
     }
 }
 

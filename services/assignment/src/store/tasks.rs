@@ -382,6 +382,78 @@ pub async fn close_claim_tasks(
     Ok(rows.len())
 }
 
+/// Moves the open tasks of a claim closed by its frequency-7 replacement onto the replacement
+/// (issue 10: the replacement takes over the original's open balance and work). Each task is
+/// closed on the original (outcome `corrected_and_resubmitted`, automatic) and opened again on
+/// the replacement with the same kind, detail, deadline and denial facts, priced with the
+/// replacement's balance and aged from the original (the work did not start over) through the
+/// ordinary path (priority, assignment, TaskCreated). Returns how many moved.
+pub async fn move_claim_tasks(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    tenant: &TenantId,
+    original_id: &str,
+    replacement_id: &str,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {TASK_COLUMNS} FROM asg_tasks WHERE tenant_id = $1 AND claim_id = $2 \
+         AND closed_at IS NULL ORDER BY created_at"
+    )))
+    .bind(tenant.as_str())
+    .bind(original_id)
+    .fetch_all(&mut *conn)
+    .await
+    .context("move claim tasks")?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let original = claim_view(conn, tenant, original_id).await?;
+    let replacement = claim_view(conn, tenant, replacement_id).await?;
+    let age_basis = original
+        .as_ref()
+        .and_then(|v| v.age_basis())
+        .or_else(|| replacement.as_ref().and_then(|v| v.age_basis()));
+    for row in &rows {
+        let task = task_from_row(row)?;
+        close_task(
+            conn,
+            tenant,
+            &task,
+            "corrected_and_resubmitted",
+            "",
+            true,
+            now,
+        )
+        .await?;
+        let req = TaskRequest {
+            claim_id: replacement_id.to_string(),
+            clinic_id: replacement
+                .as_ref()
+                .map_or_else(|| task.clinic_id.clone(), |v| v.clinic_id.clone()),
+            payer_id: replacement
+                .as_ref()
+                .map_or_else(|| task.payer_id.clone(), |v| v.payer_id.clone()),
+            kind: task.kind,
+            detail: task.detail.clone(),
+            balance_cents: replacement
+                .as_ref()
+                .map_or(task.balance_cents, |v| v.balance_cents),
+            denial_category: task.denial_category.clone(),
+            denial_resolution: task.denial_resolution.clone(),
+            denial_owner: task.denial_owner.clone(),
+            appealable: task.appealable,
+            denied_amount_cents: task.denied_amount_cents,
+            denial_id: task.denial_id.clone(),
+            deadline: task.deadline,
+            age_basis,
+            source_event_id: None,
+        };
+        open_task(conn, backend, tenant, &req, now).await?;
+    }
+    Ok(rows.len())
+}
+
 /// Closes the claim's open task of one kind automatically (e.g. the rejected-claim task once
 /// the corrected claim is back with the payer). Returns whether one was open.
 pub async fn close_claim_task_of_kind(

@@ -6,6 +6,7 @@ use arflow_platform::db::{self, Db, date_to_sql, to_micros};
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
+use super::corrections::close_corrected_original;
 use super::events::submitted_event;
 use super::{
     CLAIM_COLUMN_COUNT, CLAIM_COLUMNS, Created, Error, HISTORY_COLUMNS, LINE_COLUMN_COUNT,
@@ -61,6 +62,11 @@ pub async fn create_one(
         let stored = new_stored(tenant, item, now);
         match insert_rows(&mut tx, tenant, actor, &[(item, &stored)], now).await {
             Ok(()) => {
+                if stored.claim.status == ClaimStatus::Submitted {
+                    // A correction sent to the payer closes its original for AR.
+                    close_corrected_original(&mut tx, db.backend(), tenant, &stored, actor, now)
+                        .await?;
+                }
                 tx.commit().await?;
                 return Ok(Created {
                     claim: stored,

@@ -19,6 +19,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 mod balances;
+mod corrections;
 mod create;
 mod events;
 mod interchange;
@@ -514,6 +515,9 @@ pub async fn update_status_with(
     bus::publish(&mut tx, &status_changed_event(&claim, from, reason, now)).await?;
     if to == ClaimStatus::Submitted {
         bus::publish(&mut tx, &submitted_event(&claim, now)).await?;
+        // A correction sent to the payer closes its original for AR.
+        corrections::close_corrected_original(&mut tx, db.backend(), tenant, &claim, actor, now)
+            .await?;
     }
     let also = also(&claim);
     if !also.is_empty() {

@@ -242,6 +242,8 @@ pub fn submitted_payload(claim_id: &str, submitted: NaiveDate) -> events::ClaimS
         last_service_date: Some(date(submitted)),
         total_charge_cents: 15_000,
         balance_cents: 15_000,
+        original_claim_id: String::new(),
+        void: false,
     }
 }
 
