@@ -13,32 +13,10 @@ use arflow_api::claims::v1 as pb;
 use arflow_api::events::v1 as events;
 use arflow_platform::db::Db;
 use arflow_testkit::{PgDatabase, RedisPrefix, eventually};
-use common::{Server, denials_of, get_claim, interchange, new_claim};
+use common::{Server, denials_of, get_claim, new_claim, post_fixture_era};
 use prost::Message as _;
 use redis::AsyncCommands as _;
 use sqlx::Row as _;
-
-/// One 835 transaction of UnitedHealthcare (N1*PR XV 87726) to the fixture claims' billing
-/// provider (N1*PE XX 1245319599), so its CLPs match the fixture claims; `body` is the claims.
-fn era(trace: &str, payment: &str, body: &[&str]) -> String {
-    let bpr = if payment.starts_with('-') || payment == "0" {
-        format!("BPR*H*{payment}*C*NON************20261101")
-    } else {
-        format!(
-            "BPR*I*{payment}*C*ACH*CCP*01*999999999*DA*123456*1512345678**01*999988880*DA*98765*20261101"
-        )
-    };
-    let mut st = vec![
-        bpr,
-        format!("TRN*1*{trace}*1512345678"),
-        "DTM*405*20261101".to_string(),
-        "N1*PR*UNITEDHEALTHCARE*XV*87726".to_string(),
-        "N1*PE*CALM HARBOR COUNSELING*XX*1245319599".to_string(),
-        "LX*1".to_string(),
-    ];
-    st.extend(body.iter().map(|s| s.to_string()));
-    interchange("HP", "005010X221A1", &st)
-}
 
 /// The fixture claim ($180 + $25 = $205) paid in full: $150 paid, CO-45 $35, PR-2 $20.
 fn paid_in_full(pcn: &str, icn: &str) -> Vec<String> {
@@ -85,24 +63,8 @@ async fn post(
     payment: &str,
     clps: &[Vec<String>],
 ) -> pb::RemittanceResult {
-    let body: Vec<&str> = clps.iter().flatten().map(String::as_str).collect();
-    let report = api
-        .post_remittance(pb::PostRemittanceRequest {
-            file_name: format!("{trace}.835"),
-            content: era(trace, payment, &body).into_bytes(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(report.problems.is_empty(), "{:?}", report.problems);
-    let r = report.remittances.into_iter().next().unwrap();
-    assert!(r.balance_problems.is_empty(), "{:?}", r.balance_problems);
-    assert!(
-        r.claims.iter().all(|c| !c.claim_id.is_empty()),
-        "every CLP matched: {:?}",
-        r.claims
-    );
-    r
+    let body: Vec<&String> = clps.iter().flatten().collect();
+    post_fixture_era(api, trace, payment, &body).await
 }
 
 async fn set_status(api: &mut common::Client, id: &str, status: pb::ClaimStatus) {

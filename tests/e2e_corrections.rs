@@ -13,7 +13,7 @@ use arflow_api::assignment::v1 as asg;
 use arflow_api::claims::v1 as pb;
 use arflow_api::scheduler::v1 as sch;
 use arflow_testkit::{PgDatabase, RedisPrefix, eventually};
-use common::{AssignmentClient, Server, claim, get_claim, interchange, new_claim};
+use common::{AssignmentClient, Server, claim, get_claim, new_claim, post_fixture_era};
 
 type SchedulerClient = sch::scheduler_service_client::SchedulerServiceClient<
     tonic::service::interceptor::InterceptedService<
@@ -73,45 +73,8 @@ async fn world(pg: &PgDatabase, redis: &RedisPrefix) -> World {
     }
 }
 
-/// One 835 transaction of UnitedHealthcare (N1*PR XV 87726) to the fixture claims' billing
-/// provider (N1*PE XX 1245319599); `body` is the claims.
-fn era(trace: &str, payment: &str, body: &[&str]) -> Vec<u8> {
-    let bpr = if payment.starts_with('-') || payment == "0" {
-        format!("BPR*H*{payment}*C*NON************20261101")
-    } else {
-        format!(
-            "BPR*I*{payment}*C*ACH*CCP*01*999999999*DA*123456*1512345678**01*999988880*DA*98765*20261101"
-        )
-    };
-    let mut st = vec![
-        bpr,
-        format!("TRN*1*{trace}*1512345678"),
-        "DTM*405*20261101".to_string(),
-        "N1*PR*UNITEDHEALTHCARE*XV*87726".to_string(),
-        "N1*PE*CALM HARBOR COUNSELING*XX*1245319599".to_string(),
-        "LX*1".to_string(),
-    ];
-    st.extend(body.iter().map(|s| s.to_string()));
-    interchange("HP", "005010X221A1", &st).into_bytes()
-}
-
 async fn post(api: &mut common::Client, trace: &str, payment: &str, body: &[&str]) {
-    let report = api
-        .post_remittance(pb::PostRemittanceRequest {
-            file_name: format!("{trace}.835"),
-            content: era(trace, payment, body),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(report.problems.is_empty(), "{:?}", report.problems);
-    let r = &report.remittances[0];
-    assert!(r.balance_problems.is_empty(), "{:?}", r.balance_problems);
-    assert!(
-        r.claims.iter().all(|c| !c.claim_id.is_empty()),
-        "every CLP matched: {:?}",
-        r.claims
-    );
+    post_fixture_era(api, trace, payment, body).await;
 }
 
 /// A whole-claim authorization denial (CLP02 = 4, CO-197) of the fixture claim `pcn`.

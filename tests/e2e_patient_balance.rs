@@ -9,36 +9,7 @@ mod common;
 
 use arflow_api::claims::v1 as pb;
 use arflow_testkit::{PgDatabase, RedisPrefix};
-use common::{Server, claim, create};
-
-/// One 835 transaction of UnitedHealthcare (N1*PR XV 87726) to the fixture claims' billing
-/// provider (N1*PE XX 1245319599), so its CLPs match the fixture claims; `body` is the claims.
-fn era(trace: &str, payment: &str, body: &[String]) -> String {
-    let bpr = if payment.starts_with('-') || payment == "0" {
-        format!("BPR*H*{payment}*C*NON************20261101")
-    } else {
-        format!(
-            "BPR*I*{payment}*C*ACH*CCP*01*999999999*DA*123456*1512345678**01*999988880*DA*98765*20261101"
-        )
-    };
-    let mut st = vec![
-        bpr,
-        format!("TRN*1*{trace}*1512345678"),
-        "DTM*405*20261101".to_string(),
-        "N1*PR*UNITEDHEALTHCARE*XV*87726".to_string(),
-        "N1*PE*CALM HARBOR COUNSELING*XX*1245319599".to_string(),
-        "LX*1".to_string(),
-    ];
-    st.extend(body.iter().cloned());
-    let segments: Vec<String> = st.iter().map(|s| format!("{s}~")).collect();
-    let count = segments.len() + 2;
-    format!(
-        "ISA*00*          *00*          *ZZ*PAYER          *ZZ*ARFLOW         *261101*1200*^*00501*000000101*0*T*:~\n\
-         GS*HP*PAYER*ARFLOW*20261101*1200*101*X*005010X221A1~\n\
-         ST*835*0001~\n{}\nSE*{count}*0001~\nGE*1*101~\nIEA*1*000000101~\n",
-        segments.join("\n"),
-    )
-}
+use common::{Server, claim, create, post_fixture_era};
 
 /// A 277CA from the clearinghouse for the fixture claims: one STC per (patient control
 /// number, STC01), e.g. `A2:20` accepted, `A7:562` rejected.
@@ -83,24 +54,8 @@ async fn post(
     payment: &str,
     clps: &[Vec<String>],
 ) -> pb::RemittanceResult {
-    let body: Vec<String> = clps.iter().flatten().cloned().collect();
-    let report = api
-        .post_remittance(pb::PostRemittanceRequest {
-            file_name: format!("{trace}.835"),
-            content: era(trace, payment, &body).into_bytes(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(report.problems.is_empty(), "{:?}", report.problems);
-    let r = report.remittances.into_iter().next().unwrap();
-    assert!(r.balance_problems.is_empty(), "{:?}", r.balance_problems);
-    assert!(
-        r.claims.iter().all(|c| !c.claim_id.is_empty()),
-        "every CLP matched: {:?}",
-        r.claims
-    );
-    r
+    let body: Vec<&String> = clps.iter().flatten().collect();
+    post_fixture_era(api, trace, payment, &body).await
 }
 
 async fn new_claim(api: &mut common::Client, clinic: &str, pcn: &str) -> pb::Claim {

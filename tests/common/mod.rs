@@ -254,3 +254,52 @@ pub async fn denials_of(api: &mut Client, claim_id: &str) -> Vec<pb::Denial> {
     .into_inner()
     .denials
 }
+
+/// One 835 transaction of UnitedHealthcare (N1*PR XV 87726) to the fixture claims' billing
+/// provider (N1*PE XX 1245319599), so its CLPs match the fixture claims; `body` is the claims
+/// (CLP and what follows). A zero or negative `payment` is a notification (BPR01 `H`).
+pub fn fixture_era<S: AsRef<str>>(trace: &str, payment: &str, body: &[S]) -> String {
+    let bpr = if payment.starts_with('-') || payment == "0" {
+        format!("BPR*H*{payment}*C*NON************20261101")
+    } else {
+        format!(
+            "BPR*I*{payment}*C*ACH*CCP*01*999999999*DA*123456*1512345678**01*999988880*DA*98765*20261101"
+        )
+    };
+    let mut st = vec![
+        bpr,
+        format!("TRN*1*{trace}*1512345678"),
+        "DTM*405*20261101".to_string(),
+        "N1*PR*UNITEDHEALTHCARE*XV*87726".to_string(),
+        "N1*PE*CALM HARBOR COUNSELING*XX*1245319599".to_string(),
+        "LX*1".to_string(),
+    ];
+    st.extend(body.iter().map(|s| s.as_ref().to_string()));
+    interchange("HP", "005010X221A1", &st)
+}
+
+/// Posts a [`fixture_era`] whose CLPs must all match and balance; the remittance's result.
+pub async fn post_fixture_era<S: AsRef<str>>(
+    api: &mut Client,
+    trace: &str,
+    payment: &str,
+    body: &[S],
+) -> pb::RemittanceResult {
+    let report = api
+        .post_remittance(pb::PostRemittanceRequest {
+            file_name: format!("{trace}.835"),
+            content: fixture_era(trace, payment, body).into_bytes(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let r = report.remittances.into_iter().next().unwrap();
+    assert!(r.balance_problems.is_empty(), "{:?}", r.balance_problems);
+    assert!(
+        r.claims.iter().all(|c| !c.claim_id.is_empty()),
+        "every CLP matched: {:?}",
+        r.claims
+    );
+    r
+}
