@@ -83,6 +83,8 @@ pub struct Submission {
     pub balance_cents: i64,
     /// A frequency-8 void: not followed up (no projection, no timers; it never ages).
     pub void: bool,
+    /// A replacement's original claim: the replacement ages from the original's bill date.
+    pub original_claim_id: Option<String>,
 }
 
 impl From<events::ClaimSubmitted> for Submission {
@@ -96,6 +98,7 @@ impl From<events::ClaimSubmitted> for Submission {
             payer_id: p.payer_id,
             balance_cents: p.balance_cents,
             void: p.void,
+            original_claim_id: Some(p.original_claim_id).filter(|id| !id.is_empty()),
         }
     }
 }
@@ -270,6 +273,14 @@ impl ClaimEvents {
             .unwrap_or_else(|| meta.occurred.date_naive());
         let first_service_date = p.first_service_date.unwrap_or(submission_date);
         let existing = store::get_claim(conn, tenant, &p.claim_id).await?;
+        // A replacement (frequency 7) is the original billed again: it ages from the
+        // original's bill date, not from its own submission (docs/design.md §4).
+        let original_bill_date = match &p.original_claim_id {
+            Some(id) => store::get_claim(conn, tenant, id)
+                .await?
+                .and_then(|o| o.aging_submission_date()),
+            None => None,
+        };
         // A newer event applied first keeps its status and balance; this one teaches the dates.
         let (projected, fresh) = self
             .project(
@@ -286,6 +297,7 @@ impl ClaimEvents {
                     first_service_date: Some(first_service_date),
                     version: meta.version,
                 },
+                original_bill_date,
             )
             .await?;
         if fresh {
@@ -602,6 +614,7 @@ impl ClaimEvents {
                     version: meta.version,
                     ..ClaimFacts::default()
                 },
+                None,
             )
             .await?;
         if !fresh {
@@ -668,6 +681,7 @@ impl ClaimEvents {
                     version: meta.version,
                     ..ClaimFacts::default()
                 },
+                None,
             )
             .await?;
         if fresh {
@@ -727,6 +741,7 @@ impl ClaimEvents {
         claim_id: &str,
         existing: Option<&ProjectedClaim>,
         event: ClaimFacts,
+        original_bill_date: Option<NaiveDate>,
     ) -> Result<(ProjectedClaim, bool), Error> {
         let stored = existing.map(|c| &c.facts);
         let event_status = event.status;
@@ -737,7 +752,10 @@ impl ClaimEvents {
             (a, b) => a.or(b),
         };
         let first_submission_date = earliest(
-            existing.and_then(ProjectedClaim::aging_submission_date),
+            earliest(
+                existing.and_then(ProjectedClaim::aging_submission_date),
+                original_bill_date,
+            ),
             earliest(event_submission, merged.facts.submission_date),
         );
         let stored_filed = existing.and_then(|c| c.filed_on);

@@ -266,6 +266,8 @@ async fn apply(
         first_service_date: claim.first_service_date,
         balance_cents: claim.balance_cents,
         void: claim.void,
+        // The claims API names no original: the repair ages from the claim's own submission.
+        original_claim_id: None,
     };
     handler.on_claim_submitted(conn, &meta, submission).await
 }

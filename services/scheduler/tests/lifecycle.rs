@@ -1147,3 +1147,59 @@ async fn denial_sets_corrected_claim_and_appeal_warnings_postgres() {
 async fn denial_sets_corrected_claim_and_appeal_warnings_sqlite() {
     denial_sets_corrected_claim_and_appeal_warnings(Kind::Sqlite).await;
 }
+
+/// Issue 10: a replacement (frequency 7) is the original billed again: its aging counts from
+/// the original's bill date, not from its own submission; its status checks from its own.
+async fn a_replacement_ages_from_the_originals_bill_date(kind: Kind) {
+    let env = Env::new(kind).await;
+    let clock = Clock::simulated(at("2026-01-05T15:00:00Z"), Utc::now(), 0.0);
+    let replica = env.replica("scheduler-a", clock, settings()).await;
+    let handler = replica.scheduler.handler();
+    apply(
+        &env,
+        &handler,
+        "orig",
+        1,
+        &submitted_payload("orig", ymd(2026, 1, 5)),
+    )
+    .await;
+    let replacement = events::ClaimSubmitted {
+        submission_date: Some(date(ymd(2026, 2, 10))),
+        original_claim_id: "orig".into(),
+        ..submitted_payload("repl", ymd(2026, 2, 10))
+    };
+    apply(&env, &handler, "repl", 1, &replacement).await;
+    let pending = timers_in(&env, "repl", None, store::TimerState::Pending).await;
+    let aging: Vec<_> = days_of(&pending)
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("aging_"))
+        .collect();
+    assert_eq!(
+        aging,
+        [
+            ("aging_30".to_string(), ymd(2026, 2, 4)),
+            ("aging_60".to_string(), ymd(2026, 3, 6)),
+            ("aging_90".to_string(), ymd(2026, 4, 5)),
+        ]
+    );
+    assert!(
+        days_of(&pending)
+            .iter()
+            .any(|(k, d)| k == "status_check" && *d > ymd(2026, 2, 10)),
+        "the status checks follow the replacement's own submission"
+    );
+    assert_eq!(
+        projection_of(&env, "repl").await.first_submission_date,
+        Some(ymd(2026, 1, 5))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_ages_from_the_originals_bill_date_postgres() {
+    a_replacement_ages_from_the_originals_bill_date(Kind::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_ages_from_the_originals_bill_date_sqlite() {
+    a_replacement_ages_from_the_originals_bill_date(Kind::Sqlite).await;
+}
