@@ -11,6 +11,7 @@ use arflow_platform::bus::{self, Bus};
 use arflow_platform::config::BusConfig;
 use arflow_platform::service::Deps;
 use arflow_platform::{Clock, Db};
+use arflow_scheduler::store;
 use arflow_scheduler::{Options, Scheduler, Settings};
 use arflow_testkit::{PgDatabase, RedisPrefix, SqliteFile};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -274,4 +275,94 @@ impl Replica {
                 .unwrap();
         }
     }
+}
+
+pub fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+/// Applies one event through the scheduler's handler, in its own transaction (as the bus does).
+pub async fn apply<M: bus::EventPayload>(
+    env: &Env,
+    handler: &arflow_scheduler::consumer::ClaimEvents,
+    claim_id: &str,
+    version: i64,
+    payload: &M,
+) {
+    let envelope = bus::envelope(
+        "claims",
+        "t1",
+        claim_id,
+        version,
+        at("2026-01-05T15:00:00Z"),
+        payload,
+    );
+    let mut tx = env.db.begin().await.unwrap();
+    bus::Handler::handle(handler, &mut tx, &envelope)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+pub fn paid(claim_id: &str, balance: i64, status: &str) -> events::ClaimPaid {
+    events::ClaimPaid {
+        claim_id: claim_id.into(),
+        clinic_id: "clinic-1".into(),
+        payer_id: "87726".into(),
+        remittance_id: "r1".into(),
+        paid_cents: 15_000 - balance,
+        balance_cents: balance,
+        status: status.into(),
+        payment_date: Some(date(ymd(2026, 2, 1))),
+    }
+}
+
+pub async fn projection_of(env: &Env, claim_id: &str) -> store::ProjectedClaim {
+    let mut conn = env.db.pool().acquire().await.unwrap();
+    store::get_claim(&mut conn, &store::TenantId::new("t1"), claim_id)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+pub fn status_changed(claim_id: &str, from: &str, to: &str) -> events::ClaimStatusChanged {
+    events::ClaimStatusChanged {
+        claim_id: claim_id.into(),
+        clinic_id: "clinic-1".into(),
+        payer_id: "87726".into(),
+        from_status: format!("CLAIM_STATUS_{from}"),
+        to_status: format!("CLAIM_STATUS_{to}"),
+        reason: String::new(),
+        balance_cents: 15_000,
+        replaced_by_claim_id: String::new(),
+    }
+}
+
+/// A claim's timers of one kind in one state: (due day, the payload's basis date or deadline).
+pub async fn timers_in(
+    env: &Env,
+    claim_id: &str,
+    kind: Option<&str>,
+    state: store::TimerState,
+) -> Vec<store::StoredTimer> {
+    store::list_timers(
+        &env.db,
+        &store::TenantId::new("t1"),
+        &store::TimerFilter {
+            subject: Some(claim_id.into()),
+            kind: kind.map(str::to_string),
+            state: Some(state),
+            ..Default::default()
+        },
+        50,
+    )
+    .await
+    .unwrap()
+}
+
+pub fn days_of(timers: &[store::StoredTimer]) -> Vec<(String, NaiveDate)> {
+    timers
+        .iter()
+        .map(|t| (t.kind.clone(), t.due_at.date_naive()))
+        .collect()
 }
