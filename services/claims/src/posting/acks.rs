@@ -7,7 +7,7 @@ use arflow_domain::ClaimStatus;
 use arflow_platform::db::Db;
 use chrono::{DateTime, Utc};
 
-use super::status::StatusOut;
+use super::status::{StatusOut, report_cannot_move};
 use crate::error::Error;
 use crate::store::{self, TenantId};
 
@@ -75,11 +75,8 @@ pub async fn post_ack(
         out.note = "already rejected".into();
         return Ok(out);
     }
-    if !claim.claim.status.can_transition_to(target) {
-        out.note = format!(
-            "not applied: {} to {} is not a legal move",
-            claim.claim.status, target
-        );
+    if let Some(why) = report_cannot_move(claim.claim.status, target) {
+        out.note = why;
         return Ok(out);
     }
     let mut reason = format!("999 {}", ack.code);

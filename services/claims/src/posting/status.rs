@@ -118,6 +118,19 @@ pub async fn post_status(
     Ok(out)
 }
 
+/// Why a payer's or clearinghouse's report (277, 999) may not move a claim from `from` to
+/// `target`; None when it may. Only money taken back (an 835 reversal) reopens a closed or
+/// written-off claim.
+pub(super) fn report_cannot_move(from: ClaimStatus, target: ClaimStatus) -> Option<String> {
+    if matches!(from, ClaimStatus::Closed | ClaimStatus::WrittenOff) {
+        return Some(format!(
+            "not applied: a status report does not reopen a {from} claim"
+        ));
+    }
+    (!from.can_transition_to(target))
+        .then(|| format!("not applied: {from} to {target} is not a legal move"))
+}
+
 /// Moves the claim by the first STC's category (when it names a legal move), publishing the
 /// report (ClaimStatusReported) in the move's transaction, and notes why not otherwise.
 /// Returns whether it moved.
@@ -140,22 +153,8 @@ async fn move_claim(
         out.note = "already in this status".into();
         return Ok(false);
     }
-    if matches!(
-        claim.claim.status,
-        ClaimStatus::Closed | ClaimStatus::WrittenOff
-    ) {
-        // Only money taken back (an 835 reversal) reopens a closed or written-off claim.
-        out.note = format!(
-            "not applied: a status report does not reopen a {} claim",
-            claim.claim.status
-        );
-        return Ok(false);
-    }
-    if !claim.claim.status.can_transition_to(target) {
-        out.note = format!(
-            "not applied: {} to {} is not a legal move",
-            claim.claim.status, target
-        );
+    if let Some(why) = report_cannot_move(claim.claim.status, target) {
+        out.note = why;
         return Ok(false);
     }
     let reason = format!("{source} {}:{}", status.category, status.status_code);
